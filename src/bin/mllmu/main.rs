@@ -1,0 +1,60 @@
+//! The `mllmu` command line: parses arguments, dispatches to one file per stage, maps
+//! errors to exit codes. Every subcommand calls the same library function a notebook uses.
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod eval;
+mod generate;
+#[cfg(feature = "judge")]
+mod judge;
+mod train;
+
+/// MLLMU-Bench: load, fine-tune, unlearn, evaluate, judge.
+#[derive(Parser)]
+#[command(name = "mllmu", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Inspect or generate benchmark folders.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+    /// Generate text from a LLaVA checkpoint for one prompt.
+    Generate(generate::GenerateArgs),
+    /// Time forward, generation and a training step of a checkpoint.
+    BenchModel(generate::BenchModelArgs),
+    /// Evaluate a checkpoint on the four sets of MLLMU-Bench.
+    Eval(eval::EvalArgs),
+    /// Score ground-truth/prediction pairs with ROUGE and BLEU.
+    ScoreText(eval::ScoreTextArgs),
+    /// Fine-tune a model on the benchmark (the vanilla model).
+    Finetune(train::FinetuneArgs),
+    /// Unlearn the forget set from a fine-tuned model.
+    Unlearn(train::UnlearnArgs),
+    /// Grade generations for factuality with an LLM judge.
+    #[cfg(feature = "judge")]
+    Judge(judge::JudgeArgs),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Bench(c) => bench::run(c),
+        Command::Generate(a) => generate::run_generate(a),
+        Command::BenchModel(a) => generate::run_bench_model(a),
+        Command::Eval(a) => eval::run_eval(a),
+        Command::ScoreText(a) => eval::run_score_text(a),
+        Command::Finetune(a) => train::run_finetune(a),
+        Command::Unlearn(a) => train::run_unlearn(a),
+        #[cfg(feature = "judge")]
+        Command::Judge(a) => judge::run(a),
+    };
+    if let Err(e) = result {
+        eprintln!("mllmu: {e}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,1 @@
+//! (judge: filled in by its owner)

@@ -1,0 +1,1 @@
+//! (plot: filled in by its owner)
