@@ -76,7 +76,11 @@ impl Table {
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
-        Table { title: title.into(), header: header.into_iter().map(Into::into).collect(), rows: vec![] }
+        Table {
+            title: title.into(),
+            header: header.into_iter().map(Into::into).collect(),
+            rows: vec![],
+        }
     }
 
     /// Appends a row.
@@ -219,7 +223,10 @@ mod tests {
         assert!(text.contains("…"));
         assert!(text.contains("\n0\n") && text.contains("\n99\n"));
         assert!(!text.contains("\n50\n"));
-        assert_eq!(t.to_html().matches("<tr>").count(), 1 + DEFAULT_MAX_ROWS + 1);
+        assert_eq!(
+            t.to_html().matches("<tr>").count(),
+            1 + DEFAULT_MAX_ROWS + 1
+        );
     }
 
     #[test]

@@ -192,11 +192,23 @@ pub enum Error {
 impl Error {
     /// Shorthand for [`Error::Io`].
     pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { action, path: path.into(), source }
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
     }
 
     /// Shorthand for [`Error::InvalidParameter`].
-    pub fn param(name: impl Into<String>, value: impl std::fmt::Display, reason: impl Into<String>) -> Self {
-        Error::InvalidParameter { name: name.into(), value: value.to_string(), reason: reason.into() }
+    pub fn param(
+        name: impl Into<String>,
+        value: impl std::fmt::Display,
+        reason: impl Into<String>,
+    ) -> Self {
+        Error::InvalidParameter {
+            name: name.into(),
+            value: value.to_string(),
+            reason: reason.into(),
+        }
     }
 }

@@ -16,9 +16,15 @@ use std::path::Path;
 /// assert_eq!(std::fs::read(&p).unwrap(), b"{}");
 /// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -50,17 +56,20 @@ pub fn to_json_indent4<T: serde::Serialize + ?Sized>(value: &T) -> Result<String
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    value
-        .serialize(&mut ser)
-        .map_err(|e| Error::Json { file: "<output>".into(), reason: e.to_string() })?;
+    value.serialize(&mut ser).map_err(|e| Error::Json {
+        file: "<output>".into(),
+        reason: e.to_string(),
+    })?;
     Ok(String::from_utf8(buf).expect("serde_json writes UTF-8"))
 }
 
 /// Reads and parses a JSON file, naming the file in any error.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| Error::Json { file: path.display().to_string(), reason: e.to_string() })
+    serde_json::from_str(&text).map_err(|e| Error::Json {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Hex SHA-256 of some bytes.

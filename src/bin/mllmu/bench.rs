@@ -12,5 +12,9 @@ pub enum BenchCommand {
 }
 
 pub fn run(_c: BenchCommand) -> mllmu::Result<()> {
-    Err(mllmu::Error::param("command", "bench", "not implemented yet"))
+    Err(mllmu::Error::param(
+        "command",
+        "bench",
+        "not implemented yet",
+    ))
 }

@@ -8,8 +8,16 @@ pub struct EvalArgs {}
 pub struct ScoreTextArgs {}
 
 pub fn run_eval(_a: EvalArgs) -> mllmu::Result<()> {
-    Err(mllmu::Error::param("command", "eval", "not implemented yet"))
+    Err(mllmu::Error::param(
+        "command",
+        "eval",
+        "not implemented yet",
+    ))
 }
 pub fn run_score_text(_a: ScoreTextArgs) -> mllmu::Result<()> {
-    Err(mllmu::Error::param("command", "score-text", "not implemented yet"))
+    Err(mllmu::Error::param(
+        "command",
+        "score-text",
+        "not implemented yet",
+    ))
 }

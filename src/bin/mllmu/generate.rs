@@ -8,8 +8,16 @@ pub struct GenerateArgs {}
 pub struct BenchModelArgs {}
 
 pub fn run_generate(_a: GenerateArgs) -> mllmu::Result<()> {
-    Err(mllmu::Error::param("command", "generate", "not implemented yet"))
+    Err(mllmu::Error::param(
+        "command",
+        "generate",
+        "not implemented yet",
+    ))
 }
 pub fn run_bench_model(_a: BenchModelArgs) -> mllmu::Result<()> {
-    Err(mllmu::Error::param("command", "bench-model", "not implemented yet"))
+    Err(mllmu::Error::param(
+        "command",
+        "bench-model",
+        "not implemented yet",
+    ))
 }

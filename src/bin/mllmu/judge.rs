@@ -5,5 +5,9 @@
 pub struct JudgeArgs {}
 
 pub fn run(_a: JudgeArgs) -> mllmu::Result<()> {
-    Err(mllmu::Error::param("command", "judge", "not implemented yet"))
+    Err(mllmu::Error::param(
+        "command",
+        "judge",
+        "not implemented yet",
+    ))
 }

@@ -8,8 +8,16 @@ pub struct FinetuneArgs {}
 pub struct UnlearnArgs {}
 
 pub fn run_finetune(_a: FinetuneArgs) -> mllmu::Result<()> {
-    Err(mllmu::Error::param("command", "finetune", "not implemented yet"))
+    Err(mllmu::Error::param(
+        "command",
+        "finetune",
+        "not implemented yet",
+    ))
 }
 pub fn run_unlearn(_a: UnlearnArgs) -> mllmu::Result<()> {
-    Err(mllmu::Error::param("command", "unlearn", "not implemented yet"))
+    Err(mllmu::Error::param(
+        "command",
+        "unlearn",
+        "not implemented yet",
+    ))
 }
