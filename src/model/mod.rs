@@ -1,1 +1,4 @@
-//! (model: filled in by its owner)
+//! LLaVA-1.5 on candle: image processor, tokenizer with `<image>` expansion, and the model.
+
+pub mod processor;
+pub mod tokenizer;

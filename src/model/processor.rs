@@ -1,0 +1,804 @@
+//! CLIP image preprocessing for LLaVA-1.5, bit-compatible with Hugging Face transformers.
+//!
+//! Reproduces `CLIPImageProcessor` of transformers 4.45.1 (the processor LLaVA-1.5 ships with)
+//! on top of Pillow 10.4, step by step:
+//!
+//! 1. convert to 8-bit RGB (like `PIL.Image.convert("RGB")`: alpha is dropped, grey replicated);
+//! 2. resize so the shortest edge is `size.shortest_edge` (the long edge is
+//!    `trunc(target * long / short)`), with Pillow's separable, antialiased convolution
+//!    resampler (see [`pillow_resize`]): horizontal pass first, an 8-bit image between passes;
+//! 3. centre crop to `crop_size` (offsets `(H - h) // 2`, `(W - w) // 2`; an image smaller than
+//!    the crop is padded with zeros around it, as transformers' `center_crop` does);
+//! 4. rescale: `u8 as f64 * rescale_factor`, cast to `f32`;
+//! 5. normalise in `f32`: `(x - mean) / std` per channel;
+//! 6. lay out channels first (CHW).
+//!
+//! Any other bicubic implementation differs from Pillow by one or two grey levels, which moves
+//! the model's logits far beyond the parity tolerances, hence the exact replica below.
+//!
+//! Only the bicubic (`resample: 3`) and bilinear (`resample: 2`) filters are supported.
+
+use std::path::Path;
+
+use candle_core::{Device, Tensor};
+use image::{DynamicImage, RgbImage};
+use serde_json::Value;
+
+use crate::{Error, Result};
+
+/// Per-channel mean of the OpenAI CLIP preprocessing (transformers' `OPENAI_CLIP_MEAN`), as the
+/// Python floats; the processor casts them to `f32` like numpy (f64 first, then f32).
+pub const OPENAI_CLIP_MEAN: [f64; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
+/// Per-channel standard deviation of the OpenAI CLIP preprocessing (`OPENAI_CLIP_STD`).
+pub const OPENAI_CLIP_STD: [f64; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+
+/// The file name of the image processor configuration in a model folder.
+pub const PREPROCESSOR_CONFIG: &str = "preprocessor_config.json";
+
+/// Fixed-point precision of Pillow's 8-bit resampler: 32 bits − 8 bits of result − 2 guard bits.
+const PRECISION_BITS: u32 = 32 - 8 - 2;
+
+/// A resampling filter, as Pillow defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resample {
+    /// Triangle filter (`PIL.Image.BILINEAR`, code 2), support 1.
+    Bilinear,
+    /// Keys cubic convolution with a = −0.5 (`PIL.Image.BICUBIC`, code 3), support 2.
+    Bicubic,
+}
+
+impl Resample {
+    /// The filter for a Pillow resample code (`2` bilinear, `3` bicubic); `None` if unsupported.
+    ///
+    /// ```
+    /// use mllmu::model::processor::Resample;
+    /// assert_eq!(Resample::from_pil(3), Some(Resample::Bicubic));
+    /// assert_eq!(Resample::from_pil(1), None); // Lanczos is not implemented
+    /// ```
+    pub fn from_pil(code: i64) -> Option<Self> {
+        match code {
+            2 => Some(Resample::Bilinear),
+            3 => Some(Resample::Bicubic),
+            _ => None,
+        }
+    }
+
+    /// The Pillow resample code of this filter.
+    pub fn pil_code(self) -> u8 {
+        match self {
+            Resample::Bilinear => 2,
+            Resample::Bicubic => 3,
+        }
+    }
+
+    /// Half-width of the filter at scale 1.
+    fn support(self) -> f64 {
+        match self {
+            Resample::Bilinear => 1.0,
+            Resample::Bicubic => 2.0,
+        }
+    }
+
+    /// The filter's weight at distance `x`, with Pillow's exact floating-point expressions.
+    fn weight(self, x: f64) -> f64 {
+        let x = x.abs();
+        match self {
+            Resample::Bilinear => {
+                if x < 1.0 {
+                    1.0 - x
+                } else {
+                    0.0
+                }
+            }
+            Resample::Bicubic => {
+                const A: f64 = -0.5;
+                if x < 1.0 {
+                    ((A + 2.0) * x - (A + 3.0)) * x * x + 1.0
+                } else if x < 2.0 {
+                    (((x - 5.0) * x + 8.0) * x - 4.0) * A
+                } else {
+                    0.0
+                }
+            }
+        }
+    }
+}
+
+/// How the resize step chooses the new size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResizeTarget {
+    /// Scale so the shorter side has this length, keeping the aspect ratio (the long side is
+    /// truncated, as Python's `int(target * long / short)`).
+    ShortestEdge(u32),
+    /// Resize to exactly this size.
+    Exact {
+        /// Output height in pixels.
+        height: u32,
+        /// Output width in pixels.
+        width: u32,
+    },
+}
+
+/// The centre-crop size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CropSize {
+    /// Crop height in pixels.
+    pub height: u32,
+    /// Crop width in pixels.
+    pub width: u32,
+}
+
+/// A resolved `CLIPImageProcessor` configuration and the preprocessing it describes.
+///
+/// Fields mirror `preprocessor_config.json`; [`Default`] gives transformers' defaults for
+/// `CLIPImageProcessor` (shortest edge 224, crop 224×224, bicubic, 1/255, OpenAI CLIP mean/std).
+///
+/// ```
+/// use mllmu::model::processor::ImageProcessor;
+/// let p = ImageProcessor::from_dir("tests/fixtures/tiny-llava")?;
+/// let img = image::RgbImage::from_pixel(133, 91, image::Rgb([255, 255, 255]));
+/// assert_eq!(p.resized_size(133, 91), (61, 42));
+/// let chw = p.preprocess(&img)?;
+/// assert_eq!(chw.len(), 3 * 42 * 42);
+/// // white, normalised with the red channel's mean/std
+/// assert!((chw[0] - (1.0 - 0.48145466) / 0.26862954).abs() < 1e-6);
+/// # Ok::<(), mllmu::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageProcessor {
+    /// Whether to resize (`do_resize`).
+    pub do_resize: bool,
+    /// Resize target (`size`).
+    pub size: ResizeTarget,
+    /// Resampling filter (`resample`).
+    pub resample: Resample,
+    /// Whether to centre crop (`do_center_crop`).
+    pub do_center_crop: bool,
+    /// Crop size (`crop_size`).
+    pub crop_size: CropSize,
+    /// Whether to multiply by `rescale_factor` (`do_rescale`).
+    pub do_rescale: bool,
+    /// Rescale factor, applied in `f64` (`rescale_factor`).
+    pub rescale_factor: f64,
+    /// Whether to normalise (`do_normalize`).
+    pub do_normalize: bool,
+    /// Per-channel mean, as `f32` like numpy (`image_mean`).
+    pub image_mean: [f32; 3],
+    /// Per-channel standard deviation, as `f32` (`image_std`).
+    pub image_std: [f32; 3],
+    /// Whether non-RGB inputs are converted to RGB (`do_convert_rgb`).
+    pub do_convert_rgb: bool,
+}
+
+impl Default for ImageProcessor {
+    fn default() -> Self {
+        ImageProcessor {
+            do_resize: true,
+            size: ResizeTarget::ShortestEdge(224),
+            resample: Resample::Bicubic,
+            do_center_crop: true,
+            crop_size: CropSize {
+                height: 224,
+                width: 224,
+            },
+            do_rescale: true,
+            rescale_factor: 1.0 / 255.0,
+            do_normalize: true,
+            image_mean: OPENAI_CLIP_MEAN.map(|m| m as f32),
+            image_std: OPENAI_CLIP_STD.map(|s| s as f32),
+            do_convert_rgb: true,
+        }
+    }
+}
+
+impl ImageProcessor {
+    /// The preprocessing of `llava-hf/llava-1.5-7b-hf` (CLIP ViT-L/14-336: 336 px).
+    pub fn llava_1_5() -> Self {
+        ImageProcessor {
+            size: ResizeTarget::ShortestEdge(336),
+            crop_size: CropSize {
+                height: 336,
+                width: 336,
+            },
+            ..Default::default()
+        }
+    }
+
+    /// Reads `preprocessor_config.json` from a model folder.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
+        let path = dir.as_ref().join(PREPROCESSOR_CONFIG);
+        if !path.is_file() {
+            return Err(Error::MissingFile {
+                path,
+                hint:
+                    "a llava-hf model folder holds preprocessor_config.json (CLIPImageProcessor); \
+                       copy it from the base model"
+                        .into(),
+            });
+        }
+        Self::from_file(&path)
+    }
+
+    /// Reads a `CLIPImageProcessor` configuration file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if !path.is_file() {
+            return Err(Error::MissingFile {
+                path: path.to_path_buf(),
+                hint: "give the path of a preprocessor_config.json".into(),
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
+        Self::from_json_str(&text, &path.display().to_string())
+    }
+
+    /// Parses a `CLIPImageProcessor` configuration; `file` names it in error messages.
+    ///
+    /// Absent fields take transformers' defaults. Unsupported values are [`Error::Config`].
+    ///
+    /// ```
+    /// use mllmu::model::processor::{ImageProcessor, ResizeTarget};
+    /// let p = ImageProcessor::from_json_str(r#"{"size": 336, "crop_size": 336}"#, "cfg.json")?;
+    /// assert_eq!(p.size, ResizeTarget::ShortestEdge(336));
+    /// let err = ImageProcessor::from_json_str(r#"{"resample": 1}"#, "cfg.json").unwrap_err();
+    /// assert!(err.to_string().contains("field `resample`"));
+    /// # Ok::<(), mllmu::Error>(())
+    /// ```
+    pub fn from_json_str(text: &str, file: &str) -> Result<Self> {
+        let value: Value = serde_json::from_str(text).map_err(|e| Error::Json {
+            file: file.to_string(),
+            reason: e.to_string(),
+        })?;
+        let obj = value.as_object().ok_or_else(|| Error::Json {
+            file: file.to_string(),
+            reason: "expected a JSON object".into(),
+        })?;
+        let cfg_err = |field: &str, reason: String| Error::Config {
+            file: file.to_string(),
+            field: field.to_string(),
+            reason,
+        };
+        let flag = |field: &str, default: bool| -> Result<bool> {
+            match obj.get(field) {
+                None | Some(Value::Null) => Ok(default),
+                Some(Value::Bool(b)) => Ok(*b),
+                Some(other) => Err(cfg_err(
+                    field,
+                    format!("expected true or false, found {other}"),
+                )),
+            }
+        };
+        let mut p = ImageProcessor::default();
+        p.do_resize = flag("do_resize", p.do_resize)?;
+        p.do_center_crop = flag("do_center_crop", p.do_center_crop)?;
+        p.do_rescale = flag("do_rescale", p.do_rescale)?;
+        p.do_normalize = flag("do_normalize", p.do_normalize)?;
+        p.do_convert_rgb = flag("do_convert_rgb", p.do_convert_rgb)?;
+        if let Some(v) = obj.get("size").filter(|v| !v.is_null()) {
+            p.size = parse_size(v).map_err(|r| cfg_err("size", r))?;
+        }
+        if let Some(v) = obj.get("resample").filter(|v| !v.is_null()) {
+            let code = v
+                .as_i64()
+                .ok_or_else(|| cfg_err("resample", format!("expected an integer, found {v}")))?;
+            p.resample = Resample::from_pil(code).ok_or_else(|| {
+                cfg_err(
+                    "resample",
+                    format!("Pillow filter {code} is not supported\nhint: use 3 (bicubic) or 2 (bilinear)"),
+                )
+            })?;
+        }
+        if let Some(v) = obj.get("crop_size").filter(|v| !v.is_null()) {
+            p.crop_size = parse_crop(v).map_err(|r| cfg_err("crop_size", r))?;
+        }
+        if let Some(v) = obj.get("rescale_factor").filter(|v| !v.is_null()) {
+            p.rescale_factor = v.as_f64().filter(|f| f.is_finite()).ok_or_else(|| {
+                cfg_err("rescale_factor", format!("expected a number, found {v}"))
+            })?;
+        }
+        for (field, slot) in [
+            ("image_mean", &mut p.image_mean),
+            ("image_std", &mut p.image_std),
+        ] {
+            if let Some(v) = obj.get(field).filter(|v| !v.is_null()) {
+                *slot = parse_triple(v).map_err(|r| cfg_err(field, r))?;
+            }
+        }
+        if p.do_normalize && p.image_std.contains(&0.0) {
+            return Err(cfg_err(
+                "image_std",
+                "a standard deviation of 0 divides by zero".into(),
+            ));
+        }
+        Ok(p)
+    }
+
+    /// The (width, height) after the resize step for an input of `width`×`height`.
+    ///
+    /// ```
+    /// use mllmu::model::processor::ImageProcessor;
+    /// let p = ImageProcessor::llava_1_5();
+    /// assert_eq!(p.resized_size(640, 480), (448, 336));
+    /// ```
+    pub fn resized_size(&self, width: u32, height: u32) -> (u32, u32) {
+        if !self.do_resize {
+            return (width, height);
+        }
+        match self.size {
+            ResizeTarget::Exact {
+                height: h,
+                width: w,
+            } => (w, h),
+            ResizeTarget::ShortestEdge(target) => {
+                let (short, long) = if width <= height {
+                    (width, height)
+                } else {
+                    (height, width)
+                };
+                // Python: int(target * long / short): exact product, correctly rounded division.
+                let new_long = if short == 0 {
+                    0
+                } else {
+                    (f64::from(target) * f64::from(long) / f64::from(short)).trunc() as u32
+                };
+                if width <= height {
+                    (target, new_long)
+                } else {
+                    (new_long, target)
+                }
+            }
+        }
+    }
+
+    /// The (width, height) of the output for an input of `width`×`height`.
+    pub fn output_size(&self, width: u32, height: u32) -> (u32, u32) {
+        if self.do_center_crop {
+            (self.crop_size.width, self.crop_size.height)
+        } else {
+            self.resized_size(width, height)
+        }
+    }
+
+    /// Preprocesses one RGB image into a channels-first `[3, H, W]` buffer.
+    pub fn preprocess(&self, image: &RgbImage) -> Result<Vec<f32>> {
+        let (w, h) = image.dimensions();
+        if w == 0 || h == 0 {
+            return Err(Error::param(
+                "image",
+                format!("{w}x{h}"),
+                "cannot preprocess an empty image",
+            ));
+        }
+        let (rw, rh) = self.resized_size(w, h);
+        let resized;
+        let img = if (rw, rh) != (w, h) {
+            resized = pillow_resize(image, rw, rh, self.resample)?;
+            &resized
+        } else {
+            image
+        };
+        let (ow, oh) = self.output_size(w, h);
+        // top-left of the crop in image coordinates; negative when the crop is larger (padding)
+        let (top, left) = if self.do_center_crop {
+            (
+                (i64::from(rh) - i64::from(oh)).div_euclid(2),
+                (i64::from(rw) - i64::from(ow)).div_euclid(2),
+            )
+        } else {
+            (0, 0)
+        };
+        let plane = (ow as usize) * (oh as usize);
+        let mut out = vec![0f32; 3 * plane];
+        for y in 0..oh as usize {
+            let sy = top + y as i64;
+            for x in 0..ow as usize {
+                let sx = left + x as i64;
+                let inside = (0..i64::from(rh)).contains(&sy) && (0..i64::from(rw)).contains(&sx);
+                let px = if inside {
+                    img.get_pixel(sx as u32, sy as u32).0
+                } else {
+                    [0, 0, 0]
+                };
+                for c in 0..3 {
+                    out[c * plane + y * ow as usize + x] = self.to_float(px[c], c);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Rescale then normalise one 8-bit value of channel `c`, with numpy's precisions.
+    fn to_float(&self, v: u8, c: usize) -> f32 {
+        let x = if self.do_rescale {
+            (f64::from(v) * self.rescale_factor) as f32
+        } else {
+            f32::from(v)
+        };
+        if self.do_normalize {
+            (x - self.image_mean[c]) / self.image_std[c]
+        } else {
+            x
+        }
+    }
+
+    /// Converts any decoded image to 8-bit RGB like `PIL.Image.convert("RGB")`, then
+    /// preprocesses it. Fails for a non-RGB image when `do_convert_rgb` is false.
+    pub fn preprocess_dynamic(&self, image: &DynamicImage) -> Result<Vec<f32>> {
+        self.preprocess(&self.to_rgb(image)?)
+    }
+
+    /// Preprocesses a batch into a `[n, 3, H, W]` `f32` tensor on `device`.
+    ///
+    /// Fails on an empty batch, or when `do_center_crop` is off and sizes differ.
+    pub fn preprocess_batch(&self, images: &[RgbImage], device: &Device) -> Result<Tensor> {
+        let first = images
+            .first()
+            .ok_or_else(|| Error::param("images", "[]", "a batch needs at least one image"))?;
+        let (ow, oh) = self.output_size(first.width(), first.height());
+        let mut data = Vec::with_capacity(images.len() * 3 * (ow as usize) * (oh as usize));
+        for (i, img) in images.iter().enumerate() {
+            let size = self.output_size(img.width(), img.height());
+            if size != (ow, oh) {
+                return Err(Error::param(
+                    format!("images[{i}]"),
+                    format!("{}x{}", img.width(), img.height()),
+                    format!(
+                        "preprocesses to {}x{} but images[0] to {ow}x{oh}\nhint: enable do_center_crop",
+                        size.0, size.1
+                    ),
+                ));
+            }
+            data.extend(self.preprocess(img)?);
+        }
+        Ok(Tensor::from_vec(
+            data,
+            (images.len(), 3, oh as usize, ow as usize),
+            device,
+        )?)
+    }
+
+    /// [`ImageProcessor::preprocess_batch`] for decoded images of any colour type.
+    pub fn preprocess_batch_dynamic(
+        &self,
+        images: &[DynamicImage],
+        device: &Device,
+    ) -> Result<Tensor> {
+        let rgb = images
+            .iter()
+            .map(|i| self.to_rgb(i))
+            .collect::<Result<Vec<_>>>()?;
+        self.preprocess_batch(&rgb, device)
+    }
+
+    fn to_rgb(&self, image: &DynamicImage) -> Result<RgbImage> {
+        match image {
+            DynamicImage::ImageRgb8(rgb) => Ok(rgb.clone()),
+            other if self.do_convert_rgb => Ok(other.to_rgb8()),
+            other => Err(Error::param(
+                "image",
+                format!("{:?}", other.color()),
+                "the image is not RGB and do_convert_rgb is false\nhint: convert it with `to_rgb8()`",
+            )),
+        }
+    }
+}
+
+fn parse_u32(v: &Value) -> std::result::Result<u32, String> {
+    v.as_u64()
+        .filter(|n| *n > 0)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| format!("expected a positive integer, found {v}"))
+}
+
+fn parse_size(v: &Value) -> std::result::Result<ResizeTarget, String> {
+    if v.is_number() {
+        return Ok(ResizeTarget::ShortestEdge(parse_u32(v)?));
+    }
+    let obj = v
+        .as_object()
+        .ok_or_else(|| format!("expected an integer or an object, found {v}"))?;
+    if let Some(unknown) = obj
+        .keys()
+        .find(|k| !["shortest_edge", "height", "width"].contains(&k.as_str()))
+    {
+        return Err(format!(
+            "key `{unknown}` is not supported\nhint: use shortest_edge or height and width"
+        ));
+    }
+    match (
+        obj.get("shortest_edge"),
+        obj.get("height"),
+        obj.get("width"),
+    ) {
+        (Some(s), None, None) => Ok(ResizeTarget::ShortestEdge(parse_u32(s)?)),
+        (None, Some(h), Some(w)) => Ok(ResizeTarget::Exact {
+            height: parse_u32(h)?,
+            width: parse_u32(w)?,
+        }),
+        _ => Err(format!(
+            "expected {{\"shortest_edge\": n}} or {{\"height\": h, \"width\": w}}, found {v}"
+        )),
+    }
+}
+
+fn parse_crop(v: &Value) -> std::result::Result<CropSize, String> {
+    if v.is_number() {
+        let n = parse_u32(v)?;
+        return Ok(CropSize {
+            height: n,
+            width: n,
+        });
+    }
+    match (v.get("height"), v.get("width")) {
+        (Some(h), Some(w)) => Ok(CropSize {
+            height: parse_u32(h)?,
+            width: parse_u32(w)?,
+        }),
+        _ => Err(format!(
+            "expected an integer or {{\"height\": h, \"width\": w}}, found {v}"
+        )),
+    }
+}
+
+fn parse_triple(v: &Value) -> std::result::Result<[f32; 3], String> {
+    if let Some(x) = v.as_f64() {
+        return Ok([x as f32; 3]);
+    }
+    let items = v
+        .as_array()
+        .filter(|a| a.len() == 3)
+        .ok_or_else(|| format!("expected 3 numbers, found {v}"))?;
+    let mut out = [0f32; 3];
+    for (slot, item) in out.iter_mut().zip(items) {
+        // numpy's float64 -> float32 cast rounds to nearest, as `as f32` does
+        *slot = item
+            .as_f64()
+            .ok_or_else(|| format!("expected 3 numbers, found {v}"))? as f32;
+    }
+    Ok(out)
+}
+
+/// The taps of one output pixel: first input index and fixed-point weights.
+#[derive(Debug, Clone, PartialEq)]
+struct Taps {
+    start: usize,
+    weights: Vec<i32>,
+}
+
+/// Pillow's normalised floating-point filter weights for resampling `in_size` → `out_size`
+/// pixels along one axis: one `(first input index, weights)` per output pixel.
+fn float_taps(in_size: usize, out_size: usize, filter: Resample) -> Vec<(usize, Vec<f64>)> {
+    let scale = in_size as f64 / out_size as f64;
+    let filterscale = scale.max(1.0);
+    let support = filter.support() * filterscale;
+    let inv = 1.0 / filterscale;
+    (0..out_size)
+        .map(|xx| {
+            let center = (xx as f64 + 0.5) * scale;
+            // C `(int)` truncates toward zero; negative starts are then clamped to 0
+            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
+            let xmax = ((center + support + 0.5) as i64)
+                .min(in_size as i64)
+                .max(xmin as i64) as usize;
+            let mut w: Vec<f64> = (xmin..xmax)
+                .map(|x| filter.weight((x as f64 - center + 0.5) * inv))
+                .collect();
+            let total: f64 = w.iter().sum();
+            if total != 0.0 {
+                w.iter_mut().for_each(|k| *k /= total);
+            }
+            (xmin, w)
+        })
+        .collect()
+}
+
+/// [`float_taps`] converted to Pillow's fixed point (round half away from zero).
+fn fixed_taps(in_size: usize, out_size: usize, filter: Resample) -> Vec<Taps> {
+    let one = f64::from(1u32 << PRECISION_BITS);
+    float_taps(in_size, out_size, filter)
+        .into_iter()
+        .map(|(start, w)| Taps {
+            start,
+            weights: w
+                .into_iter()
+                .map(|k| {
+                    if k < 0.0 {
+                        (-0.5 + k * one) as i32
+                    } else {
+                        (0.5 + k * one) as i32
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// One fixed-point dot product, rounded and clipped to 8 bits like Pillow's `clip8`.
+fn convolve(taps: &Taps, sample: impl Fn(usize) -> u8) -> u8 {
+    let mut acc: i64 = 1 << (PRECISION_BITS - 1);
+    for (i, w) in taps.weights.iter().enumerate() {
+        acc += i64::from(sample(taps.start + i)) * i64::from(*w);
+    }
+    (acc >> PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// Resizes an 8-bit RGB image exactly as Pillow 10.4's `Image.resize((width, height), filter)`.
+///
+/// Separable convolution: the horizontal pass runs first (skipped when the width is
+/// unchanged), its result is rounded to 8 bits, then the vertical pass (skipped when the
+/// height is unchanged). Downscaling widens the filter by the scale factor (antialiasing).
+///
+/// ```
+/// use mllmu::model::processor::{pillow_resize, Resample};
+/// let flat = image::RgbImage::from_pixel(10, 7, image::Rgb([9, 80, 200]));
+/// let out = pillow_resize(&flat, 4, 13, Resample::Bicubic)?;
+/// assert_eq!(out.dimensions(), (4, 13));
+/// assert!(out.pixels().all(|p| p.0 == [9, 80, 200])); // weights sum to one
+/// # Ok::<(), mllmu::Error>(())
+/// ```
+pub fn pillow_resize(
+    image: &RgbImage,
+    width: u32,
+    height: u32,
+    filter: Resample,
+) -> Result<RgbImage> {
+    let (w, h) = image.dimensions();
+    if w == 0 || h == 0 || width == 0 || height == 0 {
+        return Err(Error::param(
+            "resize",
+            format!("{w}x{h} -> {width}x{height}"),
+            "image sizes must be at least 1x1",
+        ));
+    }
+    let mut cur = image.clone();
+    if width != w {
+        let taps = fixed_taps(w as usize, width as usize, filter);
+        let src = &cur;
+        cur = RgbImage::from_fn(width, h, |x, y| {
+            let t = &taps[x as usize];
+            image::Rgb(std::array::from_fn(|c| {
+                convolve(t, |i| src.get_pixel(i as u32, y).0[c])
+            }))
+        });
+    }
+    if height != h {
+        let taps = fixed_taps(h as usize, height as usize, filter);
+        let src = &cur;
+        cur = RgbImage::from_fn(width, height, |x, y| {
+            let t = &taps[y as usize];
+            image::Rgb(std::array::from_fn(|c| {
+                convolve(t, |i| src.get_pixel(x, i as u32).0[c])
+            }))
+        });
+    }
+    Ok(cur)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Hand computation, 4 -> 2 bicubic: scale 2, support 4, taps at distances
+    // (x - center + 0.5) / 2 = ±0.25, ±0.75, ±1.25 give 111/128, 111/128, 29/128, -9/128
+    // (sum 242/128); normalised 111/242, 111/242, 29/242, -9/242.
+    #[test]
+    fn downscale_coefficients_match_hand_computation() {
+        let taps = float_taps(4, 2, Resample::Bicubic);
+        let expect = [[111.0, 111.0, 29.0, -9.0], [-9.0, 29.0, 111.0, 111.0]];
+        for (t, e) in taps.iter().zip(expect) {
+            assert_eq!(t.0, 0);
+            for (a, b) in t.1.iter().zip(e) {
+                assert!((a - b / 242.0).abs() < 1e-15, "{a} vs {}", b / 242.0);
+            }
+        }
+        // 111/242·2^22 = 1923833.65 → 1923834; 29/242·2^22 = 502623.21 → 502623;
+        // -9/242·2^22 = -155986.51 → -155987 (rounded away from zero)
+        let fixed = fixed_taps(4, 2, Resample::Bicubic);
+        assert_eq!(
+            fixed[0],
+            Taps {
+                start: 0,
+                weights: vec![1923834, 1923834, 502623, -155987]
+            }
+        );
+        assert_eq!(fixed[1].weights, vec![-155987, 502623, 1923834, 1923834]);
+    }
+
+    // 2 -> 4 bicubic: no widening; output 0 has center 0.25, taps at 0.25 and 1.25:
+    // 111/128 and -9/128, normalised 111/102 and -9/102.
+    #[test]
+    fn upscale_coefficients_and_clipping() {
+        let fixed = fixed_taps(2, 4, Resample::Bicubic);
+        assert_eq!(
+            fixed[0],
+            Taps {
+                start: 0,
+                weights: vec![4564390, -370086]
+            }
+        );
+        assert_eq!(
+            fixed[3],
+            Taps {
+                start: 0,
+                weights: vec![-370086, 4564390]
+            }
+        );
+        // [255, 0] overshoots above 255 at the left end and is clipped
+        let img = RgbImage::from_fn(2, 1, |x, _| image::Rgb([if x == 0 { 255 } else { 0 }; 3]));
+        let out = pillow_resize(&img, 4, 1, Resample::Bicubic).unwrap();
+        assert_eq!(out.get_pixel(0, 0).0[0], 255);
+        assert_eq!(out.get_pixel(3, 0).0[0], 0);
+        // (2^21 + 255·4564390) >> 22 = 277.5 → clipped; (2^21 + 255·-370086) >> 22 < 0 → 0
+    }
+
+    #[test]
+    fn fixed_point_rounding_of_a_row() {
+        // out0 = (2^21 + 0·c0 + 100·c1 + 200·c2 + 255·c3) >> 22 with the 4 -> 2 weights
+        let img = RgbImage::from_fn(4, 1, |x, _| image::Rgb([[0, 100, 200, 255][x as usize]; 3]));
+        let out = pillow_resize(&img, 2, 1, Resample::Bicubic).unwrap();
+        let acc0: i64 = (1 << 21) + 100 * 1923834 + 200 * 502623 - 255 * 155987;
+        let acc1: i64 = (1 << 21) + 100 * 502623 + 200 * 1923834 + 255 * 1923834;
+        assert_eq!(i64::from(out.get_pixel(0, 0).0[0]), acc0 >> 22);
+        assert_eq!(i64::from(out.get_pixel(1, 0).0[1]), acc1 >> 22);
+        // 255228467 >> 22 = 60, 927703922 >> 22 = 221
+        assert_eq!(out.get_pixel(0, 0).0, [60; 3]);
+        assert_eq!(out.get_pixel(1, 0).0, [221; 3]);
+    }
+
+    #[test]
+    fn bilinear_halving_averages_pairs() {
+        // 4 -> 2 bilinear: support 2, center 1, taps 0..3 at distances 0.25, 0.25, 0.75
+        // → 0.75, 0.75, 0.25, normalised 3/7, 3/7, 1/7
+        let taps = float_taps(4, 2, Resample::Bilinear);
+        assert_eq!(taps[0].0, 0);
+        let expect = [3.0 / 7.0, 3.0 / 7.0, 1.0 / 7.0];
+        assert_eq!(taps[0].1.len(), 3);
+        for (a, b) in taps[0].1.iter().zip(expect) {
+            assert!((a - b).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn new_sizes_truncate_like_python() {
+        let p = ImageProcessor {
+            size: ResizeTarget::ShortestEdge(42),
+            ..Default::default()
+        };
+        assert_eq!(p.resized_size(133, 91), (61, 42));
+        assert_eq!(p.resized_size(37, 61), (42, 69));
+        assert_eq!(p.resized_size(50, 50), (42, 42));
+    }
+
+    #[test]
+    fn small_images_are_padded_with_zeros_before_crop() {
+        let p = ImageProcessor {
+            do_resize: false,
+            crop_size: CropSize {
+                height: 4,
+                width: 4,
+            },
+            do_normalize: false,
+            do_rescale: false,
+            ..Default::default()
+        };
+        let img = RgbImage::from_pixel(2, 3, image::Rgb([7, 7, 7]));
+        let out = p.preprocess(&img).unwrap();
+        // rows: (3-4)//2 = -1 → one zero row on top; cols: (2-4)//2 = -1 → one zero column left
+        let row = |y: usize| out[y * 4..y * 4 + 4].to_vec();
+        assert_eq!(row(0), vec![0.0; 4]);
+        assert_eq!(row(1), vec![0.0, 7.0, 7.0, 0.0]);
+        assert_eq!(row(3), vec![0.0, 7.0, 7.0, 0.0]);
+    }
+
+    #[test]
+    fn bad_configs_name_the_field() {
+        let err = ImageProcessor::from_json_str(r#"{"size": {"longest_edge": 3}}"#, "p.json")
+            .unwrap_err();
+        assert!(err.to_string().starts_with("p.json: field `size`"), "{err}");
+        let err =
+            ImageProcessor::from_json_str(r#"{"image_mean": [0.5, 0.5]}"#, "p.json").unwrap_err();
+        assert!(err.to_string().contains("field `image_mean`"), "{err}");
+        let err = ImageProcessor::from_json_str(r#"{"do_resize": "yes"}"#, "p.json").unwrap_err();
+        assert!(err.to_string().contains("field `do_resize`"), "{err}");
+    }
+}
