@@ -37,7 +37,7 @@ fn last_logits_and_greedy_ids_match_transformers() {
             .map(|v| v.as_u64().unwrap() as u32)
             .collect();
         let out = model
-            .generate(&[ids.clone()], pv.as_ref(), &greedy(20))
+            .generate(std::slice::from_ref(&ids), pv.as_ref(), &greedy(20))
             .unwrap();
         assert_eq!(out.new_ids[0], want, "{case}: greedy ids");
         assert!(!out.stopped_on_eos[0]);

@@ -262,9 +262,10 @@ impl Config {
     ///     "num_attention_heads": 4, "intermediate_size": 128, "num_hidden_layers": 2,
     ///     "vocab_size": 100}, "vision_config": {"hidden_size": 32, "image_size": 28,
     ///     "patch_size": 7, "num_hidden_layers": 2, "num_attention_heads": 2,
-    ///     "intermediate_size": 64}, "image_seq_length": 16});
+    ///     "intermediate_size": 64}, "image_seq_length": 16, "image_token_index": 98});
     /// let cfg = mllmu::model::Config::from_json(json, "config.json").unwrap();
     /// assert_eq!(cfg.text.head_dim, 16);
+    /// assert_eq!(cfg.pad_token_id, 99); // image_token_index + 1 when not given
     /// assert_eq!(cfg.vision_feature_layer, 1); // -2 of 3 hidden states
     /// ```
     pub fn from_json(value: serde_json::Value, file: &str) -> Result<Config> {

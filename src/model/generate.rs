@@ -123,7 +123,7 @@ fn check(cfg: &GenerationConfig) -> Result<()> {
         ..
     } = &cfg.sampling
     {
-        if !(*temperature > 0.0) {
+        if temperature.is_nan() || *temperature <= 0.0 {
             return Err(Error::param(
                 "temperature",
                 temperature,
@@ -131,7 +131,7 @@ fn check(cfg: &GenerationConfig) -> Result<()> {
             ));
         }
         if let Some(p) = top_p {
-            if !(*p > 0.0 && *p <= 1.0) {
+            if p.is_nan() || *p <= 0.0 || *p > 1.0 {
                 return Err(Error::param("top_p", p, "must be in (0, 1]"));
             }
         }
