@@ -196,3 +196,20 @@ fn bad_configs_are_rejected() {
         .unwrap();
     assert!(err.to_string().contains("no linear layer matches"), "{err}");
 }
+
+#[test]
+fn frozen_copy_is_independent_of_later_updates() {
+    let r = Reference::load();
+    let ids = ids_tensor(&r.ids("text", "input_ids"));
+    let mut m = model();
+    let vars = m.add_lora(&LoraConfig::default()).unwrap();
+    perturb_b(&vars);
+    let frozen = m.frozen_copy().unwrap();
+    assert!(frozen.lora_config().is_none());
+    let want = m.forward(&ids, None, None).unwrap();
+    assert!(max_abs_diff(&want, &frozen.forward(&ids, None, None).unwrap()) < 1e-4);
+    perturb_b(&vars);
+    let moved = m.forward(&ids, None, None).unwrap();
+    assert!(max_abs_diff(&want, &moved) > 1e-3);
+    assert!(max_abs_diff(&want, &frozen.forward(&ids, None, None).unwrap()) < 1e-4);
+}

@@ -464,6 +464,24 @@ impl Llava {
         out
     }
 
+    /// An independent, frozen copy: weights copied into new storage with any LoRA adapters
+    /// merged, so later optimiser steps on this model's variables leave the copy unchanged
+    /// (e.g. the reference model of KL or NPO unlearning).
+    pub fn frozen_copy(&self) -> Result<Llava> {
+        let merged = self.merged_lora_weights()?;
+        let mut map = std::collections::HashMap::new();
+        for (name, t) in self.named_tensors() {
+            let t = merged
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map_or(t, |m| m.1.clone());
+            map.insert(name, t.copy()?.detach());
+        }
+        let mut w = Weights::from_tensors(map);
+        w.dir = self.source_dir.clone().unwrap_or_default();
+        Llava::from_weights(self.config.clone(), &w)
+    }
+
     /// Saves the model as a llava-hf folder that transformers loads without missing or
     /// unexpected keys: safetensors in the hub's legacy key names (sharded above
     /// `opts.max_shard_bytes`), `config.json` with `torch_dtype` set, and the tokenizer,

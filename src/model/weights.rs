@@ -416,16 +416,10 @@ pub fn save_tensors(
     tensors: &[(String, Tensor)],
     opts: &SaveOptions,
 ) -> Result<Vec<PathBuf>> {
-    let mut sorted: Vec<(String, Tensor)> = Vec::with_capacity(tensors.len());
-    for (name, t) in tensors {
-        let t = match opts.dtype {
-            Some(d) => t.to_dtype(d)?,
-            None => t.clone(),
-        };
-        sorted.push((name.clone(), t));
-    }
+    // Converted one shard at a time, so saving never holds a second copy of the model.
+    let mut sorted: Vec<&(String, Tensor)> = tensors.iter().collect();
     sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    let bytes = |t: &Tensor| t.elem_count() * t.dtype().size_in_bytes();
+    let bytes = |t: &Tensor| t.elem_count() * opts.dtype.unwrap_or(t.dtype()).size_in_bytes();
     let mut shards: Vec<Vec<usize>> = vec![vec![]];
     let mut current = 0usize;
     for (i, (_, t)) in sorted.iter().enumerate() {
@@ -452,7 +446,11 @@ pub fn save_tensors(
         };
         let mut items = Vec::with_capacity(idx.len());
         for &i in idx {
-            let (name, t) = &sorted[i];
+            let (name, t) = sorted[i];
+            let t = match opts.dtype {
+                Some(d) => t.to_dtype(d)?,
+                None => t.clone(),
+            };
             // On the CPU and contiguous, the View conversion cannot fail.
             let t = t.to_device(&Device::Cpu)?.contiguous()?;
             total += bytes(&t);
@@ -615,6 +613,32 @@ mod tests {
                 .unwrap();
             assert_eq!(diff, 0.0, "{n}");
         }
+    }
+
+    #[test]
+    fn newer_key_names_are_accepted() {
+        let cfg = Config::load(&fixture("tiny-llava")).unwrap();
+        let w = Weights::load(&fixture("tiny-llava"), &cfg, &Device::Cpu, DType::F32).unwrap();
+        let modern = |n: &str| -> String {
+            if let Some(r) = n.strip_prefix("language_model.model.") {
+                format!("model.language_model.{r}")
+            } else if let Some(r) = n.strip_prefix("language_model.lm_head.") {
+                format!("lm_head.{r}")
+            } else {
+                format!("model.{n}")
+            }
+        };
+        let named: Vec<_> = w.iter().map(|(n, t)| (modern(n), t.clone())).collect();
+        assert!(named
+            .iter()
+            .any(|(n, _)| n == "model.vision_tower.vision_model.pre_layrnorm.weight"));
+        let tmp = tempfile::tempdir().unwrap();
+        save_tensors(tmp.path(), &named, &SaveOptions::default()).unwrap();
+        let back = Weights::load(tmp.path(), &cfg, &Device::Cpu, DType::F32).unwrap();
+        assert_eq!(back.len(), 89);
+        let a = w.get("multi_modal_projector.linear_2.bias").unwrap();
+        let b = back.get("multi_modal_projector.linear_2.bias").unwrap();
+        assert_eq!(a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
     }
 
     #[test]
