@@ -150,7 +150,7 @@ fn adapters_save_and_load_in_peft_layout() {
     .unwrap();
     assert_eq!(cfg["peft_type"], "LORA");
     assert_eq!(cfg["r"], 16);
-    assert_eq!(cfg["lora_alpha"], 16.0);
+    assert_eq!(cfg["lora_alpha"], 16);
     assert_eq!(cfg["target_modules"].as_array().unwrap().len(), 7);
     let st =
         candle_core::safetensors::load(tmp.path().join("adapter_model.safetensors"), &Device::Cpu)

@@ -98,6 +98,15 @@ pub(crate) fn additive_mask(
 impl Llava {
     /// Loads a llava-hf folder (`config.json` + safetensors, single or sharded) onto
     /// `device`, computing in `dtype`. Weights are plain (frozen) tensors.
+    ///
+    /// ```
+    /// use candle_core::{DType, Device, Tensor};
+    /// let m = mllmu::model::Llava::load("tests/fixtures/tiny-llava", &Device::Cpu, DType::F32)?;
+    /// let ids = Tensor::new(&[[1u32, 1401, 353]], &Device::Cpu)?;
+    /// let logits = m.forward(&ids, None, None)?;
+    /// assert_eq!(logits.dims(), &[1, 3, 1472]);
+    /// # Ok::<(), mllmu::Error>(())
+    /// ```
     pub fn load(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Llava> {
         let dir = dir.as_ref();
         let config = Config::load(dir)?;

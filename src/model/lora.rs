@@ -10,7 +10,6 @@
 //! PEFT's `adapter_model.safetensors` keys; the base weights stay plain tensors and receive
 //! no gradient.
 
-use super::linear::Linear;
 use super::llava::Llava;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
@@ -346,7 +345,7 @@ impl Llava {
             "task_type": null,
             "base_model_name_or_path": self.source_dir().map(|p| p.display().to_string()),
             "r": c.r,
-            "lora_alpha": c.alpha,
+            "lora_alpha": if c.alpha.fract() == 0.0 { serde_json::json!(c.alpha as i64) } else { serde_json::json!(c.alpha) },
             "lora_dropout": c.dropout,
             "target_modules": modules.into_iter().collect::<Vec<_>>(),
             "init_lora_weights": "gaussian",
@@ -462,9 +461,4 @@ impl Llava {
         });
         Ok(varmap)
     }
-}
-
-/// Whether `lin` carries an adapter (for tests and reports).
-pub fn has_adapter(lin: &Linear) -> bool {
-    lin.lora.is_some()
 }
