@@ -1,0 +1,112 @@
+//! Choosing the device and the compute precision.
+//!
+//! CUDA is used when mllmu was built with the `cuda` feature and a GPU is present; the
+//! default precision is bfloat16 on a GPU and float32 on the CPU.
+
+use crate::{Error, Result};
+use candle_core::{DType, Device};
+
+/// CUDA when built with the `cuda` feature and a GPU answers, else the CPU.
+///
+/// ```
+/// let dev = mllmu::model::device::auto().unwrap();
+/// # #[cfg(not(feature = "cuda"))]
+/// assert!(dev.is_cpu());
+/// ```
+pub fn auto() -> Result<Device> {
+    #[cfg(feature = "cuda")]
+    {
+        if candle_core::utils::cuda_is_available() {
+            if let Ok(dev) = Device::new_cuda(0) {
+                return Ok(dev);
+            }
+        }
+    }
+    Ok(Device::Cpu)
+}
+
+/// The CUDA device `ordinal`; an error when mllmu was built without CUDA.
+///
+/// ```
+/// # #[cfg(not(feature = "cuda"))]
+/// assert!(mllmu::model::device::cuda(0).unwrap_err().to_string().contains("--features cuda"));
+/// ```
+pub fn cuda(ordinal: usize) -> Result<Device> {
+    #[cfg(feature = "cuda")]
+    {
+        Device::new_cuda(ordinal).map_err(|e| {
+            Error::param(
+                "device",
+                format!("cuda:{ordinal}"),
+                format!("cannot open the GPU: {e}"),
+            )
+        })
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        Err(Error::param(
+            "device",
+            format!("cuda:{ordinal}"),
+            "CUDA requested but mllmu was built without it\nhint: rebuild with `--features cuda`",
+        ))
+    }
+}
+
+/// Parses `auto`, `cpu`, `cuda` or `cuda:N`.
+///
+/// ```
+/// assert!(mllmu::model::device::parse("cpu").unwrap().is_cpu());
+/// assert!(mllmu::model::device::parse("tpu").is_err());
+/// ```
+pub fn parse(name: &str) -> Result<Device> {
+    match name {
+        "auto" => auto(),
+        "cpu" => Ok(Device::Cpu),
+        "cuda" | "gpu" => cuda(0),
+        other => match other.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => cuda(n),
+            _ => Err(Error::param(
+                "device",
+                other,
+                "expected auto, cpu, cuda or cuda:N",
+            )),
+        },
+    }
+}
+
+/// bfloat16 on a GPU, float32 on the CPU.
+///
+/// ```
+/// use candle_core::{DType, Device};
+/// assert_eq!(mllmu::model::device::default_dtype(&Device::Cpu), DType::F32);
+/// ```
+pub fn default_dtype(device: &Device) -> DType {
+    if device.is_cpu() {
+        DType::F32
+    } else {
+        DType::BF16
+    }
+}
+
+/// Parses `f32`/`float32`, `f16`/`float16`, `bf16`/`bfloat16`.
+///
+/// ```
+/// assert_eq!(mllmu::model::device::parse_dtype("bf16").unwrap(), candle_core::DType::BF16);
+/// ```
+pub fn parse_dtype(name: &str) -> Result<DType> {
+    match name {
+        "f32" | "float32" => Ok(DType::F32),
+        "f16" | "float16" => Ok(DType::F16),
+        "bf16" | "bfloat16" => Ok(DType::BF16),
+        other => Err(Error::param("dtype", other, "expected f32, f16 or bf16")),
+    }
+}
+
+/// A short description such as `cpu` or `cuda:0`, for logs and manifests.
+pub fn describe(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}

@@ -1,0 +1,72 @@
+//! A linear layer `y = x·Wᵀ + b` with an optional LoRA adapter slot.
+
+use super::lora::LoraAdapter;
+use super::weights::Weights;
+use candle_core::{Result, Tensor};
+
+/// A linear layer holding the checkpoint tensors under its checkpoint name.
+#[derive(Debug, Clone)]
+pub struct Linear {
+    /// Checkpoint name without `.weight` (e.g. `language_model.model.layers.0.self_attn.q_proj`).
+    pub name: String,
+    /// `[out, in]`.
+    pub weight: Tensor,
+    /// `[out]`, when the layer has a bias.
+    pub bias: Option<Tensor>,
+    /// A LoRA adapter added to the output, when one is attached.
+    pub lora: Option<LoraAdapter>,
+}
+
+impl Linear {
+    /// Reads `{name}.weight` (and `{name}.bias` when `bias`) from `w`.
+    pub fn load(w: &Weights, name: &str, bias: bool) -> crate::Result<Linear> {
+        Ok(Linear {
+            name: name.to_string(),
+            weight: w.get(&format!("{name}.weight"))?,
+            bias: if bias {
+                Some(w.get(&format!("{name}.bias"))?)
+            } else {
+                None
+            },
+            lora: None,
+        })
+    }
+
+    /// Input features.
+    pub fn in_features(&self) -> usize {
+        self.weight.dims().get(1).copied().unwrap_or(0)
+    }
+
+    /// Output features.
+    pub fn out_features(&self) -> usize {
+        self.weight.dims().first().copied().unwrap_or(0)
+    }
+
+    /// Applies the layer to `x` (`[..., in]` → `[..., out]`).
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// let dev = Device::Cpu;
+    /// let l = mllmu::model::linear::Linear { name: "l".into(),
+    ///     weight: Tensor::new(&[[1f32, 2.], [0., 1.]], &dev)?, bias: Some(Tensor::new(&[0.5f32, 0.], &dev)?), lora: None };
+    /// let y = l.forward(&Tensor::new(&[[[1f32, 1.]]], &dev)?)?;
+    /// assert_eq!(y.to_vec3::<f32>()?, [[[3.5, 1.]]]);
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dims = x.dims();
+        let in_f = dims[dims.len() - 1];
+        let rows: usize = dims[..dims.len() - 1].iter().product();
+        let x2 = x.reshape((rows, in_f))?;
+        let mut y = x2.matmul(&self.weight.t()?)?;
+        if let Some(b) = &self.bias {
+            y = y.broadcast_add(b)?;
+        }
+        if let Some(lora) = &self.lora {
+            y = (y + lora.forward(&x2)?)?;
+        }
+        let mut out_dims = dims[..dims.len() - 1].to_vec();
+        out_dims.push(self.out_features());
+        y.reshape(out_dims)
+    }
+}

@@ -1,0 +1,135 @@
+//! RMSNorm (Llama) and LayerNorm (CLIP) written from differentiable candle primitives.
+//!
+//! candle-nn's fused `rms_norm`/`layer_norm` kernels build their result without a backward
+//! op, which silently cuts the gradient; these versions use only ops with a backward pass.
+//! Both normalise in float32 and cast back, as transformers does for half precision.
+
+use candle_core::{DType, Result, Tensor, D};
+
+/// `weight · x / sqrt(mean(x²) + eps)` over the last dimension.
+#[derive(Debug, Clone)]
+pub struct RmsNorm {
+    /// Scale, shape `[hidden]`.
+    pub weight: Tensor,
+    /// Added to the mean square.
+    pub eps: f64,
+}
+
+impl RmsNorm {
+    /// Normalises `x` (`[..., hidden]`).
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// let n = mllmu::model::norm::RmsNorm { weight: Tensor::new(&[1f32, 2.], &Device::Cpu)?, eps: 0. };
+    /// let y = n.forward(&Tensor::new(&[[3f32, 4.]], &Device::Cpu)?)?;
+    /// let rms = (12.5f32).sqrt();
+    /// assert_eq!(y.to_vec2::<f32>()?, [[3. / rms, 8. / rms]]);
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let xf = x.to_dtype(DType::F32)?;
+        let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
+        let xn = xf.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
+        // transformers: weight * hidden.to(input_dtype)
+        xn.to_dtype(dtype)?.broadcast_mul(&self.weight)
+    }
+}
+
+/// `(x − mean) / sqrt(var + eps) · weight + bias` over the last dimension (biased variance).
+#[derive(Debug, Clone)]
+pub struct LayerNorm {
+    /// Scale, shape `[hidden]`.
+    pub weight: Tensor,
+    /// Shift, shape `[hidden]`.
+    pub bias: Tensor,
+    /// Added to the variance.
+    pub eps: f64,
+}
+
+impl LayerNorm {
+    /// Normalises `x` (`[..., hidden]`).
+    ///
+    /// ```
+    /// use candle_core::{Device, Tensor};
+    /// let dev = Device::Cpu;
+    /// let n = mllmu::model::norm::LayerNorm {
+    ///     weight: Tensor::new(&[1f32, 1.], &dev)?, bias: Tensor::new(&[0f32, 10.], &dev)?, eps: 0. };
+    /// let y = n.forward(&Tensor::new(&[[1f32, 3.]], &dev)?)?;
+    /// assert_eq!(y.to_vec2::<f32>()?, [[-1., 11.]]);
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let dtype = x.dtype();
+        let xf = x.to_dtype(DType::F32)?;
+        let mean = xf.mean_keepdim(D::Minus1)?;
+        let centered = xf.broadcast_sub(&mean)?;
+        let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
+        let xn = centered.broadcast_div(&(var + self.eps)?.sqrt()?)?;
+        let w = self.weight.to_dtype(DType::F32)?;
+        let b = self.bias.to_dtype(DType::F32)?;
+        xn.broadcast_mul(&w)?.broadcast_add(&b)?.to_dtype(dtype)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::{Device, Var};
+
+    #[test]
+    fn norms_pass_gradients_to_input_and_weights() {
+        let dev = Device::Cpu;
+        let x = Var::from_tensor(&Tensor::new(&[[1f32, -2., 0.5], [0.3, 0.1, 2.]], &dev).unwrap())
+            .unwrap();
+        let w = Var::from_tensor(&Tensor::new(&[1f32, 2., 3.], &dev).unwrap()).unwrap();
+        let b = Var::from_tensor(&Tensor::new(&[0.1f32, 0.2, 0.3], &dev).unwrap()).unwrap();
+        let rms = RmsNorm {
+            weight: w.as_tensor().clone(),
+            eps: 1e-6,
+        };
+        let ln = LayerNorm {
+            weight: w.as_tensor().clone(),
+            bias: b.as_tensor().clone(),
+            eps: 1e-5,
+        };
+        let coef = Tensor::new(&[[0.3f32, -1., 2.], [1., 0.5, -0.2]], &dev).unwrap();
+        let loss = ((rms.forward(&x).unwrap() + ln.forward(&x).unwrap()).unwrap() * &coef)
+            .unwrap()
+            .sum_all()
+            .unwrap();
+        let g = loss.backward().unwrap();
+        for v in [&x, &w, &b] {
+            let n = g
+                .get(v)
+                .unwrap()
+                .abs()
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert!(n > 1e-3, "gradient missing");
+        }
+    }
+
+    #[test]
+    fn layer_norm_matches_definition() {
+        let dev = Device::Cpu;
+        let ln = LayerNorm {
+            weight: Tensor::new(&[2f32, 2., 2., 2.], &dev).unwrap(),
+            bias: Tensor::zeros(4, DType::F32, &dev).unwrap(),
+            eps: 0.,
+        };
+        let y = ln
+            .forward(&Tensor::new(&[1f32, 2., 3., 4.], &dev).unwrap())
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        let sd = 1.25f32.sqrt();
+        let want = [-1.5 / sd * 2., -0.5 / sd * 2., 0.5 / sd * 2., 1.5 / sd * 2.];
+        for (a, b) in y.iter().zip(want) {
+            assert!((a - b).abs() < 1e-6);
+        }
+    }
+}
