@@ -113,12 +113,14 @@ pub struct OptimizerState {
     pub slots: Vec<Option<Moments>>,
 }
 
-const FORMAT: &str = "mllmu-adamw-1";
+const META_KEY: &str = "mllmu-adamw";
+const STATE_VERSION: u64 = 1;
 
 impl OptimizerState {
-    /// Serialises to safetensors bytes: tensors `"{i}.exp_avg"`, `"{i}.exp_avg_sq"` and the
-    /// per-slot step counters in the metadata (`"steps"`, a JSON list with `null` for
-    /// empty slots).
+    /// Serialises to safetensors bytes (deterministic): tensors `"{i}.exp_avg"`,
+    /// `"{i}.exp_avg_sq"` and, in the metadata key `"mllmu-adamw"`, the JSON
+    /// `{"version": 1, "steps": [...]}` with one step counter per slot (`null` for empty
+    /// slots).
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut tensors: Vec<(String, Tensor)> = Vec::new();
         let mut steps: Vec<Option<u64>> = Vec::with_capacity(self.slots.len());
@@ -135,12 +137,9 @@ impl OptimizerState {
                 None => steps.push(None),
             }
         }
-        let mut meta = HashMap::new();
-        meta.insert("format".to_string(), FORMAT.to_string());
-        meta.insert(
-            "steps".to_string(),
-            serde_json::to_string(&steps).unwrap_or_default(),
-        );
+        // One metadata key, so that the header (a JSON map) is written deterministically.
+        let header = serde_json::json!({ "version": STATE_VERSION, "steps": steps });
+        let meta = HashMap::from([(META_KEY.to_string(), header.to_string())]);
         safetensors::serialize(tensors.iter().map(|(k, t)| (k.as_str(), t)), Some(meta)).map_err(
             |e| Error::Weights {
                 dir: "<optimizer state>".into(),
@@ -159,15 +158,25 @@ impl OptimizerState {
         let (_, meta) =
             safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
         let meta = meta.metadata().clone().unwrap_or_default();
-        if meta.get("format").map(String::as_str) != Some(FORMAT) {
+        let Some(header) = meta.get(META_KEY) else {
             return Err(bad(format!(
-                "not an mllmu AdamW state (format {:?}, expected {FORMAT})",
-                meta.get("format")
+                "not an mllmu AdamW state (no `{META_KEY}` metadata)"
+            )));
+        };
+        #[derive(Deserialize)]
+        struct Header {
+            version: u64,
+            steps: Vec<Option<u64>>,
+        }
+        let header: Header =
+            serde_json::from_str(header).map_err(|e| bad(format!("metadata `{META_KEY}`: {e}")))?;
+        if header.version != STATE_VERSION {
+            return Err(bad(format!(
+                "state version {} is not supported (expected {STATE_VERSION})",
+                header.version
             )));
         }
-        let steps: Vec<Option<u64>> =
-            serde_json::from_str(meta.get("steps").map(String::as_str).unwrap_or(""))
-                .map_err(|e| bad(format!("metadata `steps`: {e}")))?;
+        let steps = header.steps;
         let mut tensors = candle_core::safetensors::load_buffer(bytes, device)?;
         let mut slots = Vec::with_capacity(steps.len());
         for (i, step) in steps.into_iter().enumerate() {
