@@ -42,9 +42,9 @@ impl Reference {
         } else {
             h.lr
         };
-        for i in 0..self.p.len() {
-            self.m[i] = h.beta1 * self.m[i] + (1.0 - h.beta1) * g[i];
-            self.v[i] = h.beta2 * self.v[i] + (1.0 - h.beta2) * g[i] * g[i];
+        for (i, &gi) in g.iter().enumerate() {
+            self.m[i] = h.beta1 * self.m[i] + (1.0 - h.beta1) * gi;
+            self.v[i] = h.beta2 * self.v[i] + (1.0 - h.beta2) * gi * gi;
             self.p[i] -= step_size * self.m[i] / (self.v[i].sqrt() + h.eps);
             self.p[i] -= h.lr * h.weight_decay * self.p[i];
         }

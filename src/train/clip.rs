@@ -187,7 +187,7 @@ mod tests {
     fn small_gradients_are_left_alone() {
         let (a, _) = two_vars();
         let mut g = a.as_tensor().sum_all().unwrap().backward().unwrap();
-        let total = clip_grad_norm(&mut g, &[a.clone()], 10.0).unwrap();
+        let total = clip_grad_norm(&mut g, std::slice::from_ref(&a), 10.0).unwrap();
         assert!((total - 2f64.sqrt()).abs() < 1e-6);
         assert_eq!(
             g.get(a.as_tensor()).unwrap().to_vec1::<f32>().unwrap(),

@@ -104,11 +104,11 @@ impl Rmu {
     }
 
     /// `mean(h_f − control)² + α·mean(h_r − h_frozen)²`; the frozen states are detached.
-    pub fn loss(
+    pub fn loss<'a>(
         &self,
         control: &Tensor,
-        forget: &Hidden,
-        retain: &Hidden,
+        forget: &Hidden<'a>,
+        retain: &Hidden<'a>,
         frozen_retain: &Tensor,
     ) -> Result<Tensor> {
         if frozen_retain.dims() != retain.states.dims() {
@@ -121,19 +121,10 @@ impl Rmu {
                 ),
             ));
         }
-        let mask = |h: &Hidden<'_>| {
-            if self.masked {
-                h.attention_mask.map(|m| m.clone())
-            } else {
-                None
-            }
-        };
-        let forget_term = mse(forget.states, control, mask(forget).as_ref())?;
-        let retain_term = mse(
-            retain.states,
-            &frozen_retain.detach(),
-            mask(retain).as_ref(),
-        )?;
+        let masked = self.masked;
+        let mask = |h: &Hidden<'a>| if masked { h.attention_mask } else { None };
+        let forget_term = mse(forget.states, control, mask(forget))?;
+        let retain_term = mse(retain.states, &frozen_retain.detach(), mask(retain))?;
         Ok((forget_term + retain_term.affine(self.alpha, 0.0)?)?)
     }
 }
