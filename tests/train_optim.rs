@@ -137,6 +137,39 @@ fn without_bias_correction_and_large_eps_match() {
 }
 
 #[test]
+fn eps_is_added_to_the_uncorrected_root() {
+    // A large eps separates transformers.AdamW from torch.optim.AdamW (which adds eps to the
+    // bias-corrected root): after one step from W0 the two differ by > 1e-2 here.
+    let h = AdamWParams {
+        lr: 0.05,
+        eps: 0.1,
+        ..Default::default()
+    };
+    check_against_formula(h, 3);
+    let w = var(&W0);
+    let mut opt = AdamW::new(vec![w.clone()], h).unwrap();
+    opt.step(&loss(&w).backward().unwrap()).unwrap();
+    let torch: Vec<f64> = W0
+        .iter()
+        .zip(&C)
+        .map(|(p, c)| {
+            let g = c + p;
+            p - h.lr * g / (g.abs() + h.eps) // m̂ = g, √v̂ = |g| after one step
+        })
+        .collect();
+    let got = values(&w);
+    let max_gap = got
+        .iter()
+        .zip(&torch)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(
+        max_gap > 1e-2,
+        "indistinguishable from torch.optim.AdamW: {max_gap}"
+    );
+}
+
+#[test]
 fn each_tensor_counts_its_own_steps() {
     // `b` receives a gradient only from the third step on: its first update uses t = 1.
     let h = AdamWParams {

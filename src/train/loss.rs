@@ -154,7 +154,7 @@ pub fn token_logprobs(pass: &Pass) -> Result<TokenLogProbs> {
         Some(m) => Some(m.to_dtype(DType::F32)?.to_vec2::<f32>()?),
         None => None,
     };
-    let mut idx = Vec::with_capacity(b * (l - 1));
+    let mut idx = Vec::with_capacity(b * l);
     let mut kept = Vec::with_capacity(b * (l - 1));
     let mut tokens = vec![0usize; b];
     for (row, row_labels) in labels.iter().enumerate() {
@@ -179,16 +179,15 @@ pub fn token_logprobs(pass: &Pass) -> Result<TokenLogProbs> {
                 tokens[row] += 1;
             }
         }
+        idx.push(0u32); // the last position predicts nothing
     }
-    let idx = Tensor::from_vec(idx, (b, l - 1, 1), device)?;
+    // Gather and log-sum-exp run over all L positions (the last one's index is a dummy)
+    // and are narrowed afterwards, which avoids copying the [B, L-1, V] slice.
+    let idx = Tensor::from_vec(idx, (b, l, 1), device)?;
     let kept = Tensor::from_vec(kept, (b, l - 1), device)?;
-    let shifted = pass
-        .logits
-        .narrow(1, 0, l - 1)?
-        .to_dtype(DType::F32)?
-        .contiguous()?;
-    let target = shifted.gather(&idx, 2)?.squeeze(2)?;
-    let lse = logsumexp(&shifted)?;
+    let logits = pass.logits.to_dtype(DType::F32)?.contiguous()?;
+    let target = logits.gather(&idx, 2)?.squeeze(2)?.narrow(1, 0, l - 1)?;
+    let lse = logsumexp(&logits)?.narrow(1, 0, l - 1)?;
     let logprobs = ((target - lse)? * &kept)?;
     Ok(TokenLogProbs {
         logprobs,
