@@ -1,0 +1,56 @@
+//! Fine-tuning: the token-mean NLL of the batch.
+//!
+//! `L = NLL(batch)`, with NLL as transformers 4.45.1 LLaVA computes `outputs.loss`
+//! ([`token_mean_nll`]). Used for the vanilla model (`finetune.py`) and the NPO reference
+//! model (`reference_model_FT.py`, retain split only).
+
+use crate::train::loss::{token_mean_nll, Pass};
+use crate::Result;
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// Fine-tuning (no hyper-parameters beyond the optimizer's).
+///
+/// ```
+/// use candle_core::{DType, Device, Tensor};
+/// use mllmu::train::{objectives::Finetune, Pass};
+/// let logits = Tensor::zeros((1, 2, 8), DType::F32, &Device::Cpu).unwrap();
+/// let labels = Tensor::new(&[[1i64, 5]], &Device::Cpu).unwrap();
+/// let l = Finetune::default().loss(&Pass::new(&logits, &labels, None)).unwrap();
+/// assert!((l.to_scalar::<f32>().unwrap() - 8f32.ln()).abs() < 1e-6);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Finetune {}
+
+impl Finetune {
+    /// `"finetune"`.
+    pub const NAME: &'static str = "finetune";
+
+    /// The objective's name.
+    pub fn name(&self) -> &'static str {
+        Self::NAME
+    }
+
+    /// `NLL(batch)`.
+    pub fn loss(&self, batch: &Pass) -> Result<Tensor> {
+        token_mean_nll(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::objectives::testutil::*;
+
+    #[test]
+    fn equals_hand_computed_token_mean() {
+        let d = logits_data(0.0);
+        let (logits, labels) = (tensor(&d), labels());
+        let got = scalar(
+            &Finetune::default()
+                .loss(&Pass::new(&logits, &labels, None))
+                .unwrap(),
+        );
+        assert!((got - mean_nll(&d)).abs() < 1e-6, "{got}");
+    }
+}
