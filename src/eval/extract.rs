@@ -7,8 +7,8 @@
 //! [`Extraction::NewTokens`] expects only the decoded continuation (`outputs[:, input_len:]`)
 //! and just strips it, so a question containing `ASSISTANT:` cannot derail it (SPEC Q7).
 
-use crate::eval::pytext::{contains_lower, py_strip};
 use crate::eval::prompts::OPTION_KEYS;
+use crate::eval::pytext::{contains_lower, py_strip};
 use serde::{Deserialize, Serialize};
 
 /// How the text handed to the extractors was decoded, and so how to find the answer in it.
@@ -57,7 +57,10 @@ pub fn parse_choice(response: &str) -> Option<char> {
     let first = response.chars().next()?;
     // Python's `resp[0].upper()` may give several characters ("ß" -> "SS"): compare strings.
     let upper: String = first.to_uppercase().collect();
-    OPTION_KEYS.iter().find(|k| **k == upper).and_then(|k| k.chars().next())
+    OPTION_KEYS
+        .iter()
+        .find(|k| **k == upper)
+        .and_then(|k| k.chars().next())
 }
 
 /// The scored outcome of one classification question.
@@ -95,7 +98,11 @@ pub fn score_choice(text: &str, correct_answer: &str, mode: Extraction) -> Choic
         let mut buf = [0u8; 4];
         p.encode_utf8(&mut buf) == correct_answer
     });
-    ChoiceOutcome { response: response.to_string(), predicted, correct }
+    ChoiceOutcome {
+        response: response.to_string(),
+        predicted,
+        correct,
+    }
 }
 
 /// The cloze / generation answer: the piece after `ASSISTANT:` (up to a second one), else
@@ -111,7 +118,9 @@ pub fn score_choice(text: &str, correct_answer: &str, mode: Extraction) -> Choic
 pub fn open_response(text: &str, mode: Extraction) -> &str {
     match mode {
         Extraction::Reference => py_strip(
-            second_piece(text, "ASSISTANT:").or_else(|| second_piece(text, "Answer:")).unwrap_or(text),
+            second_piece(text, "ASSISTANT:")
+                .or_else(|| second_piece(text, "Answer:"))
+                .unwrap_or(text),
         ),
         Extraction::NewTokens => py_strip(text),
     }
@@ -162,7 +171,13 @@ mod tests {
     fn format_failures_are_flagged_apart_from_wrong_answers() {
         let wrong = score_choice("ASSISTANT: B", "C", Extraction::Reference);
         assert!(!wrong.correct && !wrong.format_failure());
-        for reply in ["ASSISTANT:", "ASSISTANT: (C)", "ASSISTANT: The answer is C", "ASSISTANT: E", "ASSISTANT: ß"] {
+        for reply in [
+            "ASSISTANT:",
+            "ASSISTANT: (C)",
+            "ASSISTANT: The answer is C",
+            "ASSISTANT: E",
+            "ASSISTANT: ß",
+        ] {
             let o = score_choice(reply, "C", Extraction::Reference);
             assert!(!o.correct && o.format_failure(), "{reply:?}");
         }
@@ -170,8 +185,14 @@ mod tests {
 
     #[test]
     fn strip_uses_python_whitespace() {
-        assert_eq!(score_choice("ASSISTANT:\u{1f}\u{a0}b", "B", Extraction::Reference).predicted, Some('B'));
-        assert_eq!(score_choice("ASSISTANT:\u{200b}b", "B", Extraction::Reference).predicted, None);
+        assert_eq!(
+            score_choice("ASSISTANT:\u{1f}\u{a0}b", "B", Extraction::Reference).predicted,
+            Some('B')
+        );
+        assert_eq!(
+            score_choice("ASSISTANT:\u{200b}b", "B", Extraction::Reference).predicted,
+            None
+        );
     }
 
     #[test]
@@ -184,8 +205,14 @@ mod tests {
     fn open_response_prefers_assistant_over_answer() {
         let text = "ER:\nQ\nCorrect Answer: 1970\nUSER: q\nASSISTANT: Tartu\nASSISTANT: x";
         assert_eq!(open_response(text, Extraction::Reference), "Tartu");
-        assert_eq!(open_response("x Answer: a Answer: b", Extraction::Reference), "a");
-        assert_eq!(open_response(" Answer: a ", Extraction::NewTokens), "Answer: a");
+        assert_eq!(
+            open_response("x Answer: a Answer: b", Extraction::Reference),
+            "a"
+        );
+        assert_eq!(
+            open_response(" Answer: a ", Extraction::NewTokens),
+            "Answer: a"
+        );
     }
 
     #[test]

@@ -54,7 +54,11 @@ impl ModelFamily {
     /// The reference keys this on the hub name (`llava...` / `HuggingFaceM4...`) and fails
     /// with `NameError` for a local path (SPEC Q13); the config works for both.
     pub fn from_config(path: &Path) -> Result<ModelFamily> {
-        let file = if path.is_dir() { path.join("config.json") } else { path.to_path_buf() };
+        let file = if path.is_dir() {
+            path.join("config.json")
+        } else {
+            path.to_path_buf()
+        };
         if !file.is_file() {
             return Err(Error::MissingFile {
                 path: file,
@@ -63,11 +67,14 @@ impl ModelFamily {
         }
         let config: serde_json::Value = crate::io::read_json(&file)?;
         let shown = file.display().to_string();
-        let model_type = config.get("model_type").and_then(|v| v.as_str()).ok_or_else(|| Error::Config {
-            file: shown.clone(),
-            field: "model_type".into(),
-            reason: "missing or not a string".into(),
-        })?;
+        let model_type = config
+            .get("model_type")
+            .and_then(|v| v.as_str())
+            .ok_or_else(|| Error::Config {
+                file: shown.clone(),
+                field: "model_type".into(),
+                reason: "missing or not a string".into(),
+            })?;
         ModelFamily::from_model_type(model_type).ok_or_else(|| Error::Config {
             file: shown,
             field: "model_type".into(),
@@ -119,14 +126,21 @@ pub struct FewShotOptions {
 
 impl Default for FewShotOptions {
     fn default() -> Self {
-        FewShotOptions { pool: ShotPool::Evaluated, k: None, seed: 0 }
+        FewShotOptions {
+            pool: ShotPool::Evaluated,
+            k: None,
+            seed: 0,
+        }
     }
 }
 
 impl FewShotOptions {
     /// The reference rules with a seed.
     pub fn reference(seed: u64) -> Self {
-        FewShotOptions { seed, ..Default::default() }
+        FewShotOptions {
+            seed,
+            ..Default::default()
+        }
     }
 }
 
@@ -174,7 +188,10 @@ impl FewShotDraw {
         if !self.in_prompt {
             return Vec::new();
         }
-        self.shots.iter().filter(|s| s.modality == modality).collect()
+        self.shots
+            .iter()
+            .filter(|s| s.modality == modality)
+            .collect()
     }
 
     /// Whether evaluation skips question `index` of `modality` for `profile`.
@@ -191,11 +208,19 @@ impl FewShotDraw {
     /// assert_eq!(d.sampled_ids, vec!["001"]);
     /// ```
     pub fn is_skipped(&self, profile: &str, modality: Modality, index: usize) -> bool {
-        self.skips && self.shots.iter().any(|s| s.profile == profile && s.modality == modality && s.index == index)
+        self.skips
+            && self
+                .shots
+                .iter()
+                .any(|s| s.profile == profile && s.modality == modality && s.index == index)
     }
 
     /// The classification questions shown for `modality`, looked up in the few-shot source.
-    pub fn choice_shots<'a>(&self, modality: Modality, source: &'a [ProfileItems]) -> Vec<&'a ChoiceQuestion> {
+    pub fn choice_shots<'a>(
+        &self,
+        modality: Modality,
+        source: &'a [ProfileItems],
+    ) -> Vec<&'a ChoiceQuestion> {
         self.prompt_shots(modality)
             .into_iter()
             .filter_map(|s| find(source, &s.profile).and_then(|p| p.choices(modality).get(s.index)))
@@ -203,7 +228,11 @@ impl FewShotDraw {
     }
 
     /// The cloze questions shown for `modality`, looked up in the few-shot source.
-    pub fn cloze_shots<'a>(&self, modality: Modality, source: &'a [ProfileItems]) -> Vec<&'a OpenQuestion> {
+    pub fn cloze_shots<'a>(
+        &self,
+        modality: Modality,
+        source: &'a [ProfileItems],
+    ) -> Vec<&'a OpenQuestion> {
         self.prompt_shots(modality)
             .into_iter()
             .filter_map(|s| find(source, &s.profile).and_then(|p| p.mask.get(s.index)))
@@ -217,7 +246,12 @@ fn find<'a>(source: &'a [ProfileItems], id: &str) -> Option<&'a ProfileItems> {
 
 /// The generator of one `(seed, mode, task)` stream.
 fn stream(seed: u64, mode: EvalMode, task: Task) -> ChaCha8Rng {
-    let digest = crate::io::hash_parts(&[b"mllmu-fewshot", &seed.to_le_bytes(), mode.as_str().as_bytes(), task.as_str().as_bytes()]);
+    let digest = crate::io::hash_parts(&[
+        b"mllmu-fewshot",
+        &seed.to_le_bytes(),
+        mode.as_str().as_bytes(),
+        task.as_str().as_bytes(),
+    ]);
     let mut key = [0u8; 32];
     // `hash_parts` returns 64 hex digits; a decoding failure is impossible, zeros are a
     // harmless fallback.
@@ -234,14 +268,22 @@ fn collect_shots(task: Task, sampled: &[String], source: &[ProfileItems]) -> Vec
         match task {
             Task::Classification => {
                 for m in Modality::ALL {
-                    shots.extend((0..p.choices(m).len()).map(|index| ShotRef { profile: p.id.clone(), modality: m, index }));
+                    shots.extend((0..p.choices(m).len()).map(|index| ShotRef {
+                        profile: p.id.clone(),
+                        modality: m,
+                        index,
+                    }));
                 }
             }
             Task::Cloze => {
                 for (index, q) in p.mask.iter().enumerate() {
                     // Types other than the two are neither shown nor skipped.
                     if let Some(modality) = Modality::from_type(&q.question_type) {
-                        shots.push(ShotRef { profile: p.id.clone(), modality, index });
+                        shots.push(ShotRef {
+                            profile: p.id.clone(),
+                            modality,
+                            index,
+                        });
                     }
                 }
             }
@@ -268,7 +310,10 @@ pub fn select(
         _ => opts.k.unwrap_or_else(|| family.reference_k(task)),
     };
     let mut seen = HashSet::new();
-    let unique_eval: Vec<&String> = eval_ids.iter().filter(|id| seen.insert(id.as_str())).collect();
+    let unique_eval: Vec<&String> = eval_ids
+        .iter()
+        .filter(|id| seen.insert(id.as_str()))
+        .collect();
     let pool: Vec<&String> = match opts.pool {
         ShotPool::Evaluated => unique_eval,
         ShotPool::Disjoint => {
@@ -290,10 +335,16 @@ pub fn select(
         ));
     }
     let mut rng = stream(opts.seed, mode, task);
-    let sampled_ids: Vec<String> =
-        rand::seq::index::sample(&mut rng, pool.len(), k).into_iter().map(|i| pool[i].clone()).collect();
+    let sampled_ids: Vec<String> = rand::seq::index::sample(&mut rng, pool.len(), k)
+        .into_iter()
+        .map(|i| pool[i].clone())
+        .collect();
     let shots = collect_shots(task, &sampled_ids, source);
-    let missing_ids = sampled_ids.iter().filter(|id| find(source, id).is_none()).cloned().collect();
+    let missing_ids = sampled_ids
+        .iter()
+        .filter(|id| find(source, id).is_none())
+        .cloned()
+        .collect();
     let reference = opts.pool == ShotPool::Evaluated;
     Ok(FewShotDraw {
         mode,
@@ -305,7 +356,9 @@ pub fn select(
         missing_ids,
         shots,
         // The reference builds no classification block for the celebrity set.
-        in_prompt: !(reference && mode == EvalMode::RetainCelebrity && task == Task::Classification),
+        in_prompt: !(reference
+            && mode == EvalMode::RetainCelebrity
+            && task == Task::Classification),
         // Only the reference pool overlaps the evaluated profiles.
         skips: reference,
     })
@@ -316,18 +369,30 @@ mod tests {
     use super::*;
 
     fn choice(q: &str) -> ChoiceQuestion {
-        ChoiceQuestion { question: q.into(), options: ["a", "b", "c", "d"].map(String::from), correct_answer: "A".into() }
+        ChoiceQuestion {
+            question: q.into(),
+            options: ["a", "b", "c", "d"].map(String::from),
+            correct_answer: "A".into(),
+        }
     }
 
     fn open(t: &str, q: &str) -> OpenQuestion {
-        OpenQuestion { question_type: t.into(), question: q.into(), ground_truth: "x".into() }
+        OpenQuestion {
+            question_type: t.into(),
+            question: q.into(),
+            ground_truth: "x".into(),
+        }
     }
 
     fn profile(id: &str) -> ProfileItems {
         ProfileItems {
             id: id.into(),
             image_textual: vec![choice(&format!("{id} i0")), choice(&format!("{id} i1"))],
-            pure_text: vec![choice(&format!("{id} t0")), choice(&format!("{id} t1")), choice(&format!("{id} t2"))],
+            pure_text: vec![
+                choice(&format!("{id} t0")),
+                choice(&format!("{id} t1")),
+                choice(&format!("{id} t2")),
+            ],
             mask: vec![
                 open("Image_Textual", &format!("{id} m0")),
                 open("Pure_Text", &format!("{id} m1")),
@@ -350,13 +415,24 @@ mod tests {
     fn reference_classification_uses_all_questions_of_one_evaluated_profile() {
         let src = full();
         let eval = ids(&["003", "005", "007"]);
-        let d = select(EvalMode::Forget, Task::Classification, ModelFamily::Llava, &eval, &src, &FewShotOptions::reference(1)).unwrap();
+        let d = select(
+            EvalMode::Forget,
+            Task::Classification,
+            ModelFamily::Llava,
+            &eval,
+            &src,
+            &FewShotOptions::reference(1),
+        )
+        .unwrap();
         assert_eq!(d.k, 1);
         let id = d.sampled_ids[0].clone();
         assert!(eval.contains(&id));
         assert_eq!(d.shots.len(), 5);
         assert_eq!(d.choice_shots(Modality::ImageTextual, &src).len(), 2);
-        assert_eq!(d.choice_shots(Modality::PureText, &src)[2].question, format!("{id} t2"));
+        assert_eq!(
+            d.choice_shots(Modality::PureText, &src)[2].question,
+            format!("{id} t2")
+        );
         for i in 0..3 {
             assert!(d.is_skipped(&id, Modality::PureText, i));
         }
@@ -369,19 +445,39 @@ mod tests {
     fn reference_cloze_draws_two_ids_for_llava_and_indexes_the_whole_mask_list() {
         let src = full();
         let eval = ids(&["002", "004", "006", "008"]);
-        let d = select(EvalMode::RetainShared, Task::Cloze, ModelFamily::Llava, &eval, &src, &FewShotOptions::reference(3)).unwrap();
+        let d = select(
+            EvalMode::RetainShared,
+            Task::Cloze,
+            ModelFamily::Llava,
+            &eval,
+            &src,
+            &FewShotOptions::reference(3),
+        )
+        .unwrap();
         assert_eq!(d.sampled_ids.len(), 2);
         // Shots follow source row order, not draw order.
         let mut sorted = d.sampled_ids.clone();
         sorted.sort();
         let first = &d.shots[0].profile;
         assert_eq!(first, &sorted[0]);
-        let img: Vec<usize> = d.prompt_shots(Modality::ImageTextual).iter().map(|s| s.index).collect();
+        let img: Vec<usize> = d
+            .prompt_shots(Modality::ImageTextual)
+            .iter()
+            .map(|s| s.index)
+            .collect();
         assert_eq!(img, vec![0, 3, 0, 3]);
         assert!(d.is_skipped(first, Modality::ImageTextual, 3));
         assert!(!d.is_skipped(first, Modality::PureText, 2)); // "Other" type: never a shot
         assert_eq!(d.cloze_shots(Modality::PureText, &src).len(), 2);
-        let d1 = select(EvalMode::RetainShared, Task::Cloze, ModelFamily::Idefics2, &eval, &src, &FewShotOptions::reference(3)).unwrap();
+        let d1 = select(
+            EvalMode::RetainShared,
+            Task::Cloze,
+            ModelFamily::Idefics2,
+            &eval,
+            &src,
+            &FewShotOptions::reference(3),
+        )
+        .unwrap();
         assert_eq!(d1.k, 1);
     }
 
@@ -390,15 +486,28 @@ mod tests {
         let src = full();
         let eval: Vec<String> = src.iter().map(|p| p.id.clone()).collect();
         let draw = |mode, task, seed| {
-            select(mode, task, ModelFamily::Llava, &eval, &src, &FewShotOptions::reference(seed)).unwrap().sampled_ids
+            select(
+                mode,
+                task,
+                ModelFamily::Llava,
+                &eval,
+                &src,
+                &FewShotOptions::reference(seed),
+            )
+            .unwrap()
+            .sampled_ids
         };
         let a = draw(EvalMode::Forget, Task::Cloze, 11);
         let _ = draw(EvalMode::Test, Task::Classification, 11);
         assert_eq!(draw(EvalMode::Forget, Task::Cloze, 11), a);
         // Over several seeds, different (mode, task) streams and seeds give different draws.
-        let seeds: Vec<_> = (0..8).map(|s| draw(EvalMode::Forget, Task::Cloze, s)).collect();
+        let seeds: Vec<_> = (0..8)
+            .map(|s| draw(EvalMode::Forget, Task::Cloze, s))
+            .collect();
         assert!(seeds.iter().any(|x| *x != seeds[0]));
-        let modes: Vec<_> = (0..8).map(|s| draw(EvalMode::Test, Task::Cloze, s)).collect();
+        let modes: Vec<_> = (0..8)
+            .map(|s| draw(EvalMode::Test, Task::Cloze, s))
+            .collect();
         assert_ne!(seeds, modes);
     }
 
@@ -406,15 +515,39 @@ mod tests {
     fn celebrity_rules() {
         let src = full();
         let celebs = ids(&["celeb_01", "celeb_02", "celeb_03"]);
-        let c = select(EvalMode::RetainCelebrity, Task::Cloze, ModelFamily::Llava, &celebs, &src, &FewShotOptions::reference(0)).unwrap();
+        let c = select(
+            EvalMode::RetainCelebrity,
+            Task::Cloze,
+            ModelFamily::Llava,
+            &celebs,
+            &src,
+            &FewShotOptions::reference(0),
+        )
+        .unwrap();
         assert_eq!(c.sampled_ids.len(), 2);
         assert_eq!(c.missing_ids, c.sampled_ids);
         assert!(c.shots.is_empty() && c.in_prompt);
-        let k = select(EvalMode::RetainCelebrity, Task::Classification, ModelFamily::Llava, &celebs, &src, &FewShotOptions::reference(0)).unwrap();
+        let k = select(
+            EvalMode::RetainCelebrity,
+            Task::Classification,
+            ModelFamily::Llava,
+            &celebs,
+            &src,
+            &FewShotOptions::reference(0),
+        )
+        .unwrap();
         assert!(!k.in_prompt);
         // Colliding IDs: looked up in Full_Set, skipped by index, but never shown.
         let colliding = ids(&["004"]);
-        let k = select(EvalMode::RetainCelebrity, Task::Classification, ModelFamily::Llava, &colliding, &src, &FewShotOptions::reference(0)).unwrap();
+        let k = select(
+            EvalMode::RetainCelebrity,
+            Task::Classification,
+            ModelFamily::Llava,
+            &colliding,
+            &src,
+            &FewShotOptions::reference(0),
+        )
+        .unwrap();
         assert!(k.prompt_shots(Modality::ImageTextual).is_empty());
         assert!(k.is_skipped("004", Modality::ImageTextual, 0));
     }
@@ -423,15 +556,35 @@ mod tests {
     fn disjoint_pool_never_uses_evaluated_profiles_and_skips_nothing() {
         let src = full();
         let eval = ids(&["001", "002", "003", "004", "005", "006", "007", "008"]);
-        let opts = FewShotOptions { pool: ShotPool::Disjoint, k: Some(2), seed: 5 };
-        let d = select(EvalMode::Forget, Task::Classification, ModelFamily::Llava, &eval, &src, &opts).unwrap();
+        let opts = FewShotOptions {
+            pool: ShotPool::Disjoint,
+            k: Some(2),
+            seed: 5,
+        };
+        let d = select(
+            EvalMode::Forget,
+            Task::Classification,
+            ModelFamily::Llava,
+            &eval,
+            &src,
+            &opts,
+        )
+        .unwrap();
         let mut got = d.sampled_ids.clone();
         got.sort();
         assert_eq!(got, ids(&["009", "010"]));
         assert!(!d.is_skipped("009", Modality::ImageTextual, 0));
         assert_eq!(d.choice_shots(Modality::ImageTextual, &src).len(), 4);
         let all: Vec<String> = src.iter().map(|p| p.id.clone()).collect();
-        let e = select(EvalMode::Forget, Task::Cloze, ModelFamily::Llava, &all, &src, &opts).unwrap_err();
+        let e = select(
+            EvalMode::Forget,
+            Task::Cloze,
+            ModelFamily::Llava,
+            &all,
+            &src,
+            &opts,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("outside the forget set"), "{e}");
     }
 
@@ -439,27 +592,75 @@ mod tests {
     fn zero_shot_and_k_override() {
         let src = full();
         let eval = ids(&["001", "002", "003"]);
-        let z = FewShotOptions { pool: ShotPool::ZeroShot, ..Default::default() };
-        let d = select(EvalMode::Forget, Task::Cloze, ModelFamily::Llava, &eval, &src, &z).unwrap();
+        let z = FewShotOptions {
+            pool: ShotPool::ZeroShot,
+            ..Default::default()
+        };
+        let d = select(
+            EvalMode::Forget,
+            Task::Cloze,
+            ModelFamily::Llava,
+            &eval,
+            &src,
+            &z,
+        )
+        .unwrap();
         assert!(d.sampled_ids.is_empty() && d.shots.is_empty());
-        let big = FewShotOptions { k: Some(5), ..Default::default() };
-        let d = select(EvalMode::Forget, Task::Cloze, ModelFamily::Llava, &eval, &src, &big).unwrap();
+        let big = FewShotOptions {
+            k: Some(5),
+            ..Default::default()
+        };
+        let d = select(
+            EvalMode::Forget,
+            Task::Cloze,
+            ModelFamily::Llava,
+            &eval,
+            &src,
+            &big,
+        )
+        .unwrap();
         assert_eq!((d.requested_k, d.k), (5, 3));
-        let g = select(EvalMode::Forget, Task::Generation, ModelFamily::Llava, &eval, &src, &FewShotOptions::default()).unwrap();
+        let g = select(
+            EvalMode::Forget,
+            Task::Generation,
+            ModelFamily::Llava,
+            &eval,
+            &src,
+            &FewShotOptions::default(),
+        )
+        .unwrap();
         assert_eq!(g.k, 0);
     }
 
     #[test]
     fn family_from_config_json() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("config.json"), r#"{"model_type": "llava", "vocab_size": 32064}"#).unwrap();
-        assert_eq!(ModelFamily::from_config(dir.path()).unwrap(), ModelFamily::Llava);
-        std::fs::write(dir.path().join("config.json"), r#"{"model_type": "mllama"}"#).unwrap();
-        let e = ModelFamily::from_config(dir.path()).unwrap_err().to_string();
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"model_type": "llava", "vocab_size": 32064}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            ModelFamily::from_config(dir.path()).unwrap(),
+            ModelFamily::Llava
+        );
+        std::fs::write(
+            dir.path().join("config.json"),
+            r#"{"model_type": "mllama"}"#,
+        )
+        .unwrap();
+        let e = ModelFamily::from_config(dir.path())
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("model_type") && e.contains("mllama"), "{e}");
         std::fs::write(dir.path().join("config.json"), r#"{"vocab_size": 1}"#).unwrap();
-        assert!(ModelFamily::from_config(dir.path()).unwrap_err().to_string().contains("missing"));
-        let e = ModelFamily::from_config(&dir.path().join("nope")).unwrap_err().to_string();
+        assert!(ModelFamily::from_config(dir.path())
+            .unwrap_err()
+            .to_string()
+            .contains("missing"));
+        let e = ModelFamily::from_config(&dir.path().join("nope"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("missing file"), "{e}");
     }
 

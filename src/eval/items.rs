@@ -161,7 +161,12 @@ pub enum EvalMode {
 
 impl EvalMode {
     /// All modes in the reference's call order.
-    pub const ALL: [EvalMode; 4] = [EvalMode::Forget, EvalMode::Test, EvalMode::RetainShared, EvalMode::RetainCelebrity];
+    pub const ALL: [EvalMode; 4] = [
+        EvalMode::Forget,
+        EvalMode::Test,
+        EvalMode::RetainShared,
+        EvalMode::RetainCelebrity,
+    ];
 
     /// The mode string (`{mode}_generation_results.json`).
     ///

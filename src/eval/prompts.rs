@@ -13,10 +13,12 @@ use crate::eval::items::{ChoiceQuestion, Modality, OpenQuestion};
 pub const OPTION_KEYS: [&str; 4] = ["A", "B", "C", "D"];
 
 /// Instruction ending every classification query.
-pub const CLASSIFICATION_INSTRUCTION: &str = "Just give ONE letter representing the answer directly.";
+pub const CLASSIFICATION_INSTRUCTION: &str =
+    "Just give ONE letter representing the answer directly.";
 
 /// Instruction appended to every cloze question (few-shot and query alike).
-pub const CLOZE_INSTRUCTION: &str = "Please **ONLY** provide the correct answer that should replace the [Blank].";
+pub const CLOZE_INSTRUCTION: &str =
+    "Please **ONLY** provide the correct answer that should replace the [Blank].";
 
 /// `f"{question}\n" + "\n".join(f"{key}: {value}" ...)`: the question and its four options.
 ///
@@ -78,8 +80,15 @@ pub fn classification_example(modality: Modality, shot: &ChoiceQuestion) -> Stri
 ///     "USER:\nJob?\nA: a\nB: b\nC: c\nD: d\nJust give ONE letter representing the answer directly.\nASSISTANT:"
 /// );
 /// ```
-pub fn classification_prompt(modality: Modality, shots: &[&ChoiceQuestion], query: &ChoiceQuestion) -> String {
-    let mut s: String = shots.iter().map(|shot| classification_example(modality, shot)).collect();
+pub fn classification_prompt(
+    modality: Modality,
+    shots: &[&ChoiceQuestion],
+    query: &ChoiceQuestion,
+) -> String {
+    let mut s: String = shots
+        .iter()
+        .map(|shot| classification_example(modality, shot))
+        .collect();
     s.push_str(classification_user(modality));
     s.push_str(&question_with_options(query));
     s.push('\n');
@@ -107,7 +116,11 @@ pub fn cloze_example(modality: Modality, shot: &OpenQuestion) -> String {
         Modality::ImageTextual => "USER:<image>\n",
         Modality::PureText => "USER:\n",
     };
-    format!("{user}{}\nCorrect Answer: {}\n", cloze_question(&shot.question), shot.ground_truth)
+    format!(
+        "{user}{}\nCorrect Answer: {}\n",
+        cloze_question(&shot.question),
+        shot.ground_truth
+    )
 }
 
 /// A full cloze prompt: examples of the query's modality, then
@@ -120,7 +133,10 @@ pub fn cloze_example(modality: Modality, shot: &OpenQuestion) -> String {
 /// assert_eq!(p, "USER: <image>\nShe lives in [Blank].\nPlease **ONLY** provide the correct answer that should replace the [Blank].\nASSISTANT:");
 /// ```
 pub fn cloze_prompt(modality: Modality, shots: &[&OpenQuestion], question: &str) -> String {
-    let mut s: String = shots.iter().map(|shot| cloze_example(modality, shot)).collect();
+    let mut s: String = shots
+        .iter()
+        .map(|shot| cloze_example(modality, shot))
+        .collect();
     s.push_str(match modality {
         Modality::ImageTextual => "USER: <image>\n",
         Modality::PureText => "USER:\n",
@@ -158,7 +174,12 @@ mod tests {
     fn placeholder_choice() -> ChoiceQuestion {
         ChoiceQuestion {
             question: "{fs_question}".into(),
-            options: ["{fs_A}".into(), "{fs_B}".into(), "{fs_C}".into(), "{fs_D}".into()],
+            options: [
+                "{fs_A}".into(),
+                "{fs_B}".into(),
+                "{fs_C}".into(),
+                "{fs_D}".into(),
+            ],
             correct_answer: "{fs_correct_letter}".into(),
         }
     }
@@ -168,8 +189,14 @@ mod tests {
         // SPEC §3.2, copied literally.
         let image = "USER: <image>\nQuestion: {fs_question}\nA: {fs_A}\nB: {fs_B}\nC: {fs_C}\nD: {fs_D}\nCorrect Answer: {fs_correct_letter}\n";
         let text = "USER:\nQuestion: {fs_question}\nA: {fs_A}\nB: {fs_B}\nC: {fs_C}\nD: {fs_D}\nCorrect Answer: {fs_correct_letter}\n";
-        assert_eq!(classification_example(Modality::ImageTextual, &placeholder_choice()), image);
-        assert_eq!(classification_example(Modality::PureText, &placeholder_choice()), text);
+        assert_eq!(
+            classification_example(Modality::ImageTextual, &placeholder_choice()),
+            image
+        );
+        assert_eq!(
+            classification_example(Modality::PureText, &placeholder_choice()),
+            text
+        );
     }
 
     #[test]
@@ -179,10 +206,16 @@ mod tests {
             options: ["{A}".into(), "{B}".into(), "{C}".into(), "{D}".into()],
             correct_answer: "A".into(),
         };
-        assert_eq!(question_with_options(&q), "{Q}\nA: {A}\nB: {B}\nC: {C}\nD: {D}");
+        assert_eq!(
+            question_with_options(&q),
+            "{Q}\nA: {A}\nB: {B}\nC: {C}\nD: {D}"
+        );
         let image = "USER: <image>\n{Q}\nA: {A}\nB: {B}\nC: {C}\nD: {D}\nJust give ONE letter representing the answer directly.\nASSISTANT:";
         let text = "USER:\n{Q}\nA: {A}\nB: {B}\nC: {C}\nD: {D}\nJust give ONE letter representing the answer directly.\nASSISTANT:";
-        assert_eq!(classification_prompt(Modality::ImageTextual, &[], &q), image);
+        assert_eq!(
+            classification_prompt(Modality::ImageTextual, &[], &q),
+            image
+        );
         assert_eq!(classification_prompt(Modality::PureText, &[], &q), text);
     }
 
@@ -206,7 +239,12 @@ Just give ONE letter representing the answer directly.
 ASSISTANT:";
         let shot = ChoiceQuestion {
             question: "What hobby is likely depicted in this image of the person?".into(),
-            options: ["Coding".into(), "Painting".into(), "Playing sports".into(), "Collecting stamps".into()],
+            options: [
+                "Coding".into(),
+                "Painting".into(),
+                "Playing sports".into(),
+                "Collecting stamps".into(),
+            ],
             correct_answer: "B".into(),
         };
         let query = ChoiceQuestion {
@@ -219,7 +257,10 @@ ASSISTANT:";
             ],
             correct_answer: "C".into(),
         };
-        assert_eq!(classification_prompt(Modality::ImageTextual, &[&shot], &query), expected);
+        assert_eq!(
+            classification_prompt(Modality::ImageTextual, &[&shot], &query),
+            expected
+        );
         // Several shots are concatenated with no separator.
         let two = classification_prompt(Modality::ImageTextual, &[&shot, &shot], &query);
         assert_eq!(two.matches("Correct Answer: B\nUSER: <image>\n").count(), 2);
@@ -227,7 +268,8 @@ ASSISTANT:";
 
     #[test]
     fn cloze_templates_match_spec() {
-        let rewritten = "{q}\nPlease **ONLY** provide the correct answer that should replace the [Blank].";
+        let rewritten =
+            "{q}\nPlease **ONLY** provide the correct answer that should replace the [Blank].";
         assert_eq!(cloze_question("{q}"), rewritten);
         let shot = OpenQuestion {
             question_type: "Image_Textual".into(),
@@ -249,7 +291,10 @@ ASSISTANT:";
             format!("{block}USER: <image>\n{rewritten}\nASSISTANT:")
         );
         let block = cloze_example(Modality::PureText, &shot);
-        assert_eq!(cloze_prompt(Modality::PureText, &[&shot], "{q}"), format!("{block}USER:\n{rewritten}\nASSISTANT:"));
+        assert_eq!(
+            cloze_prompt(Modality::PureText, &[&shot], "{q}"),
+            format!("{block}USER:\n{rewritten}\nASSISTANT:")
+        );
     }
 
     #[test]

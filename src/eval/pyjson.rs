@@ -30,7 +30,11 @@ pub fn py_float_repr(x: f64) -> String {
         return "NaN".into();
     }
     if x.is_infinite() {
-        return if x > 0.0 { "Infinity".into() } else { "-Infinity".into() };
+        return if x > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        };
     }
     // Rust's `{:e}` gives the shortest round-trip digits, like CPython's repr.
     let sci = format!("{:e}", x.abs());
@@ -42,13 +46,25 @@ pub fn py_float_repr(x: f64) -> String {
     let n = digits.len() as i32;
     let body = if decpt <= -4 || decpt > 16 {
         let (first, rest) = digits.split_at(1);
-        let frac = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let frac = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         let e = decpt - 1;
-        format!("{first}{frac}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+        format!(
+            "{first}{frac}e{}{:02}",
+            if e < 0 { '-' } else { '+' },
+            e.abs()
+        )
     } else if decpt <= 0 {
         format!("0.{}{digits}", "0".repeat((-decpt) as usize))
     } else if decpt < n {
-        format!("{}.{}", &digits[..decpt as usize], &digits[decpt as usize..])
+        format!(
+            "{}.{}",
+            &digits[..decpt as usize],
+            &digits[decpt as usize..]
+        )
     } else {
         format!("{digits}{}.0", "0".repeat((decpt - n) as usize))
     };
@@ -68,7 +84,11 @@ impl Formatter for PyFormatter<'_> {
     fn write_f32<W: ?Sized + Write>(&mut self, w: &mut W, value: f32) -> io::Result<()> {
         w.write_all(py_float_repr(f64::from(value)).as_bytes())
     }
-    fn write_string_fragment<W: ?Sized + Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
         if !self.ensure_ascii {
             return w.write_all(fragment.as_bytes());
         }
@@ -120,12 +140,24 @@ impl Formatter for PyFormatter<'_> {
 /// let v = serde_json::json!({"a": [1e-5, "Toruń"], "b": {}});
 /// assert_eq!(to_python_json(&v, true).unwrap(), "{\n    \"a\": [\n        1e-05,\n        \"Toru\\u0144\"\n    ],\n    \"b\": {}\n}");
 /// ```
-pub fn to_python_json<T: serde::Serialize + ?Sized>(value: &T, ensure_ascii: bool) -> Result<String> {
+pub fn to_python_json<T: serde::Serialize + ?Sized>(
+    value: &T,
+    ensure_ascii: bool,
+) -> Result<String> {
     let mut buf = Vec::new();
-    let fmt = PyFormatter { pretty: PrettyFormatter::with_indent(b"    "), ensure_ascii };
+    let fmt = PyFormatter {
+        pretty: PrettyFormatter::with_indent(b"    "),
+        ensure_ascii,
+    };
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    value.serialize(&mut ser).map_err(|e| Error::Json { file: "<output>".into(), reason: e.to_string() })?;
-    String::from_utf8(buf).map_err(|e| Error::Json { file: "<output>".into(), reason: e.to_string() })
+    value.serialize(&mut ser).map_err(|e| Error::Json {
+        file: "<output>".into(),
+        reason: e.to_string(),
+    })?;
+    String::from_utf8(buf).map_err(|e| Error::Json {
+        file: "<output>".into(),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -156,13 +188,22 @@ mod tests {
     #[test]
     fn ascii_escaping_uses_surrogate_pairs_and_escapes_del() {
         let v = serde_json::json!(["🪁\u{7f}é\n\u{1f}"]);
-        assert_eq!(to_python_json(&v, true).unwrap(), "[\n    \"\\ud83e\\ude81\\u007f\\u00e9\\n\\u001f\"\n]");
-        assert_eq!(to_python_json(&v, false).unwrap(), "[\n    \"🪁\u{7f}é\\n\\u001f\"\n]");
+        assert_eq!(
+            to_python_json(&v, true).unwrap(),
+            "[\n    \"\\ud83e\\ude81\\u007f\\u00e9\\n\\u001f\"\n]"
+        );
+        assert_eq!(
+            to_python_json(&v, false).unwrap(),
+            "[\n    \"🪁\u{7f}é\\n\\u001f\"\n]"
+        );
     }
 
     #[test]
     fn empty_containers_and_nesting_match_python_layout() {
         let v = serde_json::json!({"x": [], "y": {"z": 1}});
-        assert_eq!(to_python_json(&v, false).unwrap(), "{\n    \"x\": [],\n    \"y\": {\n        \"z\": 1\n    }\n}");
+        assert_eq!(
+            to_python_json(&v, false).unwrap(),
+            "{\n    \"x\": [],\n    \"y\": {\n        \"z\": 1\n    }\n}"
+        );
     }
 }

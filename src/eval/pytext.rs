@@ -77,14 +77,20 @@ mod tests {
         py.extend([0x85, 0xa0, 0x1680]);
         py.extend(0x2000..=0x200a);
         py.extend([0x2028, 0x2029, 0x202f, 0x205f, 0x3000]);
-        let ours: Vec<u32> =
-            (0u32..0x11000).filter_map(char::from_u32).filter(|&c| is_py_space(c)).map(|c| c as u32).collect();
+        let ours: Vec<u32> = (0u32..0x11000)
+            .filter_map(char::from_u32)
+            .filter(|&c| is_py_space(c))
+            .map(|c| c as u32)
+            .collect();
         assert_eq!(ours, py);
     }
 
     #[test]
     fn split_keeps_zero_width_space_inside_tokens() {
-        assert_eq!(py_split("geo\u{200b}caching x"), vec!["geo\u{200b}caching", "x"]);
+        assert_eq!(
+            py_split("geo\u{200b}caching x"),
+            vec!["geo\u{200b}caching", "x"]
+        );
         assert_eq!(py_split("東京\u{3000}大阪"), vec!["東京", "大阪"]);
     }
 

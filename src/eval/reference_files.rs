@@ -135,34 +135,71 @@ pub struct ClassificationAccuracy {
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct GenerationAverages {
     /// `Average ROUGE-1 (Image_Textual)`.
-    #[serde(rename = "Average ROUGE-1 (Image_Textual)", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Average ROUGE-1 (Image_Textual)",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rouge1_image_textual: Option<f64>,
     /// `Average ROUGE-2 (Image_Textual)`.
-    #[serde(rename = "Average ROUGE-2 (Image_Textual)", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Average ROUGE-2 (Image_Textual)",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rouge2_image_textual: Option<f64>,
     /// `Average ROUGE-L (Image_Textual)`.
-    #[serde(rename = "Average ROUGE-L (Image_Textual)", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Average ROUGE-L (Image_Textual)",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rouge_l_image_textual: Option<f64>,
     /// `Average BLEU (Image_Textual)`.
-    #[serde(rename = "Average BLEU (Image_Textual)", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Average BLEU (Image_Textual)",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bleu_image_textual: Option<f64>,
     /// `Average ROUGE-1 (Pure_Text)`.
-    #[serde(rename = "Average ROUGE-1 (Pure_Text)", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Average ROUGE-1 (Pure_Text)",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rouge1_pure_text: Option<f64>,
     /// `Average ROUGE-2 (Pure_Text)`.
-    #[serde(rename = "Average ROUGE-2 (Pure_Text)", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Average ROUGE-2 (Pure_Text)",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rouge2_pure_text: Option<f64>,
     /// `Average ROUGE-L (Pure_Text)`.
-    #[serde(rename = "Average ROUGE-L (Pure_Text)", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Average ROUGE-L (Pure_Text)",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub rouge_l_pure_text: Option<f64>,
     /// `Average BLEU (Pure_Text)`.
-    #[serde(rename = "Average BLEU (Pure_Text)", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Average BLEU (Pure_Text)",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub bleu_pure_text: Option<f64>,
 }
 
 fn means(scores: &[TextScores]) -> [Option<f64>; 4] {
     let col = |f: fn(&TextScores) -> f64| mean(&scores.iter().map(f).collect::<Vec<_>>());
-    [col(|s| s.rouge1), col(|s| s.rouge2), col(|s| s.rouge_l), col(|s| s.bleu)]
+    [
+        col(|s| s.rouge1),
+        col(|s| s.rouge2),
+        col(|s| s.rouge_l),
+        col(|s| s.bleu),
+    ]
 }
 
 impl GenerationAverages {
@@ -176,8 +213,10 @@ impl GenerationAverages {
     /// assert_eq!(g.bleu_pure_text, None);
     /// ```
     pub fn from_scores(image_textual: &[TextScores], pure_text: &[TextScores]) -> Self {
-        let [rouge1_image_textual, rouge2_image_textual, rouge_l_image_textual, bleu_image_textual] = means(image_textual);
-        let [rouge1_pure_text, rouge2_pure_text, rouge_l_pure_text, bleu_pure_text] = means(pure_text);
+        let [rouge1_image_textual, rouge2_image_textual, rouge_l_image_textual, bleu_image_textual] =
+            means(image_textual);
+        let [rouge1_pure_text, rouge2_pure_text, rouge_l_pure_text, bleu_pure_text] =
+            means(pure_text);
         GenerationAverages {
             rouge1_image_textual,
             rouge2_image_textual,
@@ -268,7 +307,8 @@ impl FinalResults {
         let mut t = Table::new(
             "MLLMU-Bench results (accuracy %, generation 0-1; IT = image-textual, PT = pure text)",
             [
-                "set", "cls IT", "cls PT", "cloze IT", "cloze PT", "R-L IT", "R-L PT", "BLEU IT", "BLEU PT",
+                "set", "cls IT", "cls PT", "cloze IT", "cloze PT", "R-L IT", "R-L PT", "BLEU IT",
+                "BLEU PT",
             ],
         );
         for mode in EvalMode::ALL {

@@ -18,7 +18,11 @@ pub struct ScoreTextArgs {
 }
 
 pub fn run_eval(_a: EvalArgs) -> mllmu::Result<()> {
-    Err(mllmu::Error::param("command", "eval", "not implemented yet"))
+    Err(mllmu::Error::param(
+        "command",
+        "eval",
+        "not implemented yet",
+    ))
 }
 
 /// One input line of `score-text`; other keys (`id`, `tag`) are ignored.
@@ -44,7 +48,10 @@ pub fn run_score_text(a: ScoreTextArgs) -> mllmu::Result<()> {
             reason: format!("{e}\nhint: each line must be an object with string fields \"ground_truth\" and \"prediction\""),
         })?;
         let scores = score_text(&pair.ground_truth, &pair.prediction);
-        let text = serde_json::to_string(&scores).map_err(|e| Error::Json { file: where_, reason: e.to_string() })?;
+        let text = serde_json::to_string(&scores).map_err(|e| Error::Json {
+            file: where_,
+            reason: e.to_string(),
+        })?;
         writeln!(out, "{text}").map_err(|e| Error::io("write", "<stdout>", e))?;
     }
     out.flush().map_err(|e| Error::io("write", "<stdout>", e))

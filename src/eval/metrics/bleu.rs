@@ -46,7 +46,10 @@ fn modified_precision(reference: &[&str], hypothesis: &[&str], n: usize) -> (usi
             *refc.entry(g).or_insert(0) += 1;
         }
     }
-    let numerator = hyp.iter().map(|(g, &c)| c.min(refc.get(g).copied().unwrap_or(0))).sum();
+    let numerator = hyp
+        .iter()
+        .map(|(g, &c)| c.min(refc.get(g).copied().unwrap_or(0)))
+        .sum();
     let denominator = hyp.values().sum::<usize>().max(1);
     (numerator, denominator)
 }
@@ -69,7 +72,9 @@ fn brevity_penalty(ref_len: usize, hyp_len: usize) -> f64 {
 /// assert_eq!(bleu_tokens(&["a", "b"], &["c"]), 0.0);
 /// ```
 pub fn bleu_tokens(reference: &[&str], hypothesis: &[&str]) -> f64 {
-    let counts: Vec<(usize, usize)> = (1..=WEIGHTS.len()).map(|n| modified_precision(reference, hypothesis, n)).collect();
+    let counts: Vec<(usize, usize)> = (1..=WEIGHTS.len())
+        .map(|n| modified_precision(reference, hypothesis, n))
+        .collect();
     if counts[0].0 == 0 {
         return 0.0;
     }
@@ -77,7 +82,11 @@ pub fn bleu_tokens(reference: &[&str], hypothesis: &[&str]) -> f64 {
         .iter()
         .zip(WEIGHTS)
         .map(|(&(num, den), w)| {
-            let p = if num == 0 { EPSILON / den as f64 } else { num as f64 / den as f64 };
+            let p = if num == 0 {
+                EPSILON / den as f64
+            } else {
+                num as f64 / den as f64
+            };
             w * p.ln()
         })
         .collect();
@@ -150,9 +159,15 @@ mod tests {
 
     #[test]
     fn modified_precision_clips_and_floors_the_denominator() {
-        assert_eq!(modified_precision(&["the", "cat"], &["the", "the", "the"], 1), (1, 3));
+        assert_eq!(
+            modified_precision(&["the", "cat"], &["the", "the", "the"], 1),
+            (1, 3)
+        );
         assert_eq!(modified_precision(&["a", "b"], &["a"], 2), (0, 1));
-        assert_eq!(modified_precision(&["a", "b", "c"], &["a", "b", "c"], 3), (1, 1));
+        assert_eq!(
+            modified_precision(&["a", "b", "c"], &["a", "b", "c"], 3),
+            (1, 1)
+        );
     }
 
     #[test]
@@ -186,8 +201,11 @@ mod tests {
         let r = ["z", "q", "r", "s", "t", "u"];
         let h = ["z", "a", "b", "c", "d"];
         let expected = (1.0 - 6.0 / 5.0f64).exp()
-            * (0.25 * (0.2f64).ln() + 0.25 * (0.025f64).ln() + 0.25 * (0.1f64 / 3.0).ln() + 0.25 * (0.05f64).ln())
-                .exp();
+            * (0.25 * (0.2f64).ln()
+                + 0.25 * (0.025f64).ln()
+                + 0.25 * (0.1f64 / 3.0).ln()
+                + 0.25 * (0.05f64).ln())
+            .exp();
         assert!((bleu_tokens(&r, &h) - expected).abs() < 1e-15);
     }
 

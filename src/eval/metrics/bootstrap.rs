@@ -33,7 +33,10 @@ pub struct ProfileScore {
 impl ProfileScore {
     /// A scored question.
     pub fn new(profile: impl Into<String>, score: f64) -> Self {
-        ProfileScore { profile: profile.into(), score }
+        ProfileScore {
+            profile: profile.into(),
+            score,
+        }
     }
 }
 
@@ -50,17 +53,29 @@ pub struct BootstrapOptions {
 
 impl Default for BootstrapOptions {
     fn default() -> Self {
-        BootstrapOptions { resamples: 1000, level: 0.95, seed: 0 }
+        BootstrapOptions {
+            resamples: 1000,
+            level: 0.95,
+            seed: 0,
+        }
     }
 }
 
 impl BootstrapOptions {
     fn check(&self) -> Result<()> {
         if self.resamples == 0 {
-            return Err(Error::param("resamples", self.resamples, "must be at least 1"));
+            return Err(Error::param(
+                "resamples",
+                self.resamples,
+                "must be at least 1",
+            ));
         }
         if !(self.level > 0.0 && self.level < 1.0) {
-            return Err(Error::param("level", self.level, "must lie strictly between 0 and 1, e.g. 0.95"));
+            return Err(Error::param(
+                "level",
+                self.level,
+                "must lie strictly between 0 and 1, e.g. 0.95",
+            ));
         }
         Ok(())
     }
@@ -89,7 +104,11 @@ fn clusters(items: &[ProfileScore]) -> Result<Vec<(f64, usize)>> {
     let mut out: Vec<(f64, usize)> = Vec::new();
     for it in items {
         if !it.score.is_finite() {
-            return Err(Error::param("score", it.score, format!("profile {} has a non-finite score", it.profile)));
+            return Err(Error::param(
+                "score",
+                it.score,
+                format!("profile {} has a non-finite score", it.profile),
+            ));
         }
         let k = *index.entry(it.profile.as_str()).or_insert_with(|| {
             out.push((0.0, 0));
@@ -110,7 +129,11 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 }
 
 /// Cluster-bootstrap means: each resample draws `clusters.len()` profiles with replacement.
-fn resample_means(clusters: &[(f64, usize)], opts: &BootstrapOptions, rng: &mut ChaCha8Rng) -> Vec<f64> {
+fn resample_means(
+    clusters: &[(f64, usize)],
+    opts: &BootstrapOptions,
+    rng: &mut ChaCha8Rng,
+) -> Vec<f64> {
     let mut means = Vec::with_capacity(opts.resamples);
     for _ in 0..opts.resamples {
         let (mut sum, mut n) = (0.0, 0usize);
@@ -125,7 +148,11 @@ fn resample_means(clusters: &[(f64, usize)], opts: &BootstrapOptions, rng: &mut 
     means
 }
 
-fn interval(items: &[ProfileScore], opts: &BootstrapOptions, rng: &mut ChaCha8Rng) -> Result<ConfidenceInterval> {
+fn interval(
+    items: &[ProfileScore],
+    opts: &BootstrapOptions,
+    rng: &mut ChaCha8Rng,
+) -> Result<ConfidenceInterval> {
     let cl = clusters(items)?;
     if cl.is_empty() {
         return Err(Error::param("scores", "[]", "no questions to resample"));
@@ -196,12 +223,23 @@ pub struct PairedComparison {
 /// assert!((r.mean_difference - 0.4).abs() < 1e-12);
 /// assert!(r.p_value < 0.01);
 /// ```
-pub fn paired_test(a: &[KeyedScore], b: &[KeyedScore], opts: &BootstrapOptions) -> Result<PairedComparison> {
+pub fn paired_test(
+    a: &[KeyedScore],
+    b: &[KeyedScore],
+    opts: &BootstrapOptions,
+) -> Result<PairedComparison> {
     opts.check()?;
     let mut b_index: HashMap<(&str, &str), f64> = HashMap::new();
     for it in b {
-        if b_index.insert((it.profile.as_str(), it.key.as_str()), it.score).is_some() {
-            return Err(Error::param("question", format!("{}/{}", it.profile, it.key), "appears twice in report B"));
+        if b_index
+            .insert((it.profile.as_str(), it.key.as_str()), it.score)
+            .is_some()
+        {
+            return Err(Error::param(
+                "question",
+                format!("{}/{}", it.profile, it.key),
+                "appears twice in report B",
+            ));
         }
     }
     if a.len() != b.len() {
@@ -232,13 +270,21 @@ pub fn paired_test(a: &[KeyedScore], b: &[KeyedScore], opts: &BootstrapOptions) 
     let tol = 1e-12 * (1.0 + observed.abs());
     let mut extreme = 0usize;
     for _ in 0..opts.resamples {
-        let stat: f64 = cl.iter().map(|c| if rng.gen::<bool>() { c.0 } else { -c.0 }).sum::<f64>() / n;
+        let stat: f64 = cl
+            .iter()
+            .map(|c| if rng.gen::<bool>() { c.0 } else { -c.0 })
+            .sum::<f64>()
+            / n;
         if stat.abs() >= observed.abs() - tol {
             extreme += 1;
         }
     }
     let p_value = (1 + extreme) as f64 / (1 + opts.resamples) as f64;
-    Ok(PairedComparison { mean_difference: observed, interval, p_value })
+    Ok(PairedComparison {
+        mean_difference: observed,
+        interval,
+        p_value,
+    })
 }
 
 #[cfg(test)]
@@ -246,12 +292,19 @@ mod tests {
     use super::*;
 
     fn items(scores: &[(&str, f64)]) -> Vec<ProfileScore> {
-        scores.iter().map(|(p, s)| ProfileScore::new(*p, *s)).collect()
+        scores
+            .iter()
+            .map(|(p, s)| ProfileScore::new(*p, *s))
+            .collect()
     }
 
     #[test]
     fn constant_scores_give_a_degenerate_interval() {
-        let ci = bootstrap_ci(&items(&[("a", 0.5), ("b", 0.5), ("b", 0.5)]), &BootstrapOptions::default()).unwrap();
+        let ci = bootstrap_ci(
+            &items(&[("a", 0.5), ("b", 0.5), ("b", 0.5)]),
+            &BootstrapOptions::default(),
+        )
+        .unwrap();
         assert_eq!((ci.mean, ci.low, ci.high), (0.5, 0.5, 0.5));
         assert_eq!((ci.questions, ci.profiles), (3, 2));
     }
@@ -262,7 +315,10 @@ mod tests {
         // resample of profiles gives a mean of 1 (aa), 0.9 (ab) or 0 (bb): nothing in between.
         let mut v = vec![("a", 1.0); 9];
         v.push(("b", 0.0));
-        let opts = BootstrapOptions { resamples: 200, ..Default::default() };
+        let opts = BootstrapOptions {
+            resamples: 200,
+            ..Default::default()
+        };
         let ci = bootstrap_ci(&items(&v), &opts).unwrap();
         assert_eq!(ci.mean, 0.9);
         assert_eq!(ci.low, 0.0);
@@ -271,11 +327,25 @@ mod tests {
 
     #[test]
     fn seeded_results_repeat_and_seeds_differ() {
-        let v: Vec<_> = (0..40).map(|i| ProfileScore::new(format!("{}", i / 4), ((i * 7) % 5) as f64)).collect();
-        let o1 = BootstrapOptions { seed: 1, ..Default::default() };
-        let o2 = BootstrapOptions { seed: 2, ..Default::default() };
-        assert_eq!(bootstrap_ci(&v, &o1).unwrap(), bootstrap_ci(&v, &o1).unwrap());
-        assert_ne!(bootstrap_ci(&v, &o1).unwrap(), bootstrap_ci(&v, &o2).unwrap());
+        let v: Vec<_> = (0..40)
+            .map(|i| ProfileScore::new(format!("{}", i / 4), ((i * 7) % 5) as f64))
+            .collect();
+        let o1 = BootstrapOptions {
+            seed: 1,
+            ..Default::default()
+        };
+        let o2 = BootstrapOptions {
+            seed: 2,
+            ..Default::default()
+        };
+        assert_eq!(
+            bootstrap_ci(&v, &o1).unwrap(),
+            bootstrap_ci(&v, &o1).unwrap()
+        );
+        assert_ne!(
+            bootstrap_ci(&v, &o1).unwrap(),
+            bootstrap_ci(&v, &o2).unwrap()
+        );
     }
 
     #[test]
@@ -287,19 +357,31 @@ mod tests {
     #[test]
     fn invalid_options_and_inputs_are_rejected() {
         let v = items(&[("a", 1.0)]);
-        let bad = BootstrapOptions { level: 1.0, ..Default::default() };
-        assert!(bootstrap_ci(&v, &bad).unwrap_err().to_string().contains("level"));
+        let bad = BootstrapOptions {
+            level: 1.0,
+            ..Default::default()
+        };
+        assert!(bootstrap_ci(&v, &bad)
+            .unwrap_err()
+            .to_string()
+            .contains("level"));
         assert!(bootstrap_ci(&[], &BootstrapOptions::default()).is_err());
         assert!(bootstrap_ci(&items(&[("a", f64::NAN)]), &BootstrapOptions::default()).is_err());
     }
 
     fn keyed(p: &str, k: &str, s: f64) -> KeyedScore {
-        KeyedScore { profile: p.into(), key: k.into(), score: s }
+        KeyedScore {
+            profile: p.into(),
+            key: k.into(),
+            score: s,
+        }
     }
 
     #[test]
     fn identical_reports_are_not_significant() {
-        let a: Vec<_> = (0..20).map(|i| keyed(&format!("{}", i / 2), &format!("{i}"), (i % 3) as f64)).collect();
+        let a: Vec<_> = (0..20)
+            .map(|i| keyed(&format!("{}", i / 2), &format!("{i}"), (i % 3) as f64))
+            .collect();
         let r = paired_test(&a, &a, &BootstrapOptions::default()).unwrap();
         assert_eq!(r.mean_difference, 0.0);
         assert_eq!(r.p_value, 1.0);
@@ -308,7 +390,9 @@ mod tests {
     #[test]
     fn mixed_sign_differences_are_not_significant() {
         let a: Vec<_> = (0..20).map(|i| keyed(&format!("{i}"), "q", 0.5)).collect();
-        let b: Vec<_> = (0..20).map(|i| keyed(&format!("{i}"), "q", if i % 2 == 0 { 0.6 } else { 0.4 })).collect();
+        let b: Vec<_> = (0..20)
+            .map(|i| keyed(&format!("{i}"), "q", if i % 2 == 0 { 0.6 } else { 0.4 }))
+            .collect();
         let r = paired_test(&a, &b, &BootstrapOptions::default()).unwrap();
         assert!(r.mean_difference.abs() < 1e-12);
         assert!(r.p_value > 0.5, "p = {}", r.p_value);
@@ -321,6 +405,9 @@ mod tests {
         let e = paired_test(&a, &b, &BootstrapOptions::default()).unwrap_err();
         assert!(e.to_string().contains("1/x"), "{e}");
         let dup = vec![keyed("1", "y", 0.0), keyed("1", "y", 1.0)];
-        assert!(paired_test(&dup, &dup, &BootstrapOptions::default()).unwrap_err().to_string().contains("twice"));
+        assert!(paired_test(&dup, &dup, &BootstrapOptions::default())
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
     }
 }

@@ -130,11 +130,19 @@ struct Rule<'a> {
 }
 
 fn rule<'a>(suffix: &'a str, replacement: &'a str, condition: Condition<'a>) -> Rule<'a> {
-    Rule { suffix, replacement, condition: Some(condition) }
+    Rule {
+        suffix,
+        replacement,
+        condition: Some(condition),
+    }
 }
 
 fn always<'a>(suffix: &'a str, replacement: &'a str) -> Rule<'a> {
-    Rule { suffix, replacement, condition: None }
+    Rule {
+        suffix,
+        replacement,
+        condition: None,
+    }
 }
 
 /// The first rule whose suffix matches decides: it fires if its condition holds, otherwise the
@@ -160,7 +168,15 @@ fn step1a(w: Vec<char>) -> Vec<char> {
     if w.len() == 4 && ends_with(&w, "ies") {
         return join(&without(&w, "ies"), "ie");
     }
-    apply_rules(w, &[always("sses", "ss"), always("ies", "i"), always("ss", "ss"), always("s", "")])
+    apply_rules(
+        w,
+        &[
+            always("sses", "ss"),
+            always("ies", "i"),
+            always("ss", "ss"),
+            always("s", ""),
+        ],
+    )
 }
 
 fn step1b(w: Vec<char>) -> Vec<char> {
@@ -170,7 +186,11 @@ fn step1b(w: Vec<char>) -> Vec<char> {
     }
     if ends_with(&w, "eed") {
         let stem = without(&w, "eed");
-        return if measure(&stem) > 0 { join(&stem, "ee") } else { w };
+        return if measure(&stem) > 0 {
+            join(&stem, "ee")
+        } else {
+            w
+        };
     }
     let mut intermediate = None;
     for suffix in ["ed", "ing"] {
@@ -191,7 +211,11 @@ fn step1b(w: Vec<char>) -> Vec<char> {
     if ends_double_consonant(&stem) {
         // (*d and not (*L or *S or *Z)) -> single letter; otherwise stop here.
         let last = stem[stem.len() - 1];
-        return if matches!(last, 'l' | 's' | 'z') { stem } else { stem[..stem.len() - 1].to_vec() };
+        return if matches!(last, 'l' | 's' | 'z') {
+            stem
+        } else {
+            stem[..stem.len() - 1].to_vec()
+        };
     }
     if measure(&stem) == 1 && ends_cvc(&stem) {
         return join(&stem, "e");

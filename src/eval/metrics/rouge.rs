@@ -24,7 +24,11 @@ pub struct RougeScore {
 
 impl RougeScore {
     fn from_pr(precision: f64, recall: f64) -> Self {
-        RougeScore { precision, recall, fmeasure: fmeasure(precision, recall) }
+        RougeScore {
+            precision,
+            recall,
+            fmeasure: fmeasure(precision, recall),
+        }
     }
 }
 
@@ -66,9 +70,19 @@ pub fn tokenize(text: &str) -> Vec<String> {
     lowered
         .split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit()))
         .filter(|t| !t.is_empty())
-        .map(|t| if t.len() > 3 { porter::stem(t) } else { t.to_string() })
+        .map(|t| {
+            if t.len() > 3 {
+                porter::stem(t)
+            } else {
+                t.to_string()
+            }
+        })
         // rouge_score's final filter (`^[a-z0-9]+$`): drops tokens the stemmer emptied.
-        .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
+        .filter(|t| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
         .collect()
 }
 
@@ -94,10 +108,16 @@ fn ngram_counts(tokens: &[String], n: usize) -> HashMap<&[String], usize> {
 pub fn rouge_n(target: &[String], prediction: &[String], n: usize) -> RougeScore {
     let t = ngram_counts(target, n);
     let p = ngram_counts(prediction, n);
-    let overlap: usize = t.iter().map(|(g, &c)| c.min(p.get(g).copied().unwrap_or(0))).sum();
+    let overlap: usize = t
+        .iter()
+        .map(|(g, &c)| c.min(p.get(g).copied().unwrap_or(0)))
+        .sum();
     let t_total: usize = t.values().sum();
     let p_total: usize = p.values().sum();
-    RougeScore::from_pr(overlap as f64 / p_total.max(1) as f64, overlap as f64 / t_total.max(1) as f64)
+    RougeScore::from_pr(
+        overlap as f64 / p_total.max(1) as f64,
+        overlap as f64 / t_total.max(1) as f64,
+    )
 }
 
 /// Length of the longest common subsequence of two token lists.
@@ -113,7 +133,11 @@ pub fn lcs_len(a: &[String], b: &[String]) -> usize {
     let mut cur = vec![0usize; b.len() + 1];
     for x in a {
         for (j, y) in b.iter().enumerate() {
-            cur[j + 1] = if x == y { prev[j] + 1 } else { prev[j + 1].max(cur[j]) };
+            cur[j + 1] = if x == y {
+                prev[j] + 1
+            } else {
+                prev[j + 1].max(cur[j])
+            };
         }
         std::mem::swap(&mut prev, &mut cur);
     }
@@ -141,7 +165,11 @@ pub fn rouge_l(target: &[String], prediction: &[String]) -> RougeScore {
 pub fn rouge(target: &str, prediction: &str) -> RougeScores {
     let t = tokenize(target);
     let p = tokenize(prediction);
-    RougeScores { rouge1: rouge_n(&t, &p, 1), rouge2: rouge_n(&t, &p, 2), rouge_l: rouge_l(&t, &p) }
+    RougeScores {
+        rouge1: rouge_n(&t, &p, 1),
+        rouge2: rouge_n(&t, &p, 2),
+        rouge_l: rouge_l(&t, &p),
+    }
 }
 
 #[cfg(test)]
@@ -177,7 +205,14 @@ mod tests {
     #[test]
     fn empty_inputs_score_zero() {
         let z = RougeScore::default();
-        assert_eq!(rouge("", "x"), RougeScores { rouge1: z, rouge2: z, rouge_l: z });
+        assert_eq!(
+            rouge("", "x"),
+            RougeScores {
+                rouge1: z,
+                rouge2: z,
+                rouge_l: z
+            }
+        );
         assert_eq!(rouge("x", "").rouge_l, z);
         assert_eq!(rouge("x y", "x y").rouge2.fmeasure, 1.0);
         assert_eq!(rouge("x", "x").rouge2.fmeasure, 0.0);
