@@ -198,14 +198,22 @@ impl FewShotDraw {
     ///
     /// ```
     /// use mllmu::eval::fewshot::{select, FewShotOptions, ModelFamily};
-    /// use mllmu::eval::items::{EvalMode, ProfileItems, Task};
+    /// use mllmu::eval::items::{ChoiceQuestion, EvalMode, Modality, ProfileItems, Task};
+    /// let q = ChoiceQuestion {
+    ///     question: "Job?".into(),
+    ///     options: ["a", "b", "c", "d"].map(String::from),
+    ///     correct_answer: "A".into(),
+    /// };
     /// let full: Vec<ProfileItems> = ["001", "002"]
     ///     .iter()
-    ///     .map(|id| ProfileItems { id: id.to_string(), ..Default::default() })
+    ///     .map(|id| ProfileItems { id: id.to_string(), pure_text: vec![q.clone()], ..Default::default() })
     ///     .collect();
-    /// let ids = vec!["001".to_string()];
-    /// let d = select(EvalMode::Forget, Task::Classification, ModelFamily::Llava, &ids, &full, &FewShotOptions::reference(7)).unwrap();
+    /// let ids = vec!["001".to_string()]; // the evaluated (forget) profiles
+    /// let opts = FewShotOptions::reference(7);
+    /// let d = select(EvalMode::Forget, Task::Classification, ModelFamily::Llava, &ids, &full, &opts).unwrap();
     /// assert_eq!(d.sampled_ids, vec!["001"]);
+    /// assert!(d.is_skipped("001", Modality::PureText, 0));
+    /// assert!(!d.is_skipped("002", Modality::PureText, 0));
     /// ```
     pub fn is_skipped(&self, profile: &str, modality: Modality, index: usize) -> bool {
         self.skips
@@ -630,6 +638,29 @@ mod tests {
         )
         .unwrap();
         assert_eq!(g.k, 0);
+    }
+
+    #[test]
+    fn draws_serialize_for_the_run_manifest() {
+        let src = full();
+        let eval = ids(&["001", "002"]);
+        let d = select(
+            EvalMode::Test,
+            Task::Cloze,
+            ModelFamily::Idefics2,
+            &eval,
+            &src,
+            &FewShotOptions::reference(9),
+        )
+        .unwrap();
+        let v = serde_json::to_value(&d).unwrap();
+        assert_eq!(v["mode"], "test");
+        assert_eq!(v["task"], "fill_in_the_blank");
+        assert_eq!(v["sampled_ids"], serde_json::json!(d.sampled_ids));
+        assert_eq!(v["shots"][0]["modality"], "Image_Textual");
+        assert_eq!(v["shots"][1]["index"], 1);
+        let back: FewShotDraw = serde_json::from_value(v).unwrap();
+        assert_eq!(back, d);
     }
 
     #[test]
