@@ -377,9 +377,11 @@ mod tests {
 
     #[test]
     fn backoff_doubles_with_jitter_and_caps() {
-        let mut o = JudgeOptions::default();
-        o.initial_backoff = Duration::from_millis(100);
-        o.max_backoff = Duration::from_millis(700);
+        let o = JudgeOptions {
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(700),
+            ..Default::default()
+        };
         for (n, full) in [(0u32, 100u64), (1, 200), (2, 400), (3, 700), (30, 700)] {
             let d = backoff(&o, n).as_millis() as u64;
             assert!(

@@ -190,52 +190,61 @@ pub fn read_generation_file(path: &Path, label: &str) -> Result<Option<Vec<Judge
     Ok(Some(items))
 }
 
-#[derive(Serialize)]
-struct ReferenceRow<'a> {
-    #[serde(rename = "Task Type")]
-    task_type: &'a str,
-    #[serde(rename = "Image_ID")]
-    image_id: &'a str,
-    #[serde(rename = "Question")]
-    question: &'a str,
-    #[serde(rename = "Factuality Score")]
-    score: Option<u8>,
-    #[serde(rename = "Justification")]
-    justification: Option<&'a str>,
+/// One element of the reference's `*_factuality_score.json` list: an item, or the final
+/// averages object. Serialised with the reference's keys, in the reference's order.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum FactualityEntry {
+    /// One graded item.
+    Item {
+        /// `"Generation"` or `"Description"`.
+        #[serde(rename = "Task Type")]
+        task_type: String,
+        /// The profile (image) ID.
+        #[serde(rename = "Image_ID")]
+        image_id: String,
+        /// The question.
+        #[serde(rename = "Question")]
+        question: String,
+        /// The score, `null` when the item failed.
+        #[serde(rename = "Factuality Score")]
+        score: Option<u8>,
+        /// The justification, `null` when the item failed.
+        #[serde(rename = "Justification")]
+        justification: Option<String>,
+    },
+    /// The last element: means over the scored items of each task type (0 when none).
+    Averages {
+        /// Mean generation score.
+        #[serde(rename = "Average Generation Factuality Score")]
+        generation: f64,
+        /// Mean description score.
+        #[serde(rename = "Average Description Factuality Score")]
+        description: f64,
+    },
 }
 
-#[derive(Serialize)]
-struct ReferenceAverages {
-    #[serde(rename = "Average Generation Factuality Score")]
-    generation: f64,
-    #[serde(rename = "Average Description Factuality Score")]
-    description: f64,
-}
-
-/// The reference's output: one object per item, then the averages (over scored items
-/// only, 0 when none), as a JSON list.
+/// The reference's output: one entry per item, then the averages (over scored items
+/// only, 0 when none).
 ///
 /// ```
-/// use mllmu::judge::{reference_output, JudgeItem, Judgement};
+/// use mllmu::judge::{reference_output, FactualityEntry, JudgeItem, Judgement};
 /// let j = Judgement { item: JudgeItem::generation("forget", "5", "Q", "A", "G"), score: Some(7),
 ///     justification: Some("ok".into()), failure: None, cached: false, requests: 1,
 ///     prompt_tokens: 0, completion_tokens: 0 };
 /// let v = reference_output(&[j]);
-/// assert_eq!(v[0]["Factuality Score"], 7);
-/// assert_eq!(v[1]["Average Generation Factuality Score"], 7.0);
+/// assert!(matches!(v[0], FactualityEntry::Item { score: Some(7), .. }));
+/// assert_eq!(v[1], FactualityEntry::Averages { generation: 7.0, description: 0.0 });
 /// ```
-pub fn reference_output(judgements: &[Judgement]) -> serde_json::Value {
-    let mut rows: Vec<serde_json::Value> = judgements
+pub fn reference_output(judgements: &[Judgement]) -> Vec<FactualityEntry> {
+    let mut rows: Vec<FactualityEntry> = judgements
         .iter()
-        .map(|j| {
-            serde_json::to_value(ReferenceRow {
-                task_type: j.item.task_type.title(),
-                image_id: &j.item.profile_id,
-                question: &j.item.question,
-                score: j.score,
-                justification: j.score.and(j.justification.as_deref()),
-            })
-            .unwrap_or(serde_json::Value::Null)
+        .map(|j| FactualityEntry::Item {
+            task_type: j.item.task_type.title().to_string(),
+            image_id: j.item.profile_id.clone(),
+            question: j.item.question.clone(),
+            score: j.score,
+            justification: j.score.and(j.justification.clone()),
         })
         .collect();
     let avg = |t: TaskType| {
@@ -250,15 +259,14 @@ pub fn reference_output(judgements: &[Judgement]) -> serde_json::Value {
             s.iter().sum::<f64>() / s.len() as f64
         }
     };
-    let averages = ReferenceAverages {
+    rows.push(FactualityEntry::Averages {
         generation: avg(TaskType::Generation),
         description: avg(TaskType::Description),
-    };
-    rows.push(serde_json::to_value(averages).unwrap_or(serde_json::Value::Null));
-    serde_json::Value::Array(rows)
+    });
+    rows
 }
 
-/// Writes [`reference_output`] atomically (4-space indent, like the reference).
+/// Writes [`reference_output`] atomically (4-space indent, keys in the reference's order).
 pub fn write_factuality_scores(path: &Path, judgements: &[Judgement]) -> Result<()> {
     crate::io::write_json(path, &reference_output(judgements))
 }

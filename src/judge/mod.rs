@@ -59,7 +59,8 @@ mod run;
 
 pub use cache::{cache_key, CacheEntry, JudgeCache};
 pub use files::{
-    discover_inputs, read_generation_file, reference_output, write_factuality_scores, InputFile,
+    discover_inputs, read_generation_file, reference_output, write_factuality_scores,
+    FactualityEntry, InputFile,
 };
 pub use item::{ItemKey, JudgeItem, Judgement, TaskType};
 pub use options::{

@@ -57,6 +57,9 @@ pub struct JudgeSummary {
     pub groups: Vec<GroupScore>,
 }
 
+/// (label, task type, question type).
+type GroupKey = (String, TaskType, Option<String>);
+
 fn mean(scores: &[u8]) -> Option<f64> {
     (!scores.is_empty())
         .then(|| scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len() as f64)
@@ -74,8 +77,7 @@ impl JudgeSummary {
         let scores: Vec<u8> = judgements.iter().filter_map(|j| j.score).collect();
         let prompt_tokens = judgements.iter().map(|j| j.prompt_tokens).sum();
         let completion_tokens = judgements.iter().map(|j| j.completion_tokens).sum();
-        let mut groups: BTreeMap<(String, TaskType, Option<String>), (usize, Vec<u8>)> =
-            BTreeMap::new();
+        let mut groups: BTreeMap<GroupKey, (usize, Vec<u8>)> = BTreeMap::new();
         for j in judgements {
             let g = groups
                 .entry((

@@ -154,8 +154,10 @@ mod tests {
 
     #[test]
     fn reference_sampling_sends_no_temperature_and_text_mode_no_format() {
-        let mut opts = JudgeOptions::default();
-        opts.sampling = Sampling::ReferenceDefault;
+        let opts = JudgeOptions {
+            sampling: Sampling::ReferenceDefault,
+            ..Default::default()
+        };
         let v = serde_json::to_value(build_request(&item(), &opts, ReplyFormat::Text)).unwrap();
         assert!(v.get("temperature").is_none());
         assert!(v.get("response_format").is_none());
