@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 /// The cache key of an item: a hash of the model, rubric version, sampling, task type,
 /// profile ID, question, answer and ground truth (everything that changes the request).
+/// The base URL is not part of it: the same model behind a proxy or another host reuses
+/// the scores, and the set/mode label is not either (one answer graded once).
 ///
 /// ```
 /// use mllmu::judge::{cache_key, JudgeItem, JudgeOptions};

@@ -179,11 +179,14 @@ pub struct JudgeOptions {
     pub prices: Prices,
     /// The JSONL cache file; `None` disables caching.
     pub cache_path: Option<PathBuf>,
+    /// Show a progress bar on stderr (drawn only when stderr is a terminal).
+    pub progress: bool,
 }
 
 impl Default for JudgeOptions {
     /// OpenAI's endpoint, gpt-4o-mini, no key, 8 concurrent requests, 6 retries from 1 s up
-    /// to 60 s, 120 s per request, temperature 0, JSON schema, no cache. Reads no
+    /// to 60 s, 120 s per request, temperature 0, JSON schema, no cache, no progress bar.
+    /// Reads no
     /// environment: see [`JudgeOptions::from_env`].
     fn default() -> Self {
         JudgeOptions {
@@ -201,6 +204,7 @@ impl Default for JudgeOptions {
             max_tokens: DEFAULT_MAX_TOKENS,
             prices: Prices::default(),
             cache_path: None,
+            progress: false,
         }
     }
 }

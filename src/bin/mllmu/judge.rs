@@ -1,4 +1,8 @@
 //! `mllmu judge` (owner: judge): grade generation results with an LLM judge.
+//!
+//! Unlike the reference, which skips an input whose output file exists, every input is
+//! graded again: items already scored come from the cache without a request, and items
+//! that failed before are retried.
 
 use mllmu::judge::{
     discover_inputs, key_from_env, read_generation_file, write_factuality_scores, Judge,
@@ -104,6 +108,7 @@ impl JudgeArgs {
             prompt_per_million: self.prompt_price,
             completion_per_million: self.completion_price,
         };
+        o.progress = true;
         if !self.no_cache {
             o.cache_path = Some(
                 self.cache
