@@ -2,7 +2,7 @@
 
 use super::item::JudgeItem;
 use super::options::{redact, JudgeOptions, ReplyFormat};
-use super::parse::parse_reply;
+use super::parse::{parse_reply, short};
 use super::rubric::build_request;
 use serde::Deserialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
@@ -211,7 +211,7 @@ impl Endpoint {
             done.outcome = self.read_completion(&bytes, done);
             return Ok(());
         }
-        let snippet = self.scrub(&short(&text, 300));
+        let snippet = self.scrub(&short(&text, 300).replace('\n', " "));
         if code == 429 && text.contains("insufficient_quota") {
             let reason =
                 format!("HTTP 429 insufficient_quota: the account has no credit left: {snippet}");
@@ -345,14 +345,6 @@ pub(crate) fn backoff(opts: &JudgeOptions, retries_used: u32) -> Duration {
         .saturating_mul(1u32 << retries_used.min(20))
         .min(opts.max_backoff);
     base.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
-}
-
-fn short(s: &str, n: usize) -> String {
-    let mut out: String = s.chars().take(n).collect();
-    if s.chars().count() > n {
-        out.push('…');
-    }
-    out.replace('\n', " ")
 }
 
 #[cfg(test)]

@@ -248,16 +248,12 @@ pub fn reference_output(judgements: &[Judgement]) -> Vec<FactualityEntry> {
         })
         .collect();
     let avg = |t: TaskType| {
-        let s: Vec<f64> = judgements
+        let s: Vec<u8> = judgements
             .iter()
             .filter(|j| j.item.task_type == t)
-            .filter_map(|j| j.score.map(f64::from))
+            .filter_map(|j| j.score)
             .collect();
-        if s.is_empty() {
-            0.0
-        } else {
-            s.iter().sum::<f64>() / s.len() as f64
-        }
+        super::report::mean(&s).unwrap_or(0.0)
     };
     rows.push(FactualityEntry::Averages {
         generation: avg(TaskType::Generation),

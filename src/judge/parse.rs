@@ -89,10 +89,10 @@ fn json_score(v: &serde_json::Value) -> Result<i64, String> {
             .or_else(|| n.as_u64().map(|u| u.min(i64::MAX as u64) as i64))
             .ok_or_else(|| format!("score {n} is not an integer")),
         serde_json::Value::String(s) => python_int(&s.replace(',', ""))
-            .ok_or_else(|| format!("score {:?} is not an integer", short(s))),
+            .ok_or_else(|| format!("score {:?} is not an integer", short(s, 80))),
         other => Err(format!(
             "score {} is not an integer",
-            short(&other.to_string())
+            short(&other.to_string(), 80)
         )),
     }
 }
@@ -100,14 +100,14 @@ fn json_score(v: &serde_json::Value) -> Result<i64, String> {
 /// The reference's line format.
 fn line_format(text: &str) -> Result<ParsedReply, String> {
     let Some(line) = text.lines().find(|l| l.contains("Factuality Score")) else {
-        return Err(format!("reply has no score: {:?}", short(text)));
+        return Err(format!("reply has no score: {:?}", short(text, 80)));
     };
     // `rsplit` always yields at least one piece; the reference takes the text after the
     // last `:` (or the whole line when there is none, which then fails `int`).
     let after = line.rsplit(':').next().unwrap_or(line);
     let cleaned = after.trim().replace(',', "");
     let score = python_int(&cleaned)
-        .ok_or_else(|| format!("score {:?} is not an integer", short(cleaned.trim())))?;
+        .ok_or_else(|| format!("score {:?} is not an integer", short(cleaned.trim(), 80)))?;
     let justification = text
         .lines()
         .find(|l| l.contains("Justification"))
@@ -156,10 +156,10 @@ pub(crate) fn python_int(s: &str) -> Option<i64> {
     Some(if neg { -value } else { value })
 }
 
-/// The first 80 characters of a text, for failure messages.
-fn short(s: &str) -> String {
-    let mut out: String = s.chars().take(80).collect();
-    if s.chars().count() > 80 {
+/// The first `n` characters of a text, for failure messages.
+pub(crate) fn short(s: &str, n: usize) -> String {
+    let mut out: String = s.chars().take(n).collect();
+    if s.chars().count() > n {
         out.push('…');
     }
     out

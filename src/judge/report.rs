@@ -60,7 +60,8 @@ pub struct JudgeSummary {
 /// (label, task type, question type).
 type GroupKey = (String, TaskType, Option<String>);
 
-fn mean(scores: &[u8]) -> Option<f64> {
+/// The mean of some scores, `None` when there are none.
+pub(crate) fn mean(scores: &[u8]) -> Option<f64> {
     (!scores.is_empty())
         .then(|| scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len() as f64)
 }

@@ -239,11 +239,14 @@ async fn serve(sock: tokio::net::TcpStream, st: Arc<State>) {
     st.requests.lock().unwrap().push(req.clone());
     let now = st.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     st.max_in_flight.fetch_max(now, Ordering::SeqCst);
-    let _guard = InFlight(&st.in_flight);
+    let guard = InFlight(&st.in_flight);
     let reply = (st.handler)(&req);
     if !reply.delay.is_zero() {
         tokio::time::sleep(reply.delay).await;
     }
+    // Leave the in-flight count before answering: the client can only send its next
+    // request after it has read this reply, so the count never overlaps by accident.
+    drop(guard);
     if reply.drop {
         return;
     }
