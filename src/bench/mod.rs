@@ -13,11 +13,19 @@
 mod dataset;
 mod ft;
 mod load;
+pub mod mini;
 pub(crate) mod parquet;
 mod portrait;
 mod schema;
+mod split;
+mod summary;
+mod write;
 
 pub use dataset::{Bench, EvalSet, TrainSet, FOLDERS, FORGET_RATIOS};
 pub use ft::{parse_metadata, FtRow, QaPair};
 pub use portrait::Portrait;
+pub use mini::MiniConfig;
 pub use schema::{Classification, Mcq, Modality, OpenQuestion, Profile, ProfileId};
+pub use split::Split;
+pub use summary::{EvalCounts, FolderCounts, ModalityCounts, Summary, TrainCounts};
+pub use write::{write_eval_parquet, write_train_parquet};
