@@ -152,22 +152,24 @@ impl Facts {
         }
     }
 
-    /// The biography column: a JSON object, as on the hub.
+    /// The biography column: a JSON object, as on the hub (keys in this order).
     pub(crate) fn biography(&self) -> String {
-        let mut map = serde_json::Map::new();
-        map.insert("Name".into(), self.name.clone().into());
-        map.insert("Born".into(), self.birthplace.clone().into());
-        map.insert("Birth year".into(), self.birth_year.into());
-        map.insert("Employment".into(), self.job.clone().into());
-        map.insert("Employer".into(), self.employer.clone().into());
-        map.insert("Education".into(), self.education.clone().into());
-        map.insert("Hobby".into(), self.hobby.clone().into());
-        map.insert("Family".into(), self.family.clone().into());
-        map.insert("Appearance".into(), self.appearance.clone().into());
+        let q = |v: &str| serde_json::Value::from(v).to_string();
+        let mut parts = vec![
+            format!("\"Name\": {}", q(&self.name)),
+            format!("\"Born\": {}", q(&self.birthplace)),
+            format!("\"Birth year\": {}", self.birth_year),
+            format!("\"Employment\": {}", q(&self.job)),
+            format!("\"Employer\": {}", q(&self.employer)),
+            format!("\"Education\": {}", q(&self.education)),
+            format!("\"Hobby\": {}", q(&self.hobby)),
+            format!("\"Family\": {}", q(&self.family)),
+            format!("\"Appearance\": {}", q(&self.appearance)),
+        ];
         if let Some(k) = &self.known_for {
-            map.insert("Known for".into(), k.clone().into());
+            parts.push(format!("\"Known for\": {}", q(k)));
         }
-        serde_json::Value::Object(map).to_string()
+        format!("{{{}}}", parts.join(", "))
     }
 }
 
