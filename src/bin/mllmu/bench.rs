@@ -45,7 +45,7 @@ pub enum BenchCommand {
 }
 
 /// Prints to stdout; a closed pipe (`| head`) ends output quietly instead of panicking.
-fn out(text: &str) -> mllmu::Result<()> {
+fn emit(text: &str) -> mllmu::Result<()> {
     use std::io::Write;
     match std::io::stdout().lock().write_all(text.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(mllmu::Error::io("write", "<stdout>", e)),
@@ -58,15 +58,15 @@ pub fn run(c: BenchCommand) -> mllmu::Result<()> {
         BenchCommand::Stats { dir, json } => {
             let summary = Bench::open(&dir)?.summary();
             if json {
-                out(&format!("{}\n", mllmu::io::to_json_indent4(&summary)?))?;
+                emit(&format!("{}\n", mllmu::io::to_json_indent4(&summary)?))?;
             } else {
-                out(&summary.to_string())?;
+                emit(&summary.to_string())?;
             }
         }
         BenchCommand::Mini { out, seed, profiles, celebrities } => {
             let cfg = MiniConfig { seed, profiles, celebrities };
             let dir = mini::write(&out, &cfg)?;
-            out(&format!("wrote a mini benchmark (seed {seed}) to {}\n\n{}", dir.display(), Bench::open(&dir)?.summary()))?;
+            emit(&format!("wrote a mini benchmark (seed {seed}) to {}\n\n{}", dir.display(), Bench::open(&dir)?.summary()))?;
         }
         BenchCommand::Plot { dir, out } => {
             let fig = mllmu::plot::question_counts(&Bench::open(&dir)?.summary())?;
@@ -81,12 +81,12 @@ pub fn run(c: BenchCommand) -> mllmu::Result<()> {
                     ))
                 }
             }
-            self::out(&format!("wrote {}\n", out.display()))?;
+            self::emit(&format!("wrote {}\n", out.display()))?;
         }
         #[cfg(feature = "hub")]
         BenchCommand::Download { repo } => {
             let bench = Bench::download(&repo)?;
-            out(&format!("{}\n\n{}", bench.root().display(), bench.summary()))?;
+            emit(&format!("{}\n\n{}", bench.root().display(), bench.summary()))?;
         }
     }
     Ok(())
