@@ -77,9 +77,10 @@ impl Look {
         let bg = self.background;
         let style = STYLES[self.style];
         let accessory = ACCESSORIES[self.accessory];
-        let mut img = RgbImage::from_fn(SIZE, SIZE, |_, y| {
-            // A vertical gradient: the background darkens towards the bottom.
-            let k = 1.0 - 0.35 * y as f32 / s;
+        let mut img = RgbImage::from_fn(SIZE, SIZE, |x, y| {
+            // Light from the upper left: the background darkens down and to the right, so no
+            // portrait is its own mirror image.
+            let k = 1.0 - 0.3 * y as f32 / s - 0.2 * x as f32 / s;
             Rgb([(bg[0] as f32 * k) as u8, (bg[1] as f32 * k) as u8, (bg[2] as f32 * k) as u8])
         });
         let inside = |x: f32, y: f32, ex: f32, ey: f32, rx: f32, ry: f32| {
@@ -171,7 +172,8 @@ pub(crate) fn crop(img: &RgbImage, rng: &mut ChaCha8Rng) -> RgbImage {
 
 /// A per-channel colour shift (Test_Set pose 3).
 pub(crate) fn colour_shift(img: &RgbImage, rng: &mut ChaCha8Rng) -> RgbImage {
-    let shift: [i16; 3] = [rng.gen_range(-50..=50), rng.gen_range(-50..=50), rng.gen_range(-50..=50)];
+    let mut one = || -> i16 { rng.gen_range(15..=50) * if rng.gen_bool(0.5) { 1 } else { -1 } };
+    let shift: [i16; 3] = [one(), one(), one()];
     let mut out = img.clone();
     for p in out.pixels_mut() {
         for c in 0..3 {
