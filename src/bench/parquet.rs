@@ -68,7 +68,12 @@ impl Expect {
                 }
                 Ok(())
             }
-            (Expect::List(inner), DataType::List(have)) => inner.check(have, file, column),
+            // A wrong element type is reported for the whole list (`list[str]`, expected
+            // `list<struct{...}>`); missing or mistyped struct fields keep their dotted name.
+            (Expect::List(inner), DataType::List(have)) => match inner.check(have, file, column) {
+                Err(Error::WrongType { column: c, .. }) if c == column => Err(wrong()),
+                other => other,
+            },
             _ => Err(wrong()),
         }
     }
