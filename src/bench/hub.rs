@@ -22,13 +22,17 @@ where
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map_err(|e| Error::Hub { repo: String::new(), reason: format!("cannot start an async runtime: {e}") })?;
+            .map_err(|e| Error::Hub {
+                repo: String::new(),
+                reason: format!("cannot start an async runtime: {e}"),
+            })?;
         Ok(rt.block_on(fut))
     };
     if tokio::runtime::Handle::try_current().is_ok() {
-        std::thread::spawn(run)
-            .join()
-            .map_err(|_| Error::Hub { repo: String::new(), reason: "the download thread panicked".into() })?
+        std::thread::spawn(run).join().map_err(|_| Error::Hub {
+            repo: String::new(),
+            reason: "the download thread panicked".into(),
+        })?
     } else {
         run()
     }
@@ -39,7 +43,11 @@ fn split_repo(repo_id: &str) -> Result<(String, String)> {
         Some((owner, name)) if !owner.is_empty() && !name.is_empty() && !name.contains('/') => {
             Ok((owner.to_string(), name.to_string()))
         }
-        _ => Err(Error::param("repo id", repo_id, "expected `owner/name`, e.g. `MLLMMU/MLLMU-Bench`")),
+        _ => Err(Error::param(
+            "repo id",
+            repo_id,
+            "expected `owner/name`, e.g. `MLLMMU/MLLMU-Bench`",
+        )),
     }
 }
 
@@ -47,11 +55,17 @@ fn snapshot(repo_id: &str, local_files_only: bool) -> Result<PathBuf> {
     let (owner, name) = split_repo(repo_id)?;
     let repo = repo_id.to_string();
     let fut = async move {
-        let client = hf_hub::HFClient::builder().build().map_err(|e| e.to_string())?;
+        let client = hf_hub::HFClient::builder()
+            .build()
+            .map_err(|e| e.to_string())?;
         client
             .dataset(owner, name)
             .snapshot_download()
-            .allow_patterns(vec!["**/*.parquet".to_string(), "*.parquet".to_string(), "README.md".to_string()])
+            .allow_patterns(vec![
+                "**/*.parquet".to_string(),
+                "*.parquet".to_string(),
+                "README.md".to_string(),
+            ])
             .local_files_only(local_files_only)
             .send()
             .await
@@ -86,14 +100,20 @@ mod tests {
     #[test]
     fn block_on_works_inside_and_outside_a_runtime() {
         assert_eq!(block_on(async { 40 + 2 }).unwrap(), 42);
-        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .build()
+            .unwrap();
         let inside = rt.block_on(async { block_on(async { 7 }) });
         assert_eq!(inside.unwrap(), 7);
     }
 
     #[test]
     fn repo_ids_are_checked_before_any_request() {
-        assert_eq!(split_repo("MLLMMU/MLLMU-Bench").unwrap(), ("MLLMMU".into(), "MLLMU-Bench".into()));
+        assert_eq!(
+            split_repo("MLLMMU/MLLMU-Bench").unwrap(),
+            ("MLLMMU".into(), "MLLMU-Bench".into())
+        );
         let err = split_repo("MLLMU-Bench").unwrap_err().to_string();
         assert!(err.contains("invalid repo id = MLLMU-Bench"), "{err}");
         assert!(split_repo("a/b/c").is_err());

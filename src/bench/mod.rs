@@ -27,8 +27,8 @@ pub use dataset::{Bench, EvalSet, TrainSet, FOLDERS, FORGET_RATIOS};
 pub use ft::{parse_metadata, FtRow, QaPair};
 #[cfg(feature = "hub")]
 pub use hub::DEFAULT_REPO;
-pub use portrait::Portrait;
 pub use mini::MiniConfig;
+pub use portrait::Portrait;
 pub use schema::{Classification, Mcq, Modality, OpenQuestion, Profile, ProfileId};
 pub use split::Split;
 pub use summary::{EvalCounts, FolderCounts, ModalityCounts, Summary, TrainCounts};

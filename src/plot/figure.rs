@@ -56,7 +56,8 @@ impl Figure {
         let img = image::RgbImage::from_raw(size.0, size.1, buf)
             .ok_or_else(|| Error::Plot("bitmap buffer has the wrong size".into()))?;
         let mut png = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).map_err(plot_err)?;
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .map_err(plot_err)?;
         Ok(Figure { svg, png, size })
     }
 

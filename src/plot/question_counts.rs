@@ -23,7 +23,13 @@ struct QuestionCounts {
 impl Draw for QuestionCounts {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
         let n = self.sets.len() as f64;
-        let max = self.series.iter().flat_map(|s| s.values.iter().copied()).max().unwrap_or(0).max(1) as f64;
+        let max = self
+            .series
+            .iter()
+            .flat_map(|s| s.values.iter().copied())
+            .max()
+            .unwrap_or(0)
+            .max(1) as f64;
         let mut chart = ChartBuilder::on(root)
             .caption("Questions per set, task and modality", (FAMILY, 20))
             .margin(12)
@@ -53,13 +59,17 @@ impl Draw for QuestionCounts {
                 .draw_series(bars)
                 .map_err(plot_err)?
                 .label(s.label)
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled())
+                });
         }
         // Set names under the axis, centred on each group (drawn on the root area).
-        let style = TextStyle::from((FAMILY, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+        let style =
+            TextStyle::from((FAMILY, 13).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
         for (i, name) in self.sets.iter().enumerate() {
             let (x, y) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
-            root.draw(&Text::new(name.clone(), (x, y + 8), style.clone())).map_err(plot_err)?;
+            root.draw(&Text::new(name.clone(), (x, y + 8), style.clone()))
+                .map_err(plot_err)?;
         }
         chart
             .configure_series_labels()
@@ -80,15 +90,42 @@ impl Draw for QuestionCounts {
 pub fn question_counts(summary: &Summary) -> Result<Figure> {
     let mut sets = Vec::new();
     let mut series = vec![
-        Series { label: "classification · image", colour: RGBColor(31, 119, 180), values: vec![] },
-        Series { label: "classification · text", colour: RGBColor(158, 198, 232), values: vec![] },
-        Series { label: "generation · image", colour: RGBColor(230, 110, 10), values: vec![] },
-        Series { label: "generation · text", colour: RGBColor(255, 190, 125), values: vec![] },
-        Series { label: "cloze · image", colour: RGBColor(44, 150, 44), values: vec![] },
-        Series { label: "cloze · text", colour: RGBColor(152, 223, 138), values: vec![] },
+        Series {
+            label: "classification · image",
+            colour: RGBColor(31, 119, 180),
+            values: vec![],
+        },
+        Series {
+            label: "classification · text",
+            colour: RGBColor(158, 198, 232),
+            values: vec![],
+        },
+        Series {
+            label: "generation · image",
+            colour: RGBColor(230, 110, 10),
+            values: vec![],
+        },
+        Series {
+            label: "generation · text",
+            colour: RGBColor(255, 190, 125),
+            values: vec![],
+        },
+        Series {
+            label: "cloze · image",
+            colour: RGBColor(44, 150, 44),
+            values: vec![],
+        },
+        Series {
+            label: "cloze · text",
+            colour: RGBColor(152, 223, 138),
+            values: vec![],
+        },
     ];
-    let order: Vec<&String> =
-        if summary.order.is_empty() { summary.folders.keys().collect() } else { summary.order.iter().collect() };
+    let order: Vec<&String> = if summary.order.is_empty() {
+        summary.folders.keys().collect()
+    } else {
+        summary.order.iter().collect()
+    };
     for name in order {
         if let Some(FolderCounts::Eval(c)) = summary.folders.get(name) {
             sets.push(name.clone());
@@ -106,8 +143,119 @@ pub fn question_counts(summary: &Summary) -> Result<Figure> {
         }
     }
     if sets.is_empty() {
-        return Err(Error::Plot("question_counts: the summary holds no evaluation folder".into()));
+        return Err(Error::Plot(
+            "question_counts: the summary holds no evaluation folder".into(),
+        ));
     }
     let width = (140 + 100 * sets.len() as u32).max(640);
     Figure::render(&QuestionCounts { sets, series }, (width, 460))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::{EvalCounts, ModalityCounts, TrainCounts};
+    use std::collections::BTreeMap;
+
+    fn summary() -> Summary {
+        let counts = |n: usize| EvalCounts {
+            rows: n,
+            profiles: n,
+            images: n,
+            classification: ModalityCounts {
+                image_textual: 5 * n,
+                pure_text: 5 * n,
+                other: 0,
+            },
+            generation: ModalityCounts {
+                image_textual: 2 * n,
+                pure_text: 2 * n,
+                other: 0,
+            },
+            cloze: ModalityCounts {
+                image_textual: 2 * n,
+                pure_text: 2 * n,
+                other: 0,
+            },
+        };
+        let mut folders = BTreeMap::new();
+        folders.insert("Full_Set".to_string(), FolderCounts::Eval(counts(40)));
+        folders.insert("forget_5".to_string(), FolderCounts::Eval(counts(2)));
+        folders.insert(
+            "ft_Data".to_string(),
+            FolderCounts::Train(TrainCounts::default()),
+        );
+        Summary {
+            root: "x".into(),
+            folders,
+            order: vec!["Full_Set".into(), "forget_5".into(), "ft_Data".into()],
+        }
+    }
+
+    #[test]
+    fn svg_has_text_labels_and_one_bar_per_set_and_series() {
+        let fig = question_counts(&summary()).unwrap();
+        let svg = fig.to_svg();
+        let texts: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .map(|t| {
+                t.split('>')
+                    .nth(1)
+                    .unwrap_or("")
+                    .split('<')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+            })
+            .collect();
+        for label in [
+            "Full_Set",
+            "forget_5",
+            "questions",
+            "Questions per set, task and modality",
+            "cloze · text",
+            "200",
+        ] {
+            assert!(
+                texts.contains(&label),
+                "missing <text> {label:?} in {texts:?}"
+            );
+        }
+        assert!(
+            !texts.contains(&"ft_Data"),
+            "training folders have no questions to plot"
+        );
+        // 2 sets x 6 series bars + 6 legend swatches (+ background rectangles).
+        assert!(svg.matches("<rect").count() >= 18);
+        assert!(fig.png_bytes().starts_with(b"\x89PNG"));
+        let img = image::load_from_memory(fig.png_bytes()).unwrap();
+        assert_eq!((img.width(), img.height()), fig.size());
+        assert!(fig.to_html().contains("<svg"));
+    }
+
+    #[test]
+    fn figures_save_atomically_and_empty_summaries_fail() {
+        let fig = question_counts(&summary()).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        fig.save_svg(dir.path().join("q.svg")).unwrap();
+        fig.save_png(dir.path().join("q.png")).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("q.svg")).unwrap(),
+            fig.to_svg()
+        );
+        assert_eq!(
+            std::fs::read(dir.path().join("q.png")).unwrap(),
+            fig.png_bytes()
+        );
+        let empty = Summary {
+            root: String::new(),
+            folders: BTreeMap::new(),
+            order: vec![],
+        };
+        assert!(question_counts(&empty)
+            .unwrap_err()
+            .to_string()
+            .contains("no evaluation folder"));
+    }
 }

@@ -48,7 +48,9 @@ pub enum BenchCommand {
 fn emit(text: &str) -> mllmu::Result<()> {
     use std::io::Write;
     match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(mllmu::Error::io("write", "<stdout>", e)),
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(mllmu::Error::io("write", "<stdout>", e))
+        }
         _ => Ok(()),
     }
 }
@@ -63,10 +65,23 @@ pub fn run(c: BenchCommand) -> mllmu::Result<()> {
                 emit(&summary.to_string())?;
             }
         }
-        BenchCommand::Mini { out, seed, profiles, celebrities } => {
-            let cfg = MiniConfig { seed, profiles, celebrities };
+        BenchCommand::Mini {
+            out,
+            seed,
+            profiles,
+            celebrities,
+        } => {
+            let cfg = MiniConfig {
+                seed,
+                profiles,
+                celebrities,
+            };
             let dir = mini::write(&out, &cfg)?;
-            emit(&format!("wrote a mini benchmark (seed {seed}) to {}\n\n{}", dir.display(), Bench::open(&dir)?.summary()))?;
+            emit(&format!(
+                "wrote a mini benchmark (seed {seed}) to {}\n\n{}",
+                dir.display(),
+                Bench::open(&dir)?.summary()
+            ))?;
         }
         BenchCommand::Plot { dir, out } => {
             let fig = mllmu::plot::question_counts(&Bench::open(&dir)?.summary())?;
@@ -86,7 +101,11 @@ pub fn run(c: BenchCommand) -> mllmu::Result<()> {
         #[cfg(feature = "hub")]
         BenchCommand::Download { repo } => {
             let bench = Bench::download(&repo)?;
-            emit(&format!("{}\n\n{}", bench.root().display(), bench.summary()))?;
+            emit(&format!(
+                "{}\n\n{}",
+                bench.root().display(),
+                bench.summary()
+            ))?;
         }
     }
     Ok(())
