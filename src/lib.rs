@@ -1,6 +1,61 @@
 //! # mllmu: MLLMU-Bench from Rust and Jupyter
 //!
-//! (crate guide written at integration)
+//! mllmu runs the [MLLMU-Bench](https://arxiv.org/abs/2410.22108) machine-unlearning workflow
+//! for multimodal LLMs: load the benchmark, fine-tune a LLaVA-1.5 "vanilla" model, unlearn a
+//! forget set, score every checkpoint with the reference protocol, ask an LLM judge for
+//! factuality, and plot the results — from a Jupyter notebook on the evcxr Rust kernel or
+//! from the `mllmu` command line. Models run on candle: the 7B LLaVA on a GPU, tiny ones on
+//! any CPU.
+//!
+//! ## Quick start
+//!
+//! ```
+//! use mllmu::prelude::*;
+//!
+//! // The embedded mini benchmark: same parquet layout as `MLLMMU/MLLMU-Bench`, seeded.
+//! let bench = Bench::mini(&MiniConfig { seed: 1, profiles: 10, celebrities: 2 })?;
+//! let split = bench.split(10)?;                       // forget 10 % of the profiles
+//! assert_eq!(split.forget().len(), 1);
+//!
+//! // A LLaVA-1.5 checkpoint folder in the Hugging Face layout (here a tiny random one).
+//! let model = Model::load("tests/fixtures/tiny-llava", &device::auto()?)?;
+//! let prompt = "USER: <image>\nWhat is this person's job?\nASSISTANT:";
+//! let ids = model.tokenizer.encode(prompt)?;
+//! let image = split.forget()[0].portrait().unwrap().decode()?;
+//! let pixels = model.processor.preprocess_batch(&[image], model.llava.device())?;
+//! let out = model.llava.generate(&[ids], Some(&pixels), &GenerationConfig::greedy_for(&model.llava, 5))?;
+//! assert_eq!(out.new_ids[0].len(), 5);
+//! # Ok::<(), mllmu::Error>(())
+//! ```
+//!
+//! In a notebook the last expression of a cell displays itself: a [`bench::Bench`] or a
+//! [`bench::Summary`] as an HTML table, a [`plot::Figure`] as inline SVG.
+//!
+//! ## Contents
+//!
+//! | module | what |
+//! |---|---|
+//! | [`bench`] | the benchmark data: typed profiles and questions, the Hugging Face folder layout (polars), splits, the `mini` generator |
+//! | [`model`] | LLaVA-1.5 on candle: config, weights, CLIP + projector + Llama, processor, tokenizer, batched KV-cache generation, LoRA |
+//! | [`train`] | collation, objectives (fine-tune, GA, GradDiff, KL, NPO, SimNPO, IDK, RMU), AdamW, schedules, checkpoints |
+//! | [`eval`] | the reference prompts, few-shot rules, answer extraction, exact ROUGE/BLEU, reports |
+//! | `judge` | the factuality judge (feature `judge`) |
+//! | [`plot`] | figures: SVG for notebooks, PNG files |
+//! | [`display`] | evcxr rich output helpers |
+//! | [`io`] | atomic writes and content hashes |
+//!
+//! ## Cargo features
+//!
+//! | feature | default | what |
+//! |---|---|---|
+//! | `cli` | yes | the `mllmu` binary |
+//! | `hub` | no | downloads from the Hugging Face hub (hf-hub; same cache as Python) |
+//! | `judge` | no | the factuality judge (async-openai) |
+//! | `cuda` | no | candle's CUDA backend; needs `nvcc` at build time |
+//! | `full` | no | `cli`, `hub` and `judge` |
+//!
+//! If a notebook fails to find `Bench::download` or `mllmu::judge`, enable `hub` or `judge` in
+//! its `:dep` line.
 
 #![deny(missing_docs)]
 
@@ -21,4 +76,5 @@ pub use error::{Error, Result};
 pub mod prelude {
     pub use crate::bench::{Bench, MiniConfig, Modality, Profile, ProfileId, Split, Summary};
     pub use crate::error::{Error, Result};
+    pub use crate::model::{device, GenerationConfig, Llava, LoraConfig, Model};
 }

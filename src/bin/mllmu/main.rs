@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod demo;
 mod eval;
 mod generate;
 #[cfg(feature = "judge")]
@@ -20,6 +21,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the main job on the embedded mini benchmark (no download).
+    Demo(demo::DemoArgs),
     /// Inspect or generate benchmark folders.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -43,6 +46,7 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Demo(a) => demo::run(a),
         Command::Bench(c) => bench::run(c),
         Command::Generate(a) => generate::run_generate(a),
         Command::BenchModel(a) => generate::run_bench_model(a),
