@@ -107,11 +107,16 @@ impl GenerationCache {
                     if line.iter().all(u8::is_ascii_whitespace) {
                         continue;
                     }
-                    match serde_json::from_slice::<CachedGeneration>(line) {
-                        Ok(e) => {
+                    // Correctly rounded floats: cached log-probabilities read back exactly.
+                    let parsed = std::str::from_utf8(line)
+                        .ok()
+                        .and_then(|t| crate::eval::exactjson::parse(t, "").ok())
+                        .and_then(|v| serde_json::from_value::<CachedGeneration>(v).ok());
+                    match parsed {
+                        Some(e) => {
                             entries.insert(e.key.clone(), e);
                         }
-                        Err(_) => skipped_lines += 1,
+                        None => skipped_lines += 1,
                     }
                 }
             }
@@ -187,7 +192,7 @@ mod tests {
             key: key.into(),
             new_ids: ids,
             stopped_on_eos: false,
-            option_logprobs: Some([-0.5, -1.0, -2.0, -3.25]),
+            option_logprobs: Some([-0.5, -9.179413526739241, -7.3762778604047385, -3.25]),
         }
     }
 
@@ -211,7 +216,7 @@ mod tests {
         assert_eq!(c.get("b").unwrap().new_ids, vec![3]);
         assert_eq!(
             c.get("a").unwrap().option_logprobs,
-            Some([-0.5, -1.0, -2.0, -3.25])
+            Some([-0.5, -9.179413526739241, -7.3762778604047385, -3.25])
         );
     }
 

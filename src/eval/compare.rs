@@ -76,7 +76,8 @@ pub fn compare(a: &Report, b: &Report) -> Result<Comparison> {
                     continue;
                 }
                 let r = paired_test(&ka, &kb, &opts)?;
-                let mean = |v: &[KeyedScore]| v.iter().map(|k| k.score).sum::<f64>() / v.len() as f64;
+                let mean =
+                    |v: &[KeyedScore]| v.iter().map(|k| k.score).sum::<f64>() / v.len() as f64;
                 rows.push(ComparisonRow {
                     set,
                     task,
@@ -106,7 +107,9 @@ impl Comparison {
     fn table(&self) -> Table {
         let mut t = Table::new(
             "paired comparison B - A (accuracy %, ROUGE-L F; 95% CI over profiles)",
-            ["set", "task", "modality", "n", "A", "B", "B - A", "95% CI", "p"],
+            [
+                "set", "task", "modality", "n", "A", "B", "B - A", "95% CI", "p",
+            ],
         );
         for r in &self.rows {
             t.push([

@@ -19,10 +19,12 @@
 //! | [`report`] | [`Report`]: every question, summaries with intervals, manifest, files |
 //! | [`frame`] | [`Report::to_dataframe`] |
 //! | [`compare`] | paired comparison of two reports |
+//! | [`exactjson`] | JSON reading with correctly rounded floats (report round trips) |
 
 pub mod adapt;
 pub mod cache;
 pub mod compare;
+pub mod exactjson;
 pub mod extract;
 pub mod fewshot;
 pub mod frame;

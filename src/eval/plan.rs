@@ -100,6 +100,9 @@ pub struct SkippedQuestion {
     pub reason: SkipReason,
 }
 
+/// An image shown in a prompt: where it came from and its bytes.
+pub(crate) type Shown = (ImageRef, Portrait);
+
 /// What a question is scored against.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
@@ -141,11 +144,11 @@ pub(crate) fn folder_of(mode: EvalMode, ratio: u8) -> String {
 }
 
 /// The evaluated rows and the ID list few-shot draws from (for `test`: the forget IDs).
-fn rows_of<'a>(
+fn rows_of(
     mode: EvalMode,
-    split: &'a Split,
+    split: &Split,
     max_profiles: Option<usize>,
-) -> (Vec<&'a Profile>, Vec<String>) {
+) -> (Vec<&Profile>, Vec<String>) {
     let id_source = match mode {
         EvalMode::Forget | EvalMode::Test => split.forget(),
         EvalMode::RetainShared => split.retain(),
@@ -300,8 +303,7 @@ impl Builder<'_> {
         row: &Profile,
         index: usize,
         prompt: String,
-        shot_images: &[(ImageRef, Portrait)],
-        query: &Option<(ImageRef, Portrait)>,
+        (shot_images, query): (&[Shown], &Option<Shown>),
         target: Target,
     ) -> Result<()> {
         let mut images = Vec::new();
@@ -349,7 +351,13 @@ impl Builder<'_> {
         });
     }
 
-    fn task(&mut self, mode: EvalMode, task: Task, rows: &[&Profile], ids: &[String]) -> Result<()> {
+    fn task(
+        &mut self,
+        mode: EvalMode,
+        task: Task,
+        rows: &[&Profile],
+        ids: &[String],
+    ) -> Result<()> {
         let draw = match task {
             Task::Generation => None,
             _ => Some(fewshot::select(
@@ -368,7 +376,9 @@ impl Builder<'_> {
         for row in rows {
             let items = ProfileItems::from(*row);
             let query = self.query_image(mode, task, row)?;
-            let skipped = |m: Modality, i: usize| draw.as_ref().is_some_and(|d| d.is_skipped(&items.id, m, i));
+            let skipped = |m: Modality, i: usize| {
+                draw.as_ref().is_some_and(|d| d.is_skipped(&items.id, m, i))
+            };
             match task {
                 Task::Classification => {
                     let Some(d) = &draw else { continue };
@@ -376,12 +386,29 @@ impl Builder<'_> {
                         let shots = d.choice_shots(m, self.full_items);
                         for (i, q) in items.choices(m).iter().enumerate() {
                             if skipped(m, i) {
-                                self.skip((mode, task), Some(m), row, i, SkipReason::FewShotProfile);
+                                self.skip(
+                                    (mode, task),
+                                    Some(m),
+                                    row,
+                                    i,
+                                    SkipReason::FewShotProfile,
+                                );
                                 continue;
                             }
                             let prompt = prompts::classification_prompt(m, &shots, q);
-                            let shots_img: &[_] = if m == Modality::ImageTextual { &shot_images } else { &[] };
-                            self.push((mode, task, m), row, i, prompt, shots_img, &query, Target::Choice(q.clone()))?;
+                            let shots_img: &[_] = if m == Modality::ImageTextual {
+                                &shot_images
+                            } else {
+                                &[]
+                            };
+                            self.push(
+                                (mode, task, m),
+                                row,
+                                i,
+                                prompt,
+                                (shots_img, &query),
+                                Target::Choice(q.clone()),
+                            )?;
                         }
                     }
                 }
@@ -390,7 +417,13 @@ impl Builder<'_> {
                     for (i, q) in items.mask.iter().enumerate() {
                         let Some(m) = Modality::from_type(&q.question_type) else {
                             let value = q.question_type.clone();
-                            self.skip((mode, task), None, row, i, SkipReason::UnknownType { value });
+                            self.skip(
+                                (mode, task),
+                                None,
+                                row,
+                                i,
+                                SkipReason::UnknownType { value },
+                            );
                             continue;
                         };
                         if skipped(m, i) {
@@ -399,15 +432,33 @@ impl Builder<'_> {
                         }
                         let shots = d.cloze_shots(m, self.full_items);
                         let prompt = prompts::cloze_prompt(m, &shots, &q.question);
-                        let shots_img: &[_] = if m == Modality::ImageTextual { &shot_images } else { &[] };
-                        self.push((mode, task, m), row, i, prompt, shots_img, &query, Target::Open(q.clone()))?;
+                        let shots_img: &[_] = if m == Modality::ImageTextual {
+                            &shot_images
+                        } else {
+                            &[]
+                        };
+                        self.push(
+                            (mode, task, m),
+                            row,
+                            i,
+                            prompt,
+                            (shots_img, &query),
+                            Target::Open(q.clone()),
+                        )?;
                     }
                 }
                 Task::Generation => {
                     for (i, q) in items.generation.iter().enumerate() {
                         let m = Modality::for_generation(&q.question_type);
                         let prompt = prompts::generation_prompt(m, &q.question);
-                        self.push((mode, task, m), row, i, prompt, &[], &query, Target::Open(q.clone()))?;
+                        self.push(
+                            (mode, task, m),
+                            row,
+                            i,
+                            prompt,
+                            (&[], &query),
+                            Target::Open(q.clone()),
+                        )?;
                     }
                 }
             }
@@ -420,7 +471,12 @@ impl Builder<'_> {
 }
 
 /// Plans every question of the selected sets.
-pub(crate) fn plan(bench: &Bench, split: &Split, opts: &Evaluate, family: ModelFamily) -> Result<Plan> {
+pub(crate) fn plan(
+    bench: &Bench,
+    split: &Split,
+    opts: &Evaluate,
+    family: ModelFamily,
+) -> Result<Plan> {
     let full = bench.full_set()?;
     let full_items = profile_items(&full.profiles);
     let mut b = Builder {
@@ -451,7 +507,11 @@ mod tests {
         assert_eq!(a, test_image_index(0, Task::Cloze, "005", 3));
         assert!(a < 3);
         // Over many profiles, the three tasks and two seeds do not all agree.
-        let draws = |seed, task| (0..40).map(|i| test_image_index(seed, task, &format!("{i:03}"), 3)).collect::<Vec<_>>();
+        let draws = |seed, task| {
+            (0..40)
+                .map(|i| test_image_index(seed, task, &format!("{i:03}"), 3))
+                .collect::<Vec<_>>()
+        };
         assert_ne!(draws(0, Task::Cloze), draws(0, Task::Generation));
         assert_ne!(draws(0, Task::Cloze), draws(1, Task::Cloze));
         assert!(draws(0, Task::Classification).iter().all(|&i| i < 3));

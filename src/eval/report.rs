@@ -9,11 +9,15 @@ use crate::eval::extract::Extraction;
 use crate::eval::fewshot::{FewShotDraw, ModelFamily};
 use crate::eval::items::{EvalMode, Modality, Task};
 use crate::eval::metrics::accuracy::mean;
-use crate::eval::metrics::bootstrap::{bootstrap_ci, BootstrapOptions, ConfidenceInterval, ProfileScore};
+use crate::eval::metrics::bootstrap::{
+    bootstrap_ci, BootstrapOptions, ConfidenceInterval, ProfileScore,
+};
 use crate::eval::metrics::TextScores;
 use crate::eval::options::Evaluate;
 use crate::eval::plan::{ImageRef, SkippedQuestion, TestImageDraw};
-use crate::eval::reference_files::{Accuracy, FinalResults, GenerationAverages, GenerationRecord, GenerationResults};
+use crate::eval::reference_files::{
+    Accuracy, FinalResults, GenerationAverages, GenerationRecord, GenerationResults,
+};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -208,7 +212,10 @@ fn cell_ci(qs: &[&QuestionResult], opts: &BootstrapOptions) -> Result<Option<Con
     if qs.is_empty() {
         return Ok(None);
     }
-    let items: Vec<ProfileScore> = qs.iter().map(|q| ProfileScore::new(q.profile.clone(), q.score)).collect();
+    let items: Vec<ProfileScore> = qs
+        .iter()
+        .map(|q| ProfileScore::new(q.profile.clone(), q.score))
+        .collect();
     bootstrap_ci(&items, opts).map(Some)
 }
 
@@ -224,21 +231,32 @@ impl Report {
         skipped: Vec<SkippedQuestion>,
         run: RunStats,
     ) -> Result<Report> {
-        let boot = BootstrapOptions { seed: manifest.options.seed, ..manifest.options.bootstrap };
+        let boot = BootstrapOptions {
+            seed: manifest.options.seed,
+            ..manifest.options.bootstrap
+        };
         let mut summary = Vec::new();
         let mut final_results = FinalResults::default();
         for &set in &manifest.sets {
             for task in [Task::Classification, Task::Cloze, Task::Generation] {
                 for modality in Modality::ALL {
-                    let qs: Vec<&QuestionResult> =
-                        questions.iter().filter(|q| q.set == set && q.task == task && q.modality == modality).collect();
+                    let qs: Vec<&QuestionResult> = questions
+                        .iter()
+                        .filter(|q| q.set == set && q.task == task && q.modality == modality)
+                        .collect();
                     let n = qs.len();
                     let n_skipped = skipped
                         .iter()
                         .filter(|s| s.set == set && s.task == task && s.modality == Some(modality))
                         .count();
                     let hits = qs.iter().filter(|q| q.correct == Some(true)).count();
-                    let col = |f: fn(&TextScores) -> f64| mean(&qs.iter().filter_map(|q| q.text_scores.as_ref().map(f)).collect::<Vec<_>>());
+                    let col = |f: fn(&TextScores) -> f64| {
+                        mean(
+                            &qs.iter()
+                                .filter_map(|q| q.text_scores.as_ref().map(f))
+                                .collect::<Vec<_>>(),
+                        )
+                    };
                     let is_gen = task == Task::Generation;
                     summary.push(CellSummary {
                         set,
@@ -249,8 +267,17 @@ impl Report {
                         accuracy: (!is_gen).then(|| percent(hits, n)),
                         format_failures: (task == Task::Classification)
                             .then(|| qs.iter().filter(|q| q.format_failure == Some(true)).count()),
-                        likelihood_accuracy: (task == Task::Classification && qs.iter().all(|q| q.likelihood_correct.is_some()) && n > 0)
-                            .then(|| percent(qs.iter().filter(|q| q.likelihood_correct == Some(true)).count(), n)),
+                        likelihood_accuracy: (task == Task::Classification
+                            && qs.iter().all(|q| q.likelihood_correct.is_some())
+                            && n > 0)
+                            .then(|| {
+                                percent(
+                                    qs.iter()
+                                        .filter(|q| q.likelihood_correct == Some(true))
+                                        .count(),
+                                    n,
+                                )
+                            }),
                         rouge1: if is_gen { col(|s| s.rouge1) } else { None },
                         rouge2: if is_gen { col(|s| s.rouge2) } else { None },
                         rouge_l: if is_gen { col(|s| s.rouge_l) } else { None },
@@ -260,10 +287,18 @@ impl Report {
                     let acc = Accuracy::from_counts(hits, n);
                     let section = final_results.section_mut(set);
                     match (task, modality) {
-                        (Task::Classification, Modality::ImageTextual) => section.classification.image_textual = acc,
-                        (Task::Classification, Modality::PureText) => section.classification.pure_text = acc,
-                        (Task::Cloze, Modality::ImageTextual) => section.fill_in_the_blank.image_textual_accuracy = acc,
-                        (Task::Cloze, Modality::PureText) => section.fill_in_the_blank.pure_text_accuracy = acc,
+                        (Task::Classification, Modality::ImageTextual) => {
+                            section.classification.image_textual = acc
+                        }
+                        (Task::Classification, Modality::PureText) => {
+                            section.classification.pure_text = acc
+                        }
+                        (Task::Cloze, Modality::ImageTextual) => {
+                            section.fill_in_the_blank.image_textual_accuracy = acc
+                        }
+                        (Task::Cloze, Modality::PureText) => {
+                            section.fill_in_the_blank.pure_text_accuracy = acc
+                        }
                         (Task::Generation, _) => {}
                     }
                 }
@@ -275,10 +310,19 @@ impl Report {
                     .filter_map(|q| q.text_scores)
                     .collect()
             };
-            final_results.section_mut(set).generation =
-                GenerationAverages::from_scores(&scores(Modality::ImageTextual), &scores(Modality::PureText));
+            final_results.section_mut(set).generation = GenerationAverages::from_scores(
+                &scores(Modality::ImageTextual),
+                &scores(Modality::PureText),
+            );
         }
-        Ok(Report { manifest, summary, final_results, questions, skipped, run })
+        Ok(Report {
+            manifest,
+            summary,
+            final_results,
+            questions,
+            skipped,
+            run,
+        })
     }
 
     /// The generation dump of one set, in evaluation order.
@@ -316,19 +360,26 @@ impl Report {
     /// Loads `report.json` from an output folder (or the file itself).
     pub fn load(path: impl AsRef<Path>) -> Result<Report> {
         let path = path.as_ref();
-        let file = if path.is_dir() { path.join(REPORT_FILE) } else { path.to_path_buf() };
+        let file = if path.is_dir() {
+            path.join(REPORT_FILE)
+        } else {
+            path.to_path_buf()
+        };
         if !file.is_file() {
             return Err(Error::MissingFile {
                 path: file,
                 hint: "give the output folder of `mllmu eval` (or `Evaluate::run`), which holds report.json".into(),
             });
         }
-        crate::io::read_json(&file)
+        // Floats must read back bit for bit (serde_json's default parser can be 1 ulp off).
+        crate::eval::exactjson::read(&file)
     }
 
     /// The summary cell of one set × task × modality.
     pub fn cell(&self, set: EvalMode, task: Task, modality: Modality) -> Option<&CellSummary> {
-        self.summary.iter().find(|c| c.set == set && c.task == task && c.modality == modality)
+        self.summary
+            .iter()
+            .find(|c| c.set == set && c.task == task && c.modality == modality)
     }
 
     /// How answers were extracted.
@@ -346,13 +397,21 @@ impl Report {
         let mut sets = Map::new();
         for &set in &self.manifest.sets {
             let mut tasks = Map::new();
-            for (task, key) in [(Task::Classification, "classification"), (Task::Cloze, "cloze"), (Task::Generation, "generation")] {
+            for (task, key) in [
+                (Task::Classification, "classification"),
+                (Task::Cloze, "cloze"),
+                (Task::Generation, "generation"),
+            ] {
                 let mut mods = Map::new();
                 for m in Modality::ALL {
-                    let Some(c) = self.cell(set, task, m) else { continue };
+                    let Some(c) = self.cell(set, task, m) else {
+                        continue;
+                    };
                     let z = |x: Option<f64>| x.unwrap_or(0.0);
                     let mut v = match task {
-                        Task::Generation => json!({"n": c.n, "rouge1": z(c.rouge1), "rouge2": z(c.rouge2), "rougeL": z(c.rouge_l), "bleu": z(c.bleu)}),
+                        Task::Generation => {
+                            json!({"n": c.n, "rouge1": z(c.rouge1), "rouge2": z(c.rouge2), "rougeL": z(c.rouge_l), "bleu": z(c.bleu)})
+                        }
                         _ => json!({"n": c.n, "accuracy": z(c.accuracy)}),
                     };
                     if let (Some(f), Value::Object(o)) = (c.format_failures, &mut v) {
@@ -409,7 +468,8 @@ impl Report {
                 score,
                 ci,
                 c.format_failures.map_or("-".into(), |f| f.to_string()),
-                c.likelihood_accuracy.map_or("-".into(), |v| format!("{v:.2}")),
+                c.likelihood_accuracy
+                    .map_or("-".into(), |v| format!("{v:.2}")),
                 c.bleu.map_or("-".into(), |v| format!("{v:.4}")),
             ]);
         }

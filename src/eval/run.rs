@@ -11,7 +11,9 @@ use crate::eval::metrics::score_text;
 use crate::eval::options::{Evaluate, CACHE_FILE};
 use crate::eval::plan::{self, ImageRef, Planned, Target};
 use crate::eval::prompts::OPTION_KEYS;
-use crate::eval::report::{DatasetFingerprint, Manifest, QuestionResult, Report, RunStats, SetTiming};
+use crate::eval::report::{
+    DatasetFingerprint, Manifest, QuestionResult, Report, RunStats, SetTiming,
+};
 use crate::model::{device, GenerationConfig, LlavaTokenizer, Model};
 use crate::{Error, Result};
 use candle_core::Tensor;
@@ -44,9 +46,16 @@ pub(crate) fn option_token_ids(tok: &LlavaTokenizer) -> Result<Option<[u32; 4]>>
 /// underflow) become -1e300 so the report stays valid JSON.
 fn logprobs_at(row: &[f32], ids: &[u32; 4]) -> [f64; 4] {
     let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) as f64;
-    let lse = max + row.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln();
+    let lse = max
+        + row
+            .iter()
+            .map(|&x| (x as f64 - max).exp())
+            .sum::<f64>()
+            .ln();
     ids.map(|i| {
-        let v = row.get(i as usize).map_or(f64::NEG_INFINITY, |&x| x as f64 - lse);
+        let v = row
+            .get(i as usize)
+            .map_or(f64::NEG_INFINITY, |&x| x as f64 - lse);
         if v.is_finite() {
             v
         } else {
@@ -58,11 +67,28 @@ fn logprobs_at(row: &[f32], ids: &[u32; 4]) -> [f64; 4] {
 /// Length of the prompt prefix shared by every row: the longest common token prefix, cut
 /// before the first image that is not the same image in every row, never inside an image's
 /// tokens, and leaving every row at least one token of its own.
-pub(crate) fn shared_prefix(rows: &[(&[u32], &[ImageRef])], image_token: u32, image_len: usize) -> usize {
-    let Some((first, first_imgs)) = rows.first() else { return 0 };
-    let mut p = rows.iter().map(|r| r.0.len()).min().unwrap_or(0).saturating_sub(1);
+pub(crate) fn shared_prefix(
+    rows: &[(&[u32], &[ImageRef])],
+    image_token: u32,
+    image_len: usize,
+) -> usize {
+    let Some((first, first_imgs)) = rows.first() else {
+        return 0;
+    };
+    let mut p = rows
+        .iter()
+        .map(|r| r.0.len())
+        .min()
+        .unwrap_or(0)
+        .saturating_sub(1);
     for (ids, _) in &rows[1..] {
-        p = p.min(first.iter().zip(ids.iter()).take_while(|(a, b)| a == b).count());
+        p = p.min(
+            first
+                .iter()
+                .zip(ids.iter())
+                .take_while(|(a, b)| a == b)
+                .count(),
+        );
     }
     let mut seen = 0usize;
     let mut start = 0usize;
@@ -73,7 +99,9 @@ pub(crate) fn shared_prefix(rows: &[(&[u32], &[ImageRef])], image_token: u32, im
         if seen % image_len.max(1) == 0 {
             start = j;
             let r = seen / image_len.max(1);
-            let same = rows.iter().all(|(_, imgs)| imgs.get(r).map(|i| &i.sha256) == first_imgs.get(r).map(|i| &i.sha256));
+            let same = rows.iter().all(|(_, imgs)| {
+                imgs.get(r).map(|i| &i.sha256) == first_imgs.get(r).map(|i| &i.sha256)
+            });
             if !same || first_imgs.get(r).is_none() {
                 return j;
             }
@@ -95,8 +123,14 @@ fn fingerprint(bench: &Bench) -> Result<DatasetFingerprint> {
         .chain(bench.train_sets().flat_map(|s| s.files.iter()))
         .collect();
     for f in &files {
-        let rel = f.strip_prefix(root).unwrap_or(f).to_string_lossy().replace('\\', "/");
-        let size = std::fs::metadata(f).map_err(|e| Error::io("stat", f.as_path(), e))?.len();
+        let rel = f
+            .strip_prefix(root)
+            .unwrap_or(f)
+            .to_string_lossy()
+            .replace('\\', "/");
+        let size = std::fs::metadata(f)
+            .map_err(|e| Error::io("stat", f.as_path(), e))?
+            .len();
         parts.push(rel.into_bytes());
         parts.push(size.to_le_bytes().to_vec());
     }
@@ -131,7 +165,11 @@ impl Pixels<'_> {
             let rgb = portrait.decode()?;
             let data = self.model.processor.preprocess(&rgb)?;
             let (w, h) = self.model.processor.output_size(rgb.width(), rgb.height());
-            let t = Tensor::from_vec(data, (1, 3, h as usize, w as usize), self.model.llava.device())?;
+            let t = Tensor::from_vec(
+                data,
+                (1, 3, h as usize, w as usize),
+                self.model.llava.device(),
+            )?;
             self.memo.insert(r.sha256.clone(), t.clone());
             ts.push(t);
         }
@@ -145,14 +183,22 @@ fn progress_bar(show: bool, n: usize) -> indicatif::ProgressBar {
         return indicatif::ProgressBar::hidden();
     }
     let bar = indicatif::ProgressBar::new(n as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} generations ({per_sec}, eta {eta})") {
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{msg} [{bar:30}] {pos}/{len} generations ({per_sec}, eta {eta})",
+    ) {
         bar.set_style(style.progress_chars("=> "));
     }
     bar
 }
 
 /// Scores one generation.
-fn score(q: &Planned, prompt_ids: &[u32], gen: &CachedGeneration, tok: &LlavaTokenizer, extraction: Extraction) -> Result<QuestionResult> {
+fn score(
+    q: &Planned,
+    prompt_ids: &[u32],
+    gen: &CachedGeneration,
+    tok: &LlavaTokenizer,
+    extraction: Extraction,
+) -> Result<QuestionResult> {
     let raw_output = tok.decode(&gen.new_ids, true)?;
     let text = match extraction {
         Extraction::Reference => tok.eval_style_decode(&[prompt_ids, &gen.new_ids].concat())?,
@@ -229,10 +275,18 @@ impl Evaluate {
             return Err(Error::param("batch size", 0, "must be at least 1"));
         }
         if self.sets.is_empty() {
-            return Err(Error::param("sets", "[]", "choose at least one of forget, test, retain_shared, retain_celebrity"));
+            return Err(Error::param(
+                "sets",
+                "[]",
+                "choose at least one of forget, test, retain_shared, retain_celebrity",
+            ));
         }
         if self.max_profiles == Some(0) {
-            return Err(Error::param("max profiles", 0, "must be at least 1 (or unset for all profiles)"));
+            return Err(Error::param(
+                "max profiles",
+                0,
+                "must be at least 1 (or unset for all profiles)",
+            ));
         }
         if self.max_new_tokens == Some(0) {
             return Err(Error::param("max new tokens", 0, "must be at least 1"));
@@ -259,7 +313,13 @@ impl Evaluate {
     /// assert!(out.path().join("forget_generation_results.json").is_file());
     /// # Ok::<(), mllmu::Error>(())
     /// ```
-    pub fn run(&self, model: &Model, bench: &Bench, split: &Split, out_dir: impl AsRef<Path>) -> Result<Report> {
+    pub fn run(
+        &self,
+        model: &Model,
+        bench: &Bench,
+        split: &Split,
+        out_dir: impl AsRef<Path>,
+    ) -> Result<Report> {
         let out_dir = out_dir.as_ref();
         self.check()?;
         let started = Instant::now();
@@ -270,7 +330,11 @@ impl Evaluate {
         let tok = &model.tokenizer;
         let weights_hash = model.weights_hash()?;
         let plan = plan::plan(bench, split, self, family)?;
-        let option_ids = if self.option_likelihood { option_token_ids(tok)? } else { None };
+        let option_ids = if self.option_likelihood {
+            option_token_ids(tok)?
+        } else {
+            None
+        };
         let eos = GenerationConfig::greedy_for(&model.llava, 1).eos_token_ids;
         let decoding = |n: usize| format!("greedy;max_new_tokens={n};eos={eos:?}");
 
@@ -296,8 +360,15 @@ impl Evaluate {
             prepared.push(Prepared { ids, key });
         }
 
-        let cache_path = self.cache_path.clone().unwrap_or_else(|| out_dir.join(CACHE_FILE));
-        let mut cache = if self.use_cache { GenerationCache::open(&cache_path)? } else { GenerationCache::in_memory() };
+        let cache_path = self
+            .cache_path
+            .clone()
+            .unwrap_or_else(|| out_dir.join(CACHE_FILE));
+        let mut cache = if self.use_cache {
+            GenerationCache::open(&cache_path)?
+        } else {
+            GenerationCache::in_memory()
+        };
         let mut stats = RunStats {
             cache_lines_skipped: cache.skipped_lines(),
             cache_path: cache.path().map(|p| p.display().to_string()),
@@ -315,22 +386,47 @@ impl Evaluate {
             }
         }
         let mut pending = HashSet::new();
-        let misses: usize = prepared.iter().filter(|p| cache.get(&p.key).is_none() && pending.insert(p.key.clone())).count();
+        let misses: usize = prepared
+            .iter()
+            .filter(|p| cache.get(&p.key).is_none() && pending.insert(p.key.clone()))
+            .count();
         let bar = progress_bar(self.progress, misses);
-        let mut pixels = Pixels { model, memo: HashMap::new() };
+        let mut pixels = Pixels {
+            model,
+            memo: HashMap::new(),
+        };
         let mut set_seconds: Vec<SetTiming> = Vec::new();
         let mut queued: HashSet<String> = HashSet::new();
         for ((set, task, modality), members) in &groups {
             let t0 = Instant::now();
-            let todo: Vec<usize> =
-                members.iter().copied().filter(|&i| cache.get(&prepared[i].key).is_none() && queued.insert(prepared[i].key.clone())).collect();
+            let todo: Vec<usize> = members
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    cache.get(&prepared[i].key).is_none() && queued.insert(prepared[i].key.clone())
+                })
+                .collect();
             if !todo.is_empty() {
                 bar.set_message(format!("{set} {} {modality}", task.as_str()));
-                self.generate_group(model, &plan, &prepared, members, &todo, &mut pixels, &mut cache, &mut stats, option_ids, &bar)?;
+                self.generate_group(
+                    model,
+                    &plan,
+                    &prepared,
+                    members,
+                    &todo,
+                    &mut pixels,
+                    &mut cache,
+                    &mut stats,
+                    option_ids,
+                    &bar,
+                )?;
             }
             match set_seconds.iter_mut().find(|s| s.set == *set) {
                 Some(s) => s.seconds += t0.elapsed().as_secs_f64(),
-                None => set_seconds.push(SetTiming { set: *set, seconds: t0.elapsed().as_secs_f64() }),
+                None => set_seconds.push(SetTiming {
+                    set: *set,
+                    seconds: t0.elapsed().as_secs_f64(),
+                }),
             }
         }
         bar.finish_and_clear();
@@ -339,7 +435,13 @@ impl Evaluate {
 
         let mut questions = Vec::with_capacity(plan.questions.len());
         for (q, p) in plan.questions.iter().zip(&prepared) {
-            let gen = cache.get(&p.key).ok_or_else(|| Error::param("generation cache", &p.key, "an entry vanished during the run"))?;
+            let gen = cache.get(&p.key).ok_or_else(|| {
+                Error::param(
+                    "generation cache",
+                    &p.key,
+                    "an entry vanished during the run",
+                )
+            })?;
             questions.push(score(q, &p.ids, gen, tok, self.extraction)?);
         }
         let manifest = Manifest {
@@ -353,7 +455,10 @@ impl Evaluate {
             device: device::describe(model.llava.device()),
             dataset: fingerprint(bench)?,
             forget_ratio: split.ratio(),
-            sets: EvalMode::ALL.into_iter().filter(|m| self.sets.contains(m)).collect(),
+            sets: EvalMode::ALL
+                .into_iter()
+                .filter(|m| self.sets.contains(m))
+                .collect(),
             fewshot_draws: plan.draws,
             test_images: plan.test_images,
             option_token_ids: option_ids,
@@ -384,13 +489,38 @@ impl Evaluate {
         let tok = &model.tokenizer;
         let first = &plan.questions[todo[0]];
         let cfg = GenerationConfig::greedy_for(&model.llava, first.max_new_tokens);
-        let refs: Vec<Vec<ImageRef>> = members.iter().map(|&i| plan.questions[i].images.iter().map(|(r, _)| r.clone()).collect()).collect();
-        let rows: Vec<(&[u32], &[ImageRef])> = members.iter().zip(&refs).map(|(&i, r)| (prepared[i].ids.as_slice(), r.as_slice())).collect();
-        let p = if self.reuse_prefix { shared_prefix(&rows, tok.image_token_id(), tok.image_seq_len()) } else { 0 };
-        let n_prefix_images = prepared[todo[0]].ids[..p].iter().filter(|&&t| t == tok.image_token_id()).count() / tok.image_seq_len().max(1);
+        let refs: Vec<Vec<ImageRef>> = members
+            .iter()
+            .map(|&i| {
+                plan.questions[i]
+                    .images
+                    .iter()
+                    .map(|(r, _)| r.clone())
+                    .collect()
+            })
+            .collect();
+        let rows: Vec<(&[u32], &[ImageRef])> = members
+            .iter()
+            .zip(&refs)
+            .map(|(&i, r)| (prepared[i].ids.as_slice(), r.as_slice()))
+            .collect();
+        let p = if self.reuse_prefix {
+            shared_prefix(&rows, tok.image_token_id(), tok.image_seq_len())
+        } else {
+            0
+        };
+        let n_prefix_images = prepared[todo[0]].ids[..p]
+            .iter()
+            .filter(|&&t| t == tok.image_token_id())
+            .count()
+            / tok.image_seq_len().max(1);
         let prefix = if p >= 2 {
             let pv = pixels.get(&first.images[..n_prefix_images])?;
-            Some(model.llava.prefix_cache(&prepared[todo[0]].ids[..p], pv.as_ref())?)
+            Some(
+                model
+                    .llava
+                    .prefix_cache(&prepared[todo[0]].ids[..p], pv.as_ref())?,
+            )
         } else {
             None
         };
@@ -413,19 +543,27 @@ impl Evaluate {
             }
             let (batch, tail) = rest.split_at(take);
             rest = tail;
-            let suffixes: Vec<Vec<u32>> = batch.iter().map(|&i| prepared[i].ids[cut..].to_vec()).collect();
+            let suffixes: Vec<Vec<u32>> = batch
+                .iter()
+                .map(|&i| prepared[i].ids[cut..].to_vec())
+                .collect();
             let mut imgs = Vec::new();
             for &i in batch {
                 imgs.extend_from_slice(&plan.questions[i].images[skip_images..]);
             }
             let pv = pixels.get(&imgs)?;
             let out = match &prefix {
-                Some(pc) => model.llava.generate_with_prefix(pc, &suffixes, pv.as_ref(), &cfg)?,
+                Some(pc) => model
+                    .llava
+                    .generate_with_prefix(pc, &suffixes, pv.as_ref(), &cfg)?,
                 None => model.llava.generate(&suffixes, pv.as_ref(), &cfg)?,
             };
             for (row, &i) in batch.iter().enumerate() {
                 let option_logprobs = match (want_ll, option_ids) {
-                    (true, Some(ids)) => Some(logprobs_at(&out.first_logits.get(row)?.to_vec1::<f32>()?, &ids)),
+                    (true, Some(ids)) => Some(logprobs_at(
+                        &out.first_logits.get(row)?.to_vec1::<f32>()?,
+                        &ids,
+                    )),
                     _ => None,
                 };
                 stats.new_tokens += out.new_ids[row].len();
@@ -448,7 +586,13 @@ mod tests {
     use super::*;
 
     fn img(h: &str) -> ImageRef {
-        ImageRef { set: "s".into(), profile: "p".into(), column: "image".into(), index: 0, sha256: h.into() }
+        ImageRef {
+            set: "s".into(),
+            profile: "p".into(),
+            column: "image".into(),
+            index: 0,
+            sha256: h.into(),
+        }
     }
 
     #[test]
@@ -484,9 +628,12 @@ mod tests {
 
     #[test]
     fn option_letters_are_single_tokens_in_the_tiny_tokenizer() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-llava");
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-llava");
         let tok = LlavaTokenizer::from_dir(dir).unwrap();
-        let ids = option_token_ids(&tok).unwrap().expect("single-token letters");
+        let ids = option_token_ids(&tok)
+            .unwrap()
+            .expect("single-token letters");
         for (id, l) in ids.iter().zip(OPTION_KEYS) {
             assert_eq!(tok.decode(&[*id], true).unwrap().trim(), l);
         }
