@@ -560,3 +560,54 @@ fn one_seed_is_bit_identical_and_seeds_change_the_draws() {
     shots_of(&a);
     shots_of(&c);
 }
+
+#[test]
+fn the_corrected_preset_draws_shots_outside_every_evaluated_set() {
+    let (m, b) = (model(), bench());
+    let split = b.split(10).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let r = Evaluate::corrected()
+        .with_max_profiles(1)
+        .with_max_new_tokens(2)
+        .with_progress(false)
+        .run(&m, &b, &split, dir.path())
+        .unwrap();
+    assert!(r.skipped.is_empty());
+    let forget: Vec<String> = split.forget_ids().iter().map(|i| i.to_string()).collect();
+    let retain: Vec<String> = split.retain_ids().iter().map(|i| i.to_string()).collect();
+    assert_eq!(r.manifest.fewshot_draws.len(), 8);
+    for d in &r.manifest.fewshot_draws {
+        assert!(d.in_prompt && !d.skips && d.missing_ids.is_empty(), "{d:?}");
+        // Even with one profile evaluated, no profile of the whole set is a shot.
+        let excluded = match d.mode {
+            EvalMode::Forget | EvalMode::Test => &forget,
+            EvalMode::RetainShared => &retain,
+            EvalMode::RetainCelebrity => &vec![],
+        };
+        assert!(
+            d.sampled_ids.iter().all(|id| !excluded.contains(id)),
+            "{d:?}"
+        );
+    }
+    // Test and celebrity classification are asked, with a few-shot block from Full_Set.
+    for set in [EvalMode::Test, EvalMode::RetainCelebrity] {
+        let q = r
+            .questions
+            .iter()
+            .find(|q| {
+                q.set == set
+                    && q.task == Task::Classification
+                    && q.modality == Modality::ImageTextual
+            })
+            .unwrap();
+        assert!(
+            q.prompt.starts_with("USER: <image>\nQuestion: "),
+            "{}",
+            q.prompt
+        );
+        assert!(q.images.len() > 1 && q.images[0].set == "Full_Set");
+    }
+    // New-token extraction: the answer is the stripped output.
+    assert!(r.questions.iter().all(|q| q.task == Task::Classification
+        || q.answer == mllmu::eval::pytext::py_strip(&q.raw_output)));
+}

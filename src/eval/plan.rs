@@ -8,7 +8,7 @@
 
 use crate::bench::{Bench, Portrait, Profile, Split};
 use crate::eval::adapt::profile_items;
-use crate::eval::fewshot::{self, FewShotDraw, ModelFamily};
+use crate::eval::fewshot::{self, FewShotDraw, ModelFamily, ShotPool};
 use crate::eval::items::{ChoiceQuestion, EvalMode, Modality, OpenQuestion, ProfileItems, Task};
 use crate::eval::options::Evaluate;
 use crate::eval::prompts;
@@ -144,10 +144,15 @@ pub(crate) fn folder_of(mode: EvalMode, ratio: u8) -> String {
 }
 
 /// The evaluated rows and the ID list few-shot draws from (for `test`: the forget IDs).
+///
+/// With `max_profiles`, the reference pool shrinks to the evaluated profiles (a smaller
+/// benchmark), while a disjoint pool still excludes every profile of the whole set, so a
+/// quick run never shows, say, an unevaluated forget profile as an example.
 fn rows_of(
     mode: EvalMode,
     split: &Split,
     max_profiles: Option<usize>,
+    pool: ShotPool,
 ) -> (Vec<&Profile>, Vec<String>) {
     let id_source = match mode {
         EvalMode::Forget | EvalMode::Test => split.forget(),
@@ -168,7 +173,14 @@ fn rows_of(
         .iter()
         .filter(|p| ids.iter().any(|id| id == p.id.as_str()))
         .collect();
-    (rows, ids)
+    let pool_ids = match pool {
+        ShotPool::Disjoint => id_source
+            .iter()
+            .map(|p| p.id.as_str().to_string())
+            .collect(),
+        _ => ids,
+    };
+    (rows, pool_ids)
 }
 
 /// The seeded stream of one test-image draw: `(seed, task, profile)`.
@@ -489,7 +501,7 @@ pub(crate) fn plan(
         plan: Plan::default(),
     };
     for mode in EvalMode::ALL.into_iter().filter(|m| opts.sets.contains(m)) {
-        let (rows, ids) = rows_of(mode, split, opts.max_profiles);
+        let (rows, ids) = rows_of(mode, split, opts.max_profiles, opts.shot_pool);
         for task in mode.task_order() {
             b.task(mode, task, &rows, &ids)?;
         }

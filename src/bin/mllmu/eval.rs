@@ -87,6 +87,9 @@ pub struct EvalArgs {
     /// Hide the progress bar
     #[arg(long)]
     pub no_progress: bool,
+    /// Recompute the shared few-shot prefix for every batch instead of reusing its KV cache
+    #[arg(long)]
+    pub no_prefix_reuse: bool,
 }
 
 impl EvalArgs {
@@ -101,7 +104,8 @@ impl EvalArgs {
             .with_batch_size(self.batch_size)
             .with_name(&self.name)
             .with_cache(!self.no_cache)
-            .with_progress(!self.no_progress);
+            .with_progress(!self.no_progress)
+            .with_reuse_prefix(!self.no_prefix_reuse);
         if !self.sets.is_empty() {
             let modes: Vec<EvalMode> = self.sets.iter().map(|s| s.mode()).collect();
             e = e.with_sets(&modes);
