@@ -11,12 +11,34 @@
 //! | [`reference_files`] | the JSON files `eval.py` writes, with its exact keys |
 //! | [`pyjson`] | JSON text exactly as Python's `json.dump(indent=4)` writes it |
 //! | [`pytext`] | Python `str` semantics (`split`, `strip`, `lower`) the scoring relies on |
+//! | [`adapt`] | benchmark rows ([`crate::bench::Profile`]) to question records |
+//! | [`options`] | [`Evaluate`]: options and presets of a run |
+//! | [`plan`] | the questions of a run: rows, few-shot and test-image draws, skips, prompts |
+//! | [`cache`] | the append-only generation cache (resume, no recomputation) |
+//! | [`run`] | [`Evaluate::run`]: batched generation with a reused few-shot prefix, scoring |
+//! | [`report`] | [`Report`]: every question, summaries with intervals, manifest, files |
+//! | [`frame`] | [`Report::to_dataframe`] |
+//! | [`compare`] | paired comparison of two reports |
+//! | [`exactjson`] | JSON reading with correctly rounded floats (report round trips) |
 
+pub mod adapt;
+pub mod cache;
+pub mod compare;
+pub mod exactjson;
 pub mod extract;
 pub mod fewshot;
+pub mod frame;
 pub mod items;
 pub mod metrics;
+pub mod options;
+pub mod plan;
 pub mod prompts;
 pub mod pyjson;
 pub mod pytext;
 pub mod reference_files;
+pub mod report;
+pub mod run;
+
+pub use compare::{compare, Comparison};
+pub use options::Evaluate;
+pub use report::Report;

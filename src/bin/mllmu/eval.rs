@@ -1,13 +1,121 @@
 //! `mllmu eval` and `mllmu score-text` (owner: eval)
 
+use mllmu::bench::Bench;
+use mllmu::eval::items::EvalMode;
 use mllmu::eval::metrics::score_text;
+use mllmu::eval::Evaluate;
+use mllmu::model::{device, Model};
 use mllmu::Error;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
+/// The sets `--sets` accepts.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SetArg {
+    /// The forget split.
+    Forget,
+    /// Test_Set rows of the forget profiles.
+    Test,
+    /// The retain split.
+    Retain,
+    /// The celebrities.
+    Celebrity,
+}
+
+impl SetArg {
+    fn mode(self) -> EvalMode {
+        match self {
+            SetArg::Forget => EvalMode::Forget,
+            SetArg::Test => EvalMode::Test,
+            SetArg::Retain => EvalMode::RetainShared,
+            SetArg::Celebrity => EvalMode::RetainCelebrity,
+        }
+    }
+}
+
 /// Arguments of `mllmu eval`.
 #[derive(clap::Args)]
-pub struct EvalArgs {}
+pub struct EvalArgs {
+    /// Evaluate the checkpoint in this folder (Hugging Face layout)
+    #[arg(long, value_name = "DIR")]
+    pub model: PathBuf,
+    /// Read the benchmark from this folder
+    #[arg(long, value_name = "DIR")]
+    pub bench: PathBuf,
+    /// Forget ratio in percent: 5, 10 or 15
+    #[arg(long, value_name = "PERCENT", default_value_t = 5)]
+    pub forget: u8,
+    /// Write the result files, report.json and the generation cache here
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Seed every random choice (few-shot IDs, test images, bootstrap)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub seed: u64,
+    /// Generate this many questions at once
+    #[arg(long, value_name = "N", default_value_t = mllmu::eval::options::DEFAULT_BATCH_SIZE)]
+    pub batch_size: usize,
+    /// Print the summary as JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+    /// Run on auto, cpu, cuda or cuda:N
+    #[arg(long, value_name = "DEVICE", default_value = "auto")]
+    pub device: String,
+    /// Compute in f32, f16 or bf16 [default: bf16 on a GPU, f32 on the CPU]
+    #[arg(long, value_name = "DTYPE")]
+    pub dtype: Option<String>,
+    /// Fix the reference's evaluation flaws (few-shot outside the evaluated set, new-token decoding)
+    #[arg(long)]
+    pub corrected: bool,
+    /// Evaluate only these sets (comma-separated) [default: all four]
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "SET,...")]
+    pub sets: Vec<SetArg>,
+    /// Evaluate only the first N profiles of each set
+    #[arg(long, value_name = "N")]
+    pub max_profiles: Option<usize>,
+    /// Generate at most N new tokens per question [default: the reference's 50]
+    #[arg(long, value_name = "N")]
+    pub max_new_tokens: Option<usize>,
+    /// Name the final results file NAME_final_evaluation_results.json
+    #[arg(long, value_name = "NAME", default_value = "mllmu")]
+    pub name: String,
+    /// Neither read nor write the generation cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Stop with an error after N new generations (they stay cached; rerun to resume)
+    #[arg(long, value_name = "N")]
+    pub max_new_generations: Option<usize>,
+    /// Hide the progress bar
+    #[arg(long)]
+    pub no_progress: bool,
+    /// Recompute the shared few-shot prefix for every batch instead of reusing its KV cache
+    #[arg(long)]
+    pub no_prefix_reuse: bool,
+}
+
+impl EvalArgs {
+    fn options(&self) -> Evaluate {
+        let mut e = if self.corrected {
+            Evaluate::corrected()
+        } else {
+            Evaluate::paper()
+        };
+        e = e
+            .with_seed(self.seed)
+            .with_batch_size(self.batch_size)
+            .with_name(&self.name)
+            .with_cache(!self.no_cache)
+            .with_progress(!self.no_progress)
+            .with_reuse_prefix(!self.no_prefix_reuse);
+        if !self.sets.is_empty() {
+            let modes: Vec<EvalMode> = self.sets.iter().map(|s| s.mode()).collect();
+            e = e.with_sets(&modes);
+        }
+        e.max_profiles = self.max_profiles;
+        e.max_new_tokens = self.max_new_tokens;
+        e.max_new_generations = self.max_new_generations;
+        e
+    }
+}
 
 /// Arguments of `mllmu score-text`.
 #[derive(clap::Args)]
@@ -17,12 +125,39 @@ pub struct ScoreTextArgs {
     pub input: PathBuf,
 }
 
-pub fn run_eval(_a: EvalArgs) -> mllmu::Result<()> {
-    Err(mllmu::Error::param(
-        "command",
-        "eval",
-        "not implemented yet",
-    ))
+/// Runs `mllmu eval`: loads model and benchmark, evaluates, writes the files, prints the
+/// summary.
+pub fn run_eval(a: EvalArgs) -> mllmu::Result<()> {
+    let dev = device::parse(&a.device)?;
+    let dtype = match &a.dtype {
+        Some(d) => device::parse_dtype(d)?,
+        None => device::default_dtype(&dev),
+    };
+    let opts = a.options();
+    let model = Model::load_with(&a.model, &dev, dtype)?;
+    let bench = Bench::open(&a.bench)?;
+    let split = bench.split(a.forget)?;
+    eprintln!(
+        "evaluating {} on {} (forget {} %) on {} in {dtype:?}",
+        a.model.display(),
+        a.bench.display(),
+        a.forget,
+        device::describe(&dev)
+    );
+    let report = opts.run(&model, &bench, &split, &a.out)?;
+    eprintln!(
+        "{} generations computed, {} from the cache, {:.1} s; wrote {}",
+        report.run.new_generations,
+        report.run.cached_generations,
+        report.run.total_seconds,
+        a.out.display()
+    );
+    if a.json {
+        println!("{}", mllmu::io::to_json_indent4(&report.summary_json())?);
+    } else {
+        println!("{report}");
+    }
+    Ok(())
 }
 
 /// One input line of `score-text`; other keys (`id`, `tag`) are ignored.

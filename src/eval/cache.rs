@@ -1,0 +1,240 @@
+//! The generation cache: an append-only JSONL file, one line per generation, keyed by what
+//! decides the output (see [`generation_key`]).
+//!
+//! A line is flushed as soon as its batch is decoded, so a killed evaluation loses at most
+//! one batch and the next run resumes; a rerun with nothing changed generates nothing. Like
+//! the judge's cache this is the one kind of file appended instead of written atomically: a
+//! torn last line (a crash mid-write) is skipped and counted when the file is opened.
+
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The key of one generation: SHA-256 over the weights hash, the full prompt token ids
+/// (image tokens expanded), the SHA-256 of every image shown (in order) and the decoding
+/// settings. Nothing else (set, task, profile) is part of it: the same prompt and images
+/// give the same output wherever they occur.
+///
+/// ```
+/// use mllmu::eval::cache::generation_key;
+/// let a = generation_key("w", &[1, 2, 3], &["img"], "greedy;50");
+/// assert_eq!(a, generation_key("w", &[1, 2, 3], &["img"], "greedy;50"));
+/// assert_ne!(a, generation_key("w", &[1, 2, 3], &["img2"], "greedy;50"));
+/// assert_ne!(a, generation_key("w", &[1, 2], &["img"], "greedy;50"));
+/// assert_ne!(a, generation_key("w", &[1, 2, 3], &["img"], "greedy;5"));
+/// ```
+pub fn generation_key(
+    weights_hash: &str,
+    prompt_ids: &[u32],
+    image_hashes: &[&str],
+    decoding: &str,
+) -> String {
+    let ids: Vec<u8> = prompt_ids.iter().flat_map(|i| i.to_le_bytes()).collect();
+    let mut parts: Vec<&[u8]> = vec![
+        b"mllmu-generation-v1",
+        weights_hash.as_bytes(),
+        &ids,
+        decoding.as_bytes(),
+    ];
+    let n = (image_hashes.len() as u64).to_le_bytes();
+    parts.push(&n);
+    parts.extend(image_hashes.iter().map(|h| h.as_bytes()));
+    crate::io::hash_parts(&parts)
+}
+
+/// One cached generation (one JSONL line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CachedGeneration {
+    /// [`generation_key`].
+    pub key: String,
+    /// The new token ids (prompt excluded; ends with the end-of-sequence id if produced).
+    pub new_ids: Vec<u32>,
+    /// Whether generation stopped on an end-of-sequence id.
+    pub stopped_on_eos: bool,
+    /// Log-probabilities of the option letters `A`–`D` at the first new position
+    /// (classification only; `None` when not computed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub option_logprobs: Option<[f64; 4]>,
+}
+
+/// An open generation cache: entries read at start, plus an append handle (none when the
+/// cache is in memory only).
+#[derive(Debug)]
+pub struct GenerationCache {
+    path: Option<PathBuf>,
+    entries: HashMap<String, CachedGeneration>,
+    file: Option<std::fs::File>,
+    skipped_lines: usize,
+}
+
+impl GenerationCache {
+    /// A cache kept in memory only (nothing read, nothing written).
+    pub fn in_memory() -> Self {
+        GenerationCache {
+            path: None,
+            entries: HashMap::new(),
+            file: None,
+            skipped_lines: 0,
+        }
+    }
+
+    /// Opens (or creates) a cache file and reads its entries; unreadable lines are skipped
+    /// and counted.
+    ///
+    /// ```
+    /// use mllmu::eval::cache::{CachedGeneration, GenerationCache};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let p = dir.path().join("c.jsonl");
+    /// let mut c = GenerationCache::open(&p)?;
+    /// c.insert(CachedGeneration { key: "k".into(), new_ids: vec![5, 2], stopped_on_eos: true, option_logprobs: None })?;
+    /// drop(c);
+    /// assert_eq!(GenerationCache::open(&p)?.get("k").unwrap().new_ids, vec![5, 2]);
+    /// # Ok::<(), mllmu::Error>(())
+    /// ```
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        }
+        let mut entries = HashMap::new();
+        let mut skipped_lines = 0;
+        let mut torn = false;
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                torn = bytes.last().is_some_and(|&b| b != b'\n');
+                for line in bytes.split(|&b| b == b'\n') {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    // Correctly rounded floats: cached log-probabilities read back exactly.
+                    let parsed = std::str::from_utf8(line)
+                        .ok()
+                        .and_then(|t| crate::eval::exactjson::parse(t, "").ok())
+                        .and_then(|v| serde_json::from_value::<CachedGeneration>(v).ok());
+                    match parsed {
+                        Some(e) => {
+                            entries.insert(e.key.clone(), e);
+                        }
+                        None => skipped_lines += 1,
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("read", path, e)),
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))?;
+        if torn {
+            // Start on a fresh line so the next entry does not glue onto the torn one.
+            file.write_all(b"\n")
+                .map_err(|e| Error::io("write", path, e))?;
+        }
+        Ok(GenerationCache {
+            path: Some(path.to_path_buf()),
+            entries,
+            file: Some(file),
+            skipped_lines,
+        })
+    }
+
+    /// The cache file, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Lines that could not be read when the file was opened.
+    pub fn skipped_lines(&self) -> usize {
+        self.skipped_lines
+    }
+
+    /// The entry for a key.
+    pub fn get(&self, key: &str) -> Option<&CachedGeneration> {
+        self.entries.get(key)
+    }
+
+    /// Adds an entry, appending it as one line (flushed) when the cache has a file.
+    pub fn insert(&mut self, entry: CachedGeneration) -> Result<()> {
+        if let (Some(file), Some(path)) = (self.file.as_mut(), self.path.as_ref()) {
+            let mut line = serde_json::to_string(&entry).map_err(|e| Error::Json {
+                file: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            line.push('\n');
+            file.write_all(line.as_bytes())
+                .and_then(|_| file.flush())
+                .map_err(|e| Error::io("append to", path, e))?;
+        }
+        self.entries.insert(entry.key.clone(), entry);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, ids: Vec<u32>) -> CachedGeneration {
+        CachedGeneration {
+            key: key.into(),
+            new_ids: ids,
+            stopped_on_eos: false,
+            option_logprobs: Some([-0.5, -9.179413526739241, -7.3762778604047385, -3.25]),
+        }
+    }
+
+    #[test]
+    fn torn_lines_are_skipped_and_new_entries_start_on_a_fresh_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.jsonl");
+        {
+            let mut c = GenerationCache::open(&p).unwrap();
+            c.insert(entry("a", vec![1, 2])).unwrap();
+        }
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"{\"key\":\"b\",\"new_").unwrap();
+        drop(f);
+        let mut c = GenerationCache::open(&p).unwrap();
+        assert_eq!((c.len(), c.skipped_lines()), (1, 1));
+        c.insert(entry("b", vec![3])).unwrap();
+        drop(c);
+        let c = GenerationCache::open(&p).unwrap();
+        assert_eq!((c.len(), c.skipped_lines()), (2, 1));
+        assert_eq!(c.get("b").unwrap().new_ids, vec![3]);
+        assert_eq!(
+            c.get("a").unwrap().option_logprobs,
+            Some([-0.5, -9.179413526739241, -7.3762778604047385, -3.25])
+        );
+    }
+
+    #[test]
+    fn in_memory_cache_writes_nothing() {
+        let mut c = GenerationCache::in_memory();
+        c.insert(entry("x", vec![9])).unwrap();
+        assert_eq!(c.get("x").unwrap().new_ids, vec![9]);
+        assert!(c.path().is_none());
+    }
+
+    #[test]
+    fn keys_separate_images_and_their_order() {
+        let k1 = generation_key("w", &[1], &["a", "b"], "d");
+        let k2 = generation_key("w", &[1], &["b", "a"], "d");
+        let k3 = generation_key("w2", &[1], &["a", "b"], "d");
+        assert_ne!(k1, k2);
+        assert_ne!(k1, k3);
+        assert_eq!(k1.len(), 64);
+    }
+}

@@ -1,0 +1,258 @@
+//! [`Evaluate`]: the options of an evaluation run, with the reference protocol
+//! ([`Evaluate::paper`]) and a corrected one ([`Evaluate::corrected`]) as presets.
+
+use crate::eval::extract::Extraction;
+use crate::eval::fewshot::{FewShotOptions, ModelFamily, ShotPool};
+use crate::eval::items::{EvalMode, Modality, Task};
+use crate::eval::metrics::bootstrap::BootstrapOptions;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+/// Default questions per generation batch.
+pub const DEFAULT_BATCH_SIZE: usize = 8;
+
+/// The name of the generation cache in the output folder.
+pub const CACHE_FILE: &str = "generation_cache.jsonl";
+
+/// How to evaluate a model on MLLMU-Bench. Plain public fields (set them directly or with
+/// the `with_*` setters), then [`Evaluate::run`](crate::eval::Evaluate::run).
+///
+/// ```
+/// use mllmu::eval::{Evaluate, items::EvalMode};
+/// let e = Evaluate::paper().with_seed(3).with_sets(&[EvalMode::Forget]).with_max_profiles(2);
+/// assert_eq!((e.seed, e.batch_size, e.max_profiles), (3, 8, Some(2)));
+/// assert!(Evaluate::corrected().corrections().iter().any(|c| c.starts_with("Q3")));
+/// assert!(Evaluate::paper().corrections().iter().all(|c| c.starts_with("Q1")));
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Evaluate {
+    /// Seed of every random choice (few-shot IDs, test images, bootstrap).
+    pub seed: u64,
+    /// Where few-shot profiles come from (reference: the evaluated set itself, SPEC Q3).
+    pub shot_pool: ShotPool,
+    /// Few-shot profile IDs per task; `None` keeps the reference's per-family counts.
+    pub shots: Option<usize>,
+    /// How answers are cut out of the decoded output (SPEC Q7).
+    pub extraction: Extraction,
+    /// New tokens per question; `None` keeps the reference (50, Idefics2 pure-text
+    /// classification 5).
+    pub max_new_tokens: Option<usize>,
+    /// Model family deciding few-shot counts; `None` reads `model_type` from the
+    /// checkpoint's `config.json`.
+    pub family: Option<ModelFamily>,
+    /// The sets to evaluate, run in the reference's order whatever the order here.
+    pub sets: Vec<EvalMode>,
+    /// Evaluate only the first N profiles of each set (quick notebook runs); the few-shot
+    /// pool shrinks with it.
+    pub max_profiles: Option<usize>,
+    /// Questions per generation batch (left-padded).
+    pub batch_size: usize,
+    /// Compute the few-shot prefix shared by a task's prompts once and reuse its KV cache.
+    pub reuse_prefix: bool,
+    /// Read and append the generation cache (resumes a killed run, skips finished work).
+    pub use_cache: bool,
+    /// The cache file; `None` puts [`CACHE_FILE`] in the output folder.
+    pub cache_path: Option<PathBuf>,
+    /// Stop with an error after this many new generations (simulates a killed run; what
+    /// was generated stays in the cache).
+    pub max_new_generations: Option<usize>,
+    /// Score classification also by the log-likelihood of the four option letters.
+    pub option_likelihood: bool,
+    /// Show a progress bar on stderr (hidden anyway when stderr is not a terminal).
+    pub progress: bool,
+    /// Bootstrap settings of the confidence intervals (its seed is [`Evaluate::seed`]).
+    pub bootstrap: BootstrapOptions,
+    /// `{name}_final_evaluation_results.json`.
+    pub name: String,
+}
+
+impl Default for Evaluate {
+    fn default() -> Self {
+        Evaluate::paper()
+    }
+}
+
+impl Evaluate {
+    /// The reference protocol (SPEC §2-3), seeded with 0: few-shot from the evaluated set,
+    /// reference decoding and extraction, all four sets.
+    pub fn paper() -> Self {
+        Evaluate {
+            seed: 0,
+            shot_pool: ShotPool::Evaluated,
+            shots: None,
+            extraction: Extraction::Reference,
+            max_new_tokens: None,
+            family: None,
+            sets: EvalMode::ALL.to_vec(),
+            max_profiles: None,
+            batch_size: DEFAULT_BATCH_SIZE,
+            reuse_prefix: true,
+            use_cache: true,
+            cache_path: None,
+            max_new_generations: None,
+            option_likelihood: true,
+            progress: true,
+            bootstrap: BootstrapOptions::default(),
+            name: "mllmu".into(),
+        }
+    }
+
+    /// The reference protocol with the evaluation flaws of SPEC §8 fixed where an option
+    /// exists: few-shot profiles drawn outside the evaluated set (Q3, Q4, Q5: nothing is
+    /// skipped, celebrities get the same treatment), and answers read from the new tokens
+    /// only (Q7). Seeds (Q1) are always on.
+    pub fn corrected() -> Self {
+        Evaluate {
+            shot_pool: ShotPool::Disjoint,
+            extraction: Extraction::NewTokens,
+            ..Evaluate::paper()
+        }
+    }
+
+    /// Sets [`Evaluate::seed`].
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets [`Evaluate::shot_pool`].
+    pub fn with_shot_pool(mut self, pool: ShotPool) -> Self {
+        self.shot_pool = pool;
+        self
+    }
+
+    /// Sets [`Evaluate::shots`].
+    pub fn with_shots(mut self, k: usize) -> Self {
+        self.shots = Some(k);
+        self
+    }
+
+    /// Sets [`Evaluate::extraction`].
+    pub fn with_extraction(mut self, extraction: Extraction) -> Self {
+        self.extraction = extraction;
+        self
+    }
+
+    /// Sets [`Evaluate::max_new_tokens`].
+    pub fn with_max_new_tokens(mut self, n: usize) -> Self {
+        self.max_new_tokens = Some(n);
+        self
+    }
+
+    /// Sets [`Evaluate::family`].
+    pub fn with_family(mut self, family: ModelFamily) -> Self {
+        self.family = Some(family);
+        self
+    }
+
+    /// Sets [`Evaluate::sets`].
+    pub fn with_sets(mut self, sets: &[EvalMode]) -> Self {
+        self.sets = sets.to_vec();
+        self
+    }
+
+    /// Sets [`Evaluate::max_profiles`].
+    pub fn with_max_profiles(mut self, n: usize) -> Self {
+        self.max_profiles = Some(n);
+        self
+    }
+
+    /// Sets [`Evaluate::batch_size`].
+    pub fn with_batch_size(mut self, n: usize) -> Self {
+        self.batch_size = n;
+        self
+    }
+
+    /// Sets [`Evaluate::reuse_prefix`].
+    pub fn with_reuse_prefix(mut self, on: bool) -> Self {
+        self.reuse_prefix = on;
+        self
+    }
+
+    /// Sets [`Evaluate::use_cache`].
+    pub fn with_cache(mut self, on: bool) -> Self {
+        self.use_cache = on;
+        self
+    }
+
+    /// Sets [`Evaluate::cache_path`].
+    pub fn with_cache_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.cache_path = Some(path.into());
+        self
+    }
+
+    /// Sets [`Evaluate::max_new_generations`].
+    pub fn with_max_new_generations(mut self, n: usize) -> Self {
+        self.max_new_generations = Some(n);
+        self
+    }
+
+    /// Sets [`Evaluate::option_likelihood`].
+    pub fn with_option_likelihood(mut self, on: bool) -> Self {
+        self.option_likelihood = on;
+        self
+    }
+
+    /// Sets [`Evaluate::progress`].
+    pub fn with_progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// Sets [`Evaluate::name`].
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// The few-shot options these settings imply.
+    pub fn fewshot(&self) -> FewShotOptions {
+        FewShotOptions {
+            pool: self.shot_pool,
+            k: self.shots,
+            seed: self.seed,
+        }
+    }
+
+    /// New tokens for one task and modality: the override, else the reference rule (50;
+    /// Idefics2 pure-text classification 5, SPEC §3.5).
+    ///
+    /// ```
+    /// use mllmu::eval::{Evaluate, fewshot::ModelFamily, items::{Modality, Task}};
+    /// let e = Evaluate::paper();
+    /// assert_eq!(e.new_tokens(ModelFamily::Idefics2, Task::Classification, Modality::PureText), 5);
+    /// assert_eq!(e.new_tokens(ModelFamily::Llava, Task::Classification, Modality::PureText), 50);
+    /// ```
+    pub fn new_tokens(&self, family: ModelFamily, task: Task, modality: Modality) -> usize {
+        if let Some(n) = self.max_new_tokens {
+            return n;
+        }
+        match (family, task, modality) {
+            (ModelFamily::Idefics2, Task::Classification, Modality::PureText) => 5,
+            _ => 50,
+        }
+    }
+
+    /// Which flaws of SPEC §8 these options correct, one line each (for the manifest).
+    pub fn corrections(&self) -> Vec<String> {
+        let mut v = vec!["Q1 every random choice seeded and recorded".to_string()];
+        match self.shot_pool {
+            ShotPool::Evaluated => {}
+            ShotPool::Disjoint => v.push(
+                "Q3/Q4/Q5 few-shot profiles drawn outside the evaluated set, nothing skipped"
+                    .into(),
+            ),
+            ShotPool::ZeroShot => v.push("Q2/Q3 zero-shot: no few-shot examples".into()),
+        }
+        if let Some(k) = self.shots {
+            v.push(format!("Q2 {k} few-shot profile(s) per task"));
+        }
+        if self.extraction == Extraction::NewTokens {
+            v.push("Q7 answers decoded from the new tokens only".into());
+        }
+        if let Some(n) = self.max_new_tokens {
+            v.push(format!("Q11 {n} new tokens for every task"));
+        }
+        v
+    }
+}
