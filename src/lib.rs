@@ -76,5 +76,6 @@ pub use error::{Error, Result};
 pub mod prelude {
     pub use crate::bench::{Bench, MiniConfig, Modality, Profile, ProfileId, Split, Summary};
     pub use crate::error::{Error, Result};
+    pub use crate::eval::{Evaluate, Report};
     pub use crate::model::{device, GenerationConfig, Llava, LoraConfig, Model};
 }

@@ -21,7 +21,10 @@ pub fn run(a: DemoArgs) -> mllmu::Result<()> {
         ..MiniConfig::default()
     };
     let bench_dir = a.out.join("bench");
-    println!("[1/2] writing the mini benchmark to {}", bench_dir.display());
+    println!(
+        "[1/2] writing the mini benchmark to {}",
+        bench_dir.display()
+    );
     mini::write(&bench_dir, &cfg)?;
     let bench = Bench::open(&bench_dir)?;
     let summary = bench.summary();
