@@ -14,7 +14,11 @@
 
 mod figure;
 mod font;
+mod loss_curves;
 mod question_counts;
+mod tradeoff;
 
 pub use figure::Figure;
+pub use loss_curves::loss_curves;
 pub use question_counts::question_counts;
+pub use tradeoff::{tradeoff, tradeoff_against, Score};
