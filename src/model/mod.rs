@@ -15,6 +15,7 @@
 //! # Ok::<(), mllmu::Error>(())
 //! ```
 
+pub mod bundle;
 pub mod clip;
 pub mod config;
 pub mod device;
@@ -29,6 +30,7 @@ pub mod processor;
 pub mod tokenizer;
 pub mod weights;
 
+pub use bundle::Model;
 pub use config::Config;
 pub use generate::{Generation, GenerationConfig, PrefixCache, Sampling};
 pub use llava::{Llava, LlavaOutput};
