@@ -41,8 +41,17 @@ pub struct EvalSet {
 
 impl EvalSet {
     fn new(name: &str, files: Vec<PathBuf>, profiles: Vec<Profile>) -> Self {
-        let index = profiles.iter().enumerate().map(|(i, p)| (p.id.clone(), i)).collect();
-        EvalSet { name: name.to_string(), files, profiles, index }
+        let index = profiles
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (p.id.clone(), i))
+            .collect();
+        EvalSet {
+            name: name.to_string(),
+            files,
+            profiles,
+            index,
+        }
     }
 
     /// The profile with this ID.
@@ -81,7 +90,11 @@ impl TrainSet {
     /// Rows whose ID is in `ids`, in row order (rows without an ID never match).
     pub fn rows_for(&self, ids: &[ProfileId]) -> Vec<FtRow> {
         let wanted: std::collections::HashSet<&str> = ids.iter().map(ProfileId::as_str).collect();
-        self.rows.iter().filter(|r| r.id.as_ref().is_some_and(|id| wanted.contains(id.as_str()))).cloned().collect()
+        self.rows
+            .iter()
+            .filter(|r| r.id.as_ref().is_some_and(|id| wanted.contains(id.as_str())))
+            .cloned()
+            .collect()
     }
 }
 
@@ -115,9 +128,16 @@ impl Bench {
     pub fn open(dir: impl AsRef<Path>) -> Result<Bench> {
         let root = dir.as_ref().to_path_buf();
         if !root.is_dir() {
-            return Err(Error::MissingFolder { path: root, hint: DOWNLOAD_HINT.into() });
+            return Err(Error::MissingFolder {
+                path: root,
+                hint: DOWNLOAD_HINT.into(),
+            });
         }
-        let mut bench = Bench { root: root.clone(), eval: BTreeMap::new(), train: BTreeMap::new() };
+        let mut bench = Bench {
+            root: root.clone(),
+            eval: BTreeMap::new(),
+            train: BTreeMap::new(),
+        };
         for name in FOLDERS {
             let folder = root.join(name);
             if !folder.is_dir() {
@@ -128,22 +148,37 @@ impl Bench {
             match load::kind_of(&schema, &display_name(&files[0]))? {
                 FolderKind::Eval => {
                     let profiles = load::load_eval(name, &files)?;
-                    bench.eval.insert(name.to_string(), EvalSet::new(name, files, profiles));
+                    bench
+                        .eval
+                        .insert(name.to_string(), EvalSet::new(name, files, profiles));
                 }
                 FolderKind::Training => {
                     let rows = load::load_training(name, &files)?;
-                    bench.train.insert(name.to_string(), TrainSet { name: name.to_string(), files, rows });
+                    bench.train.insert(
+                        name.to_string(),
+                        TrainSet {
+                            name: name.to_string(),
+                            files,
+                            rows,
+                        },
+                    );
                 }
             }
         }
         if bench.eval.is_empty() && bench.train.is_empty() {
             return Err(Error::MissingFolder {
                 path: root.join("Full_Set"),
-                hint: format!("{} holds none of the MLLMU-Bench folders; {DOWNLOAD_HINT}", root.display()),
+                hint: format!(
+                    "{} holds none of the MLLMU-Bench folders; {DOWNLOAD_HINT}",
+                    root.display()
+                ),
             });
         }
         if !bench.eval.is_empty() && !bench.eval.contains_key("Full_Set") {
-            return Err(Error::MissingFolder { path: root.join("Full_Set"), hint: DOWNLOAD_HINT.into() });
+            return Err(Error::MissingFolder {
+                path: root.join("Full_Set"),
+                hint: DOWNLOAD_HINT.into(),
+            });
         }
         Ok(bench)
     }
@@ -155,7 +190,11 @@ impl Bench {
 
     /// Names of the folders found, in [`FOLDERS`] order.
     pub fn folder_names(&self) -> Vec<&str> {
-        FOLDERS.iter().copied().filter(|n| self.eval.contains_key(*n) || self.train.contains_key(*n)).collect()
+        FOLDERS
+            .iter()
+            .copied()
+            .filter(|n| self.eval.contains_key(*n) || self.train.contains_key(*n))
+            .collect()
     }
 
     /// An evaluation-format folder by name.

@@ -56,7 +56,13 @@ pub fn parse_metadata(text: &str, file: &str, profile: &str) -> Result<(Vec<QaPa
     let mut pairs = Vec::with_capacity(entries.len());
     let mut skipped = 0;
     for entry in entries {
-        let field = |k: &str| entry.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+        let field = |k: &str| {
+            entry
+                .get(k)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .to_string()
+        };
         let (question, answer) = (field("Question"), field("Answer"));
         if question.is_empty() || answer.is_empty() {
             skipped += 1;
@@ -113,7 +119,10 @@ mod tests {
 
     #[test]
     fn ascii_escapes_round_trip() {
-        let pairs = vec![QaPair { question: "Where? \"Çeşme\"".into(), answer: "Ålesund 🙂".into() }];
+        let pairs = vec![QaPair {
+            question: "Where? \"Çeşme\"".into(),
+            answer: "Ålesund 🙂".into(),
+        }];
         let text = metadata_json(&pairs);
         assert!(text.is_ascii());
         assert!(text.contains("\\u00c7e\\u015fme"));
@@ -123,8 +132,15 @@ mod tests {
 
     #[test]
     fn malformed_metadata_is_an_error_naming_the_row() {
-        let err = parse_metadata("{\"Question\": 1}", "ft_Data/x.parquet", "004").unwrap_err().to_string();
-        assert!(err.contains("ft_Data/x.parquet") && err.contains("profile 004") && err.contains("list"), "{err}");
+        let err = parse_metadata("{\"Question\": 1}", "ft_Data/x.parquet", "004")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("ft_Data/x.parquet")
+                && err.contains("profile 004")
+                && err.contains("list"),
+            "{err}"
+        );
         assert!(parse_metadata("[{", "f", "p").is_err());
     }
 

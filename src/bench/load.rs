@@ -6,7 +6,9 @@
 
 use crate::bench::parquet::{self, display_name, Expect, CLASSIFICATION, IMAGE, IMAGES, OPEN_LIST};
 use crate::bench::portrait::ImageShard;
-use crate::bench::{parse_metadata, Classification, FtRow, Mcq, OpenQuestion, Portrait, Profile, ProfileId};
+use crate::bench::{
+    parse_metadata, Classification, FtRow, Mcq, OpenQuestion, Portrait, Profile, ProfileId,
+};
 use crate::{Error, Result};
 use polars::prelude::{DataFrame, Schema, Series};
 use std::collections::HashMap;
@@ -29,14 +31,18 @@ pub(crate) fn kind_of(schema: &Schema, file: &str) -> Result<FolderKind> {
     } else if schema.get("metadata").is_some() {
         Ok(FolderKind::Training)
     } else {
-        Err(Error::MissingColumn { file: file.to_string(), column: "Classification_Task".into() })
+        Err(Error::MissingColumn {
+            file: file.to_string(),
+            column: "Classification_Task".into(),
+        })
     }
 }
 
 fn require(schema: &Schema, file: &str, column: &str, expect: Expect) -> Result<()> {
-    let dtype = schema
-        .get(column)
-        .ok_or_else(|| Error::MissingColumn { file: file.to_string(), column: column.to_string() })?;
+    let dtype = schema.get(column).ok_or_else(|| Error::MissingColumn {
+        file: file.to_string(),
+        column: column.to_string(),
+    })?;
     expect.check(dtype, file, column)
 }
 
@@ -50,7 +56,10 @@ fn optional(schema: &Schema, file: &str, column: &str, expect: Expect) -> Result
 fn series<'a>(df: &'a DataFrame, file: &str, column: &str) -> Result<&'a Series> {
     df.column(column)
         .map(|c| c.as_materialized_series())
-        .map_err(|_| Error::MissingColumn { file: file.to_string(), column: column.to_string() })
+        .map_err(|_| Error::MissingColumn {
+            file: file.to_string(),
+            column: column.to_string(),
+        })
 }
 
 /// Tracks IDs across the files of one folder and rejects duplicates.
@@ -61,12 +70,20 @@ struct IdCheck {
 
 impl IdCheck {
     fn new(folder: &str) -> Self {
-        IdCheck { folder: folder.to_string(), seen: HashMap::new() }
+        IdCheck {
+            folder: folder.to_string(),
+            seen: HashMap::new(),
+        }
     }
 
     fn add(&mut self, id: &str, row: usize) -> Result<()> {
         if let Some(&first) = self.seen.get(id) {
-            return Err(Error::DuplicateId { file: self.folder.clone(), id: id.to_string(), first, second: row });
+            return Err(Error::DuplicateId {
+                file: self.folder.clone(),
+                id: id.to_string(),
+                first,
+                second: row,
+            });
         }
         self.seen.insert(id.to_string(), row);
         Ok(())
@@ -113,7 +130,10 @@ fn load_eval_file(path: &Path, first_row: usize) -> Result<Vec<Profile>> {
     let has_images = optional(&schema, &file, "images", IMAGES)?;
     let has_image = optional(&schema, &file, "image", IMAGE)?;
     if !has_image && !has_images {
-        return Err(Error::MissingColumn { file, column: "image".into() });
+        return Err(Error::MissingColumn {
+            file,
+            column: "image".into(),
+        });
     }
     let mut columns = vec!["ID", "Classification_Task", "Generation_Task", "Mask_Task"];
     let text_cols = ["Directory", "biography", "question", "answer"];
@@ -131,31 +151,60 @@ fn load_eval_file(path: &Path, first_row: usize) -> Result<Vec<Profile>> {
             Err(_) => Ok(vec![None; n]),
         }
     };
-    let (directory, biography, question, answer) = (text("Directory")?, text("biography")?, text("question")?, text("answer")?);
+    let (directory, biography, question, answer) = (
+        text("Directory")?,
+        text("biography")?,
+        text("question")?,
+        text("answer")?,
+    );
     let cls = series(&df, &file, "Classification_Task")?;
     let image_textual = mcq_lists(cls, &file, "Image_Textual_Questions", &ids)?;
     let pure_text = mcq_lists(cls, &file, "Pure_Text_Questions", &ids)?;
-    let generation = open_lists(series(&df, &file, "Generation_Task")?, &file, "Generation_Task", &ids)?;
+    let generation = open_lists(
+        series(&df, &file, "Generation_Task")?,
+        &file,
+        "Generation_Task",
+        &ids,
+    )?;
     let cloze = open_lists(series(&df, &file, "Mask_Task")?, &file, "Mask_Task", &ids)?;
 
     let image_shard = has_image.then(|| Arc::new(ImageShard::new(path.to_path_buf(), "image")));
     let (images_shard, counts) = if has_images {
         let cells = parquet::read_image_column(path, "images")?;
         let counts: Vec<usize> = cells.iter().map(Vec::len).collect();
-        (Some(Arc::new(ImageShard::loaded(path.to_path_buf(), "images", cells))), counts)
+        (
+            Some(Arc::new(ImageShard::loaded(
+                path.to_path_buf(),
+                "images",
+                cells,
+            ))),
+            counts,
+        )
     } else {
         (None, vec![1; n])
     };
 
     let mut out = Vec::with_capacity(n);
-    let mut iter = directory.into_iter().zip(biography).zip(question).zip(answer);
-    let mut cls_iter = image_textual.into_iter().zip(pure_text).zip(generation).zip(cloze);
+    let mut iter = directory
+        .into_iter()
+        .zip(biography)
+        .zip(question)
+        .zip(answer);
+    let mut cls_iter = image_textual
+        .into_iter()
+        .zip(pure_text)
+        .zip(generation)
+        .zip(cloze);
     for (row, id) in ids.into_iter().enumerate() {
         let (((directory, biography), question), answer) = iter.next().unwrap_or_default();
         let (((it, pt), generation), cloze) = cls_iter.next().unwrap_or_default();
-        let image = image_shard.as_ref().map(|s| Portrait::lazy(s.clone(), row, 0, &id));
+        let image = image_shard
+            .as_ref()
+            .map(|s| Portrait::lazy(s.clone(), row, 0, &id));
         let images = match &images_shard {
-            Some(s) => (0..counts.get(row).copied().unwrap_or(0)).map(|k| Portrait::lazy(s.clone(), row, k, &id)).collect(),
+            Some(s) => (0..counts.get(row).copied().unwrap_or(0))
+                .map(|k| Portrait::lazy(s.clone(), row, k, &id))
+                .collect(),
             None => image.iter().cloned().collect(),
         };
         out.push(Profile {
@@ -166,7 +215,10 @@ fn load_eval_file(path: &Path, first_row: usize) -> Result<Vec<Profile>> {
             biography,
             question,
             answer,
-            classification: Classification { image_textual: it, pure_text: pt },
+            classification: Classification {
+                image_textual: it,
+                pure_text: pt,
+            },
             generation,
             cloze,
         });
@@ -175,7 +227,12 @@ fn load_eval_file(path: &Path, first_row: usize) -> Result<Vec<Profile>> {
 }
 
 /// Strings of a struct field, a null being an error naming the question.
-fn required_strings(inner: &Series, file: &str, column: &str, name: &str) -> Result<Vec<Option<String>>> {
+fn required_strings(
+    inner: &Series,
+    file: &str,
+    column: &str,
+    name: &str,
+) -> Result<Vec<Option<String>>> {
     let f = parquet::field(inner, file, column, name)?;
     parquet::strings(&f, file, &format!("{column}.{name}"))
 }
@@ -206,7 +263,10 @@ fn mcq_lists(cls: &Series, file: &str, key: &str, ids: &[String]) -> Result<Vec<
         let mut qs = Vec::new();
         for (k, i) in range.unwrap_or(0..0).enumerate() {
             let get = |v: &Vec<Option<String>>, name: &str| {
-                v.get(i).cloned().flatten().ok_or_else(|| null_field(file, id, &column, k, name))
+                v.get(i)
+                    .cloned()
+                    .flatten()
+                    .ok_or_else(|| null_field(file, id, &column, k, name))
             };
             let raw = get(&correct, "Correct_Answer")?;
             let letter = match raw.trim() {
@@ -235,7 +295,12 @@ fn mcq_lists(cls: &Series, file: &str, key: &str, ids: &[String]) -> Result<Vec<
 }
 
 /// One list of open questions per row (`Generation_Task` / `Mask_Task`).
-fn open_lists(list: &Series, file: &str, column: &str, ids: &[String]) -> Result<Vec<Vec<OpenQuestion>>> {
+fn open_lists(
+    list: &Series,
+    file: &str,
+    column: &str,
+    ids: &[String],
+) -> Result<Vec<Vec<OpenQuestion>>> {
     let (inner, ranges) = parquet::list_rows(list, file, column)?;
     let question = required_strings(&inner, file, column, "Question")?;
     let truth = required_strings(&inner, file, column, "Ground_Truth")?;
@@ -245,7 +310,10 @@ fn open_lists(list: &Series, file: &str, column: &str, ids: &[String]) -> Result
         let mut qs = Vec::new();
         for (k, i) in range.unwrap_or(0..0).enumerate() {
             let get = |v: &Vec<Option<String>>, name: &str| {
-                v.get(i).cloned().flatten().ok_or_else(|| null_field(file, id, column, k, name))
+                v.get(i)
+                    .cloned()
+                    .flatten()
+                    .ok_or_else(|| null_field(file, id, column, k, name))
             };
             qs.push(OpenQuestion {
                 question: get(&question, "Question")?,
@@ -276,10 +344,16 @@ pub(crate) fn load_training(name: &str, files: &[PathBuf]) -> Result<Vec<FtRow>>
         let df = parquet::read_columns(path, &columns)?;
         let first_row = out.len();
         let metadata = parquet::strings(series(&df, &file, "metadata")?, &file, "metadata")?;
-        let ids: Vec<Option<String>> = if has_id { ids(&df, &file, first_row)?.into_iter().map(Some).collect() } else { vec![None; metadata.len()] };
+        let ids: Vec<Option<String>> = if has_id {
+            ids(&df, &file, first_row)?.into_iter().map(Some).collect()
+        } else {
+            vec![None; metadata.len()]
+        };
         let shard = Arc::new(ImageShard::new(path.to_path_buf(), "image"));
         for (row, (meta, id)) in metadata.into_iter().zip(ids).enumerate() {
-            let label = id.clone().unwrap_or_else(|| format!("row {}", first_row + row));
+            let label = id
+                .clone()
+                .unwrap_or_else(|| format!("row {}", first_row + row));
             if let Some(id) = &id {
                 check.add(id, first_row + row)?;
             }

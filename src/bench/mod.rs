@@ -12,6 +12,8 @@
 
 mod dataset;
 mod ft;
+#[cfg(feature = "hub")]
+mod hub;
 mod load;
 pub mod mini;
 pub(crate) mod parquet;
@@ -23,8 +25,10 @@ mod write;
 
 pub use dataset::{Bench, EvalSet, TrainSet, FOLDERS, FORGET_RATIOS};
 pub use ft::{parse_metadata, FtRow, QaPair};
-pub use portrait::Portrait;
+#[cfg(feature = "hub")]
+pub use hub::DEFAULT_REPO;
 pub use mini::MiniConfig;
+pub use portrait::Portrait;
 pub use schema::{Classification, Mcq, Modality, OpenQuestion, Profile, ProfileId};
 pub use split::Split;
 pub use summary::{EvalCounts, FolderCounts, ModalityCounts, Summary, TrainCounts};

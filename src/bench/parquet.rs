@@ -21,16 +21,32 @@ pub(crate) enum Expect {
     List(&'static Expect),
 }
 
-const OPTIONS: Expect = Expect::Struct(&[("A", Expect::Str), ("B", Expect::Str), ("C", Expect::Str), ("D", Expect::Str)]);
-const MCQ: Expect = Expect::Struct(&[("Correct_Answer", Expect::Str), ("Options", OPTIONS), ("Question", Expect::Str)]);
+const OPTIONS: Expect = Expect::Struct(&[
+    ("A", Expect::Str),
+    ("B", Expect::Str),
+    ("C", Expect::Str),
+    ("D", Expect::Str),
+]);
+const MCQ: Expect = Expect::Struct(&[
+    ("Correct_Answer", Expect::Str),
+    ("Options", OPTIONS),
+    ("Question", Expect::Str),
+]);
 /// `Classification_Task`.
-pub(crate) const CLASSIFICATION: Expect =
-    Expect::Struct(&[("Image_Textual_Questions", Expect::List(&MCQ)), ("Pure_Text_Questions", Expect::List(&MCQ))]);
-const OPEN: Expect = Expect::Struct(&[("Ground_Truth", Expect::Str), ("Question", Expect::Str), ("Type", Expect::Str)]);
+pub(crate) const CLASSIFICATION: Expect = Expect::Struct(&[
+    ("Image_Textual_Questions", Expect::List(&MCQ)),
+    ("Pure_Text_Questions", Expect::List(&MCQ)),
+]);
+const OPEN: Expect = Expect::Struct(&[
+    ("Ground_Truth", Expect::Str),
+    ("Question", Expect::Str),
+    ("Type", Expect::Str),
+]);
 /// `Generation_Task` and `Mask_Task`.
 pub(crate) const OPEN_LIST: Expect = Expect::List(&OPEN);
 /// The hub's `Image` feature.
-pub(crate) const IMAGE: Expect = Expect::Struct(&[("bytes", Expect::Binary), ("path", Expect::Str)]);
+pub(crate) const IMAGE: Expect =
+    Expect::Struct(&[("bytes", Expect::Binary), ("path", Expect::Str)]);
 /// The hub's `Sequence(Image)` feature.
 pub(crate) const IMAGES: Expect = Expect::List(&IMAGE);
 
@@ -41,7 +57,10 @@ impl Expect {
             Expect::Str => "string".into(),
             Expect::Binary => "binary".into(),
             Expect::Struct(fields) => {
-                let inner: Vec<String> = fields.iter().map(|(n, t)| format!("{n}: {}", t.describe())).collect();
+                let inner: Vec<String> = fields
+                    .iter()
+                    .map(|(n, t)| format!("{n}: {}", t.describe()))
+                    .collect();
                 format!("struct{{{}}}", inner.join(", "))
             }
             Expect::List(inner) => format!("list<{}>", inner.describe()),
@@ -61,14 +80,23 @@ impl Expect {
             (Expect::Struct(want), DataType::Struct(have)) => {
                 for (name, t) in want.iter() {
                     let dotted = format!("{column}.{name}");
-                    let field = have.iter().find(|f| f.name().as_str() == *name).ok_or_else(|| {
-                        Error::MissingColumn { file: file.to_string(), column: dotted.clone() }
-                    })?;
+                    let field = have
+                        .iter()
+                        .find(|f| f.name().as_str() == *name)
+                        .ok_or_else(|| Error::MissingColumn {
+                            file: file.to_string(),
+                            column: dotted.clone(),
+                        })?;
                     t.check(field.dtype(), file, &dotted)?;
                 }
                 Ok(())
             }
-            (Expect::List(inner), DataType::List(have)) => inner.check(have, file, column),
+            // A wrong element type is reported for the whole list (`list[str]`, expected
+            // `list<struct{...}>`); missing or mistyped struct fields keep their dotted name.
+            (Expect::List(inner), DataType::List(have)) => match inner.check(have, file, column) {
+                Err(Error::WrongType { column: c, .. }) if c == column => Err(wrong()),
+                other => other,
+            },
             _ => Err(wrong()),
         }
     }
@@ -88,7 +116,10 @@ pub(crate) fn parquet_files(folder: &Path) -> Result<Vec<PathBuf>> {
     if files.is_empty() {
         return Err(Error::MissingFile {
             path: folder.join("train-00000-of-00001.parquet"),
-            hint: format!("the folder {} holds no .parquet file; download the dataset again", folder.display()),
+            hint: format!(
+                "the folder {} holds no .parquet file; download the dataset again",
+                folder.display()
+            ),
         });
     }
     Ok(files)
@@ -96,13 +127,21 @@ pub(crate) fn parquet_files(folder: &Path) -> Result<Vec<PathBuf>> {
 
 /// A file name relative to the benchmark root, for messages (`Full_Set/train-...parquet`).
 pub(crate) fn display_name(path: &Path) -> String {
-    let mut parts: Vec<String> = path.iter().rev().take(2).map(|p| p.to_string_lossy().into_owned()).collect();
+    let mut parts: Vec<String> = path
+        .iter()
+        .rev()
+        .take(2)
+        .map(|p| p.to_string_lossy().into_owned())
+        .collect();
     parts.reverse();
     parts.join("/")
 }
 
 fn parquet_err(file: &str, e: PolarsError) -> Error {
-    Error::Parquet { file: file.to_string(), reason: e.to_string() }
+    Error::Parquet {
+        file: file.to_string(),
+        reason: e.to_string(),
+    }
 }
 
 /// The polars schema of a parquet file (reads the footer only).
@@ -111,7 +150,10 @@ pub(crate) fn read_schema(path: &Path) -> Result<Schema> {
     let f = std::fs::File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mut reader = ParquetReader::new(f);
     let arrow = reader.schema().map_err(|e| parquet_err(&name, e))?;
-    Ok(arrow.iter().map(|(n, f)| Field::new(n.clone(), DataType::from_arrow_field(f))).collect())
+    Ok(arrow
+        .iter()
+        .map(|(n, f)| Field::new(n.clone(), DataType::from_arrow_field(f)))
+        .collect())
 }
 
 /// Reads only `columns` of a parquet file.
@@ -137,13 +179,20 @@ pub(crate) fn strings(s: &Series, file: &str, name: &str) -> Result<Vec<Option<S
 
 /// Field `field` of a struct series.
 pub(crate) fn field(s: &Series, file: &str, column: &str, field: &str) -> Result<Series> {
-    let missing = || Error::MissingColumn { file: file.into(), column: format!("{column}.{field}") };
+    let missing = || Error::MissingColumn {
+        file: file.into(),
+        column: format!("{column}.{field}"),
+    };
     let st = s.struct_().map_err(|_| missing())?;
     st.field_by_name(field).map_err(|_| missing())
 }
 
 /// A list column split into its flat inner values and one range per row (`None` for null).
-pub(crate) fn list_rows(s: &Series, file: &str, column: &str) -> Result<(Series, Vec<Option<Range<usize>>>)> {
+pub(crate) fn list_rows(
+    s: &Series,
+    file: &str,
+    column: &str,
+) -> Result<(Series, Vec<Option<Range<usize>>>)> {
     let ca = s.list().map_err(|_| Error::WrongType {
         file: file.into(),
         column: column.into(),
@@ -153,7 +202,7 @@ pub(crate) fn list_rows(s: &Series, file: &str, column: &str) -> Result<(Series,
     let ca = ca.rechunk();
     let inner = ca.get_inner();
     let mut ranges = Vec::with_capacity(ca.len());
-    if ca.len() > 0 {
+    if !ca.is_empty() {
         let arr = ca.downcast_as_array();
         let offsets = arr.offsets();
         let validity = arr.validity();
@@ -173,7 +222,10 @@ pub(crate) fn list_rows(s: &Series, file: &str, column: &str) -> Result<(Series,
 pub(crate) fn read_image_column(path: &Path, column: &'static str) -> Result<Vec<Vec<ImageCell>>> {
     let file = display_name(path);
     let df = read_columns(path, &[column])?;
-    let col = df.column(column).map_err(|_| Error::MissingColumn { file: file.clone(), column: column.into() })?;
+    let col = df.column(column).map_err(|_| Error::MissingColumn {
+        file: file.clone(),
+        column: column.into(),
+    })?;
     let s = col.as_materialized_series();
     let (structs, ranges): (Series, Vec<Option<Range<usize>>>) = if column == "images" {
         list_rows(s, &file, column)?
@@ -181,7 +233,10 @@ pub(crate) fn read_image_column(path: &Path, column: &'static str) -> Result<Vec
         (s.clone(), (0..s.len()).map(|i| Some(i..i + 1)).collect())
     };
     let cells = image_cells(&structs, &file, column)?;
-    Ok(ranges.into_iter().map(|r| r.map(|r| cells[r].to_vec()).unwrap_or_default()).collect())
+    Ok(ranges
+        .into_iter()
+        .map(|r| r.map(|r| cells[r].to_vec()).unwrap_or_default())
+        .collect())
 }
 
 /// Image structs `{bytes, path}` to cells (a null struct gives a cell without bytes).
@@ -196,7 +251,11 @@ fn image_cells(s: &Series, file: &str, column: &str) -> Result<Vec<ImageCell>> {
     })?;
     let paths = strings(&paths, file, &format!("{column}.path"))?;
     let valid: Vec<bool> = match s.struct_() {
-        Ok(st) => st.is_not_null().iter().map(|b| b.unwrap_or(false)).collect(),
+        Ok(st) => st
+            .is_not_null()
+            .iter()
+            .map(|b| b.unwrap_or(false))
+            .collect(),
         Err(_) => vec![true; s.len()],
     };
     Ok(bin
@@ -204,7 +263,7 @@ fn image_cells(s: &Series, file: &str, column: &str) -> Result<Vec<ImageCell>> {
         .zip(paths)
         .zip(valid)
         .map(|((b, p), ok)| ImageCell {
-            bytes: if ok { b.map(|b| Arc::<[u8]>::from(b)) } else { None },
+            bytes: if ok { b.map(Arc::<[u8]>::from) } else { None },
             path: if ok { p } else { None },
         })
         .collect())
@@ -221,17 +280,33 @@ mod tests {
             Field::new("Question".into(), DataType::Int64),
             Field::new("Type".into(), DataType::String),
         ])));
-        let err = OPEN_LIST.check(&dtype, "f.parquet", "Mask_Task").unwrap_err().to_string();
-        assert!(err.contains("column `Mask_Task.Question`") && err.contains("expected string"), "{err}");
+        let err = OPEN_LIST
+            .check(&dtype, "f.parquet", "Mask_Task")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("column `Mask_Task.Question`") && err.contains("expected string"),
+            "{err}"
+        );
 
         let dtype = DataType::Struct(vec![Field::new("bytes".into(), DataType::Binary)]);
-        let err = IMAGE.check(&dtype, "f.parquet", "image").unwrap_err().to_string();
+        let err = IMAGE
+            .check(&dtype, "f.parquet", "image")
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "f.parquet: missing column `image.path`");
-        assert!(IMAGE.check(&DataType::String, "f", "image").unwrap_err().to_string().contains("struct{bytes: binary"));
+        assert!(IMAGE
+            .check(&DataType::String, "f", "image")
+            .unwrap_err()
+            .to_string()
+            .contains("struct{bytes: binary"));
     }
 
     #[test]
     fn display_name_keeps_folder_and_file() {
-        assert_eq!(display_name(Path::new("/a/b/Full_Set/train.parquet")), "Full_Set/train.parquet");
+        assert_eq!(
+            display_name(Path::new("/a/b/Full_Set/train.parquet")),
+            "Full_Set/train.parquet"
+        );
     }
 }

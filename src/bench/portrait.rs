@@ -29,7 +29,11 @@ pub(crate) struct ImageShard {
 
 impl ImageShard {
     pub(crate) fn new(file: PathBuf, column: &'static str) -> Self {
-        ImageShard { file, column, cells: OnceLock::new() }
+        ImageShard {
+            file,
+            column,
+            cells: OnceLock::new(),
+        }
     }
 
     /// A shard whose cells were already read.
@@ -57,7 +61,11 @@ enum Source {
     /// Bytes already in memory (the mini generator, or user-built profiles).
     Memory(ImageCell),
     /// Row `row`, element `index` of a parquet file's image column, read on first use.
-    Lazy { shard: Arc<ImageShard>, row: usize, index: usize },
+    Lazy {
+        shard: Arc<ImageShard>,
+        row: usize,
+        index: usize,
+    },
 }
 
 /// One portrait: encoded PNG/JPEG bytes plus the hub's optional `path`, decoded on demand.
@@ -102,11 +110,20 @@ impl std::fmt::Debug for Portrait {
 impl Portrait {
     /// A portrait from encoded bytes (PNG or JPEG) and an optional file name.
     pub fn from_bytes(bytes: impl Into<Arc<[u8]>>, path: Option<String>) -> Self {
-        Portrait { source: Source::Memory(ImageCell { bytes: Some(bytes.into()), path }), profile: String::new() }
+        Portrait {
+            source: Source::Memory(ImageCell {
+                bytes: Some(bytes.into()),
+                path,
+            }),
+            profile: String::new(),
+        }
     }
 
     pub(crate) fn lazy(shard: Arc<ImageShard>, row: usize, index: usize, profile: &str) -> Self {
-        Portrait { source: Source::Lazy { shard, row, index }, profile: profile.to_string() }
+        Portrait {
+            source: Source::Lazy { shard, row, index },
+            profile: profile.to_string(),
+        }
     }
 
     /// Sets the profile ID named in decoding errors.
@@ -118,7 +135,9 @@ impl Portrait {
     fn file_and_column(&self) -> (String, String) {
         match &self.source {
             Source::Memory(_) => ("<memory>".into(), "image".into()),
-            Source::Lazy { shard, .. } => (shard.file.display().to_string(), shard.column.to_string()),
+            Source::Lazy { shard, .. } => {
+                (shard.file.display().to_string(), shard.column.to_string())
+            }
         }
     }
 
@@ -166,7 +185,12 @@ impl Portrait {
         let bytes = self.bytes()?;
         decode_rgb(&bytes).map_err(|reason| {
             let (file, column) = self.file_and_column();
-            Error::Image { file, profile: self.profile.clone(), column, reason }
+            Error::Image {
+                file,
+                profile: self.profile.clone(),
+                column,
+                reason,
+            }
         })
     }
 }
@@ -184,7 +208,8 @@ mod tests {
 
     fn encode(img: DynamicImage, fmt: ImageFormat) -> Vec<u8> {
         let mut out = Vec::new();
-        img.write_to(&mut std::io::Cursor::new(&mut out), fmt).unwrap();
+        img.write_to(&mut std::io::Cursor::new(&mut out), fmt)
+            .unwrap();
         out
     }
 
@@ -196,18 +221,27 @@ mod tests {
 
         // A transparent pixel keeps its colour: no compositing onto white or black.
         let rgba = image::RgbaImage::from_pixel(2, 2, image::Rgba([200, 100, 50, 0]));
-        let p = Portrait::from_bytes(encode(DynamicImage::ImageRgba8(rgba), ImageFormat::Png), None);
+        let p = Portrait::from_bytes(
+            encode(DynamicImage::ImageRgba8(rgba), ImageFormat::Png),
+            None,
+        );
         assert_eq!(p.decode().unwrap().get_pixel(0, 0).0, [200, 100, 50]);
 
         let la = image::GrayAlphaImage::from_pixel(1, 1, image::LumaA([9, 3]));
-        let p = Portrait::from_bytes(encode(DynamicImage::ImageLumaA8(la), ImageFormat::Png), None);
+        let p = Portrait::from_bytes(
+            encode(DynamicImage::ImageLumaA8(la), ImageFormat::Png),
+            None,
+        );
         assert_eq!(p.decode().unwrap().get_pixel(0, 0).0, [9, 9, 9]);
     }
 
     #[test]
     fn jpeg_decodes_close_to_its_colour() {
         let rgb = image::RgbImage::from_pixel(16, 16, image::Rgb([180, 60, 20]));
-        let p = Portrait::from_bytes(encode(DynamicImage::ImageRgb8(rgb), ImageFormat::Jpeg), None);
+        let p = Portrait::from_bytes(
+            encode(DynamicImage::ImageRgb8(rgb), ImageFormat::Jpeg),
+            None,
+        );
         let px = p.decode().unwrap().get_pixel(8, 8).0;
         for (got, want) in px.iter().zip([180u8, 60, 20]) {
             assert!((*got as i32 - want as i32).abs() <= 4, "{px:?}");
@@ -218,6 +252,9 @@ mod tests {
     fn garbage_names_profile_and_column() {
         let p = Portrait::from_bytes(vec![1u8, 2, 3], None).with_profile("042");
         let msg = p.decode().unwrap_err().to_string();
-        assert!(msg.contains("profile 042") && msg.contains("`image`"), "{msg}");
+        assert!(
+            msg.contains("profile 042") && msg.contains("`image`"),
+            "{msg}"
+        );
     }
 }

@@ -128,7 +128,10 @@ impl Mcq {
 
     /// Index 0–3 of the correct option (0 if the letter is out of range, which loading rejects).
     pub fn correct_index(&self) -> usize {
-        Self::LETTERS.iter().position(|&c| c == self.correct).unwrap_or(0)
+        Self::LETTERS
+            .iter()
+            .position(|&c| c == self.correct)
+            .unwrap_or(0)
     }
 
     /// The text of the correct option.
@@ -181,8 +184,16 @@ pub struct OpenQuestion {
 
 impl OpenQuestion {
     /// A question from its three fields.
-    pub fn new(question: impl Into<String>, ground_truth: impl Into<String>, kind: impl Into<String>) -> Self {
-        OpenQuestion { question: question.into(), ground_truth: ground_truth.into(), kind: kind.into() }
+    pub fn new(
+        question: impl Into<String>,
+        ground_truth: impl Into<String>,
+        kind: impl Into<String>,
+    ) -> Self {
+        OpenQuestion {
+            question: question.into(),
+            ground_truth: ground_truth.into(),
+            kind: kind.into(),
+        }
     }
 
     /// `Image_Textual` or `Pure_Text`; `None` for any other `Type`.
@@ -240,12 +251,16 @@ impl Profile {
 
     /// Generation questions of one modality (by the generation rule).
     pub fn generation_of(&self, m: Modality) -> impl Iterator<Item = &OpenQuestion> {
-        self.generation.iter().filter(move |q| q.generation_modality() == m)
+        self.generation
+            .iter()
+            .filter(move |q| q.generation_modality() == m)
     }
 
     /// Cloze questions of one modality (other types skipped).
     pub fn cloze_of(&self, m: Modality) -> impl Iterator<Item = &OpenQuestion> {
-        self.cloze.iter().filter(move |q| q.cloze_modality() == Some(m))
+        self.cloze
+            .iter()
+            .filter(move |q| q.cloze_modality() == Some(m))
     }
 }
 
@@ -269,7 +284,10 @@ mod tests {
                 OpenQuestion::new("b", "2", "Pure_Text"),
                 OpenQuestion::new("c", "3", "image_textual"),
             ],
-            cloze: vec![OpenQuestion::new("__ x", "1", "Image_Textual"), OpenQuestion::new("__ y", "2", "Other")],
+            cloze: vec![
+                OpenQuestion::new("__ x", "1", "Image_Textual"),
+                OpenQuestion::new("__ y", "2", "Other"),
+            ],
         };
         assert_eq!(p.generation_of(Modality::ImageTextual).count(), 1);
         assert_eq!(p.generation_of(Modality::PureText).count(), 2);

@@ -84,7 +84,11 @@ impl Bench {
     /// `Full_Set` IDs, and that every forget profile is in `Test_Set`.
     pub fn split(&self, ratio: u8) -> Result<Split> {
         if !FORGET_RATIOS.contains(&ratio) {
-            return Err(Error::param("forget ratio", ratio, "the benchmark ships forget ratios 5, 10 and 15 (percent)"));
+            return Err(Error::param(
+                "forget ratio",
+                ratio,
+                "the benchmark ships forget ratios 5, 10 and 15 (percent)",
+            ));
         }
         let forget_name = format!("forget_{ratio}");
         let retain_name = format!("retain_{}", 100 - ratio);
@@ -100,28 +104,51 @@ impl Bench {
                 return Err(Error::BadData {
                     file: format!("{forget_name} / {retain_name}"),
                     profile: p.id.to_string(),
-                    message: format!("is in both {forget_name} and {retain_name}; the two must be disjoint"),
+                    message: format!(
+                        "is in both {forget_name} and {retain_name}; the two must be disjoint"
+                    ),
                 });
             }
         }
         let union = format!("{forget_name} ∪ {retain_name}");
         for p in &full.profiles {
             if forget.get(p.id.as_str()).is_none() && retain.get(p.id.as_str()).is_none() {
-                return Err(Error::UnknownProfile { id: p.id.to_string(), from: "Full_Set".into(), missing_in: union });
+                return Err(Error::UnknownProfile {
+                    id: p.id.to_string(),
+                    from: "Full_Set".into(),
+                    missing_in: union,
+                });
             }
         }
         for p in forget.profiles.iter().chain(&retain.profiles) {
             if full.get(p.id.as_str()).is_none() {
-                let from = if forget_ids.contains(p.id.as_str()) { &forget_name } else { &retain_name };
-                return Err(Error::UnknownProfile { id: p.id.to_string(), from: from.clone(), missing_in: "Full_Set".into() });
+                let from = if forget_ids.contains(p.id.as_str()) {
+                    &forget_name
+                } else {
+                    &retain_name
+                };
+                return Err(Error::UnknownProfile {
+                    id: p.id.to_string(),
+                    from: from.clone(),
+                    missing_in: "Full_Set".into(),
+                });
             }
         }
         for p in &forget.profiles {
             if test.get(p.id.as_str()).is_none() {
-                return Err(Error::UnknownProfile { id: p.id.to_string(), from: forget_name, missing_in: "Test_Set".into() });
+                return Err(Error::UnknownProfile {
+                    id: p.id.to_string(),
+                    from: forget_name,
+                    missing_in: "Test_Set".into(),
+                });
             }
         }
-        let test_rows = test.profiles.iter().filter(|p| forget_ids.contains(p.id.as_str())).cloned().collect();
+        let test_rows = test
+            .profiles
+            .iter()
+            .filter(|p| forget_ids.contains(p.id.as_str()))
+            .cloned()
+            .collect();
         let (ft_forget, ft_retain) = match self.ft_data() {
             Ok(ft) => (ft.rows_for(&forget.ids()), ft.rows_for(&retain.ids())),
             Err(_) => (Vec::new(), Vec::new()),

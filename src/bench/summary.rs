@@ -91,7 +91,10 @@ pub struct Summary {
 }
 
 fn count_eval(set: &EvalSet) -> EvalCounts {
-    let mut c = EvalCounts { rows: set.len(), ..EvalCounts::default() };
+    let mut c = EvalCounts {
+        rows: set.len(),
+        ..EvalCounts::default()
+    };
     let ids: std::collections::HashSet<&str> = set.profiles.iter().map(|p| p.id.as_str()).collect();
     c.profiles = ids.len();
     for p in &set.profiles {
@@ -136,7 +139,11 @@ impl Bench {
             folders.insert(s.name.clone(), FolderCounts::Train(count_train(s)));
         }
         let order = self.folder_names().into_iter().map(String::from).collect();
-        Summary { root: self.root().display().to_string(), folders, order }
+        Summary {
+            root: self.root().display().to_string(),
+            folders,
+            order,
+        }
     }
 
     /// The summary as HTML (see [`Summary::to_html`]).
@@ -186,9 +193,23 @@ impl Summary {
     pub fn tables(&self) -> Vec<Table> {
         let mut eval = Table::new(
             format!("MLLMU-Bench {}: evaluation folders", self.root),
-            ["folder", "rows", "profiles", "images", "cls img", "cls text", "gen img", "gen text", "cloze img", "cloze text"],
+            [
+                "folder",
+                "rows",
+                "profiles",
+                "images",
+                "cls img",
+                "cls text",
+                "gen img",
+                "gen text",
+                "cloze img",
+                "cloze text",
+            ],
         );
-        let mut train = Table::new("training folders", ["folder", "rows", "images", "qa pairs", "skipped pairs"]);
+        let mut train = Table::new(
+            "training folders",
+            ["folder", "rows", "images", "qa pairs", "skipped pairs"],
+        );
         for name in self.names() {
             match self.folders.get(name) {
                 Some(FolderCounts::Eval(c)) => eval.push([
@@ -213,7 +234,10 @@ impl Summary {
                 None => {}
             }
         }
-        [eval, train].into_iter().filter(|t| !t.rows.is_empty()).collect()
+        [eval, train]
+            .into_iter()
+            .filter(|t| !t.rows.is_empty())
+            .collect()
     }
 
     /// One HTML block with the tables.

@@ -8,7 +8,10 @@ use polars::prelude::*;
 use std::path::Path;
 
 fn polars_err(path: &Path, e: PolarsError) -> Error {
-    Error::Parquet { file: path.display().to_string(), reason: e.to_string() }
+    Error::Parquet {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    }
 }
 
 fn strings<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Series {
@@ -27,7 +30,10 @@ fn image_structs(name: &str, images: &[&Portrait]) -> Result<Series> {
         bytes.push(p.bytes()?.to_vec());
         paths.push(p.path()?);
     }
-    let b = Series::new("bytes".into(), bytes.iter().map(Vec::as_slice).collect::<Vec<&[u8]>>());
+    let b = Series::new(
+        "bytes".into(),
+        bytes.iter().map(Vec::as_slice).collect::<Vec<&[u8]>>(),
+    );
     let p = Series::new("path".into(), paths);
     structs(name, images.len(), &[b, p]).map_err(|e| polars_err(Path::new(name), e))
 }
@@ -35,11 +41,19 @@ fn image_structs(name: &str, images: &[&Portrait]) -> Result<Series> {
 fn mcq_structs(qs: &[Mcq]) -> PolarsResult<Series> {
     let letters: Vec<String> = qs.iter().map(|q| q.correct.to_string()).collect();
     let opt = |i: usize, l: &str| strings(l, qs.iter().map(|q| q.options[i].as_str()));
-    let options = structs("Options", qs.len(), &[opt(0, "A"), opt(1, "B"), opt(2, "C"), opt(3, "D")])?;
+    let options = structs(
+        "Options",
+        qs.len(),
+        &[opt(0, "A"), opt(1, "B"), opt(2, "C"), opt(3, "D")],
+    )?;
     structs(
         "",
         qs.len(),
-        &[strings("Correct_Answer", letters.iter().map(String::as_str)), options, strings("Question", qs.iter().map(|q| q.question.as_str()))],
+        &[
+            strings("Correct_Answer", letters.iter().map(String::as_str)),
+            options,
+            strings("Question", qs.iter().map(|q| q.question.as_str())),
+        ],
     )
 }
 
@@ -78,7 +92,10 @@ fn eval_features(images_column: bool) -> String {
     } else {
         r#""image": {"_type": "Image"}"#.to_string()
     };
-    let text: Vec<String> = ["ID", "Directory", "biography", "question", "answer"].iter().map(|c| format!("\"{c}\": {VALUE}")).collect();
+    let text: Vec<String> = ["ID", "Directory", "biography", "question", "answer"]
+        .iter()
+        .map(|c| format!("\"{c}\": {VALUE}"))
+        .collect();
     format!(
         r#"{{"info": {{"features": {{{image}, {}, "Classification_Task": {{"Image_Textual_Questions": {m}, "Pure_Text_Questions": {m}}}, "Generation_Task": {o}, "Mask_Task": {o}}}}}}}"#,
         text.join(", "),
@@ -91,7 +108,10 @@ fn finish(path: &Path, mut df: DataFrame, features: String) -> Result<()> {
     let mut buf: Vec<u8> = Vec::new();
     ParquetWriter::new(&mut buf)
         .with_compression(ParquetCompression::Snappy)
-        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![("huggingface".into(), features)])))
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(
+            "huggingface".into(),
+            features,
+        )])))
         .set_parallel(false)
         .finish(&mut df)
         .map_err(|e| polars_err(path, e))?;
@@ -105,7 +125,10 @@ pub fn write_eval_parquet(path: &Path, profiles: &[Profile], images_column: bool
     let n = profiles.len();
     let err = |e| polars_err(path, e);
     let image = if images_column {
-        let rows = profiles.iter().map(|p| image_structs("", &p.images.iter().collect::<Vec<_>>())).collect::<Result<Vec<_>>>()?;
+        let rows = profiles
+            .iter()
+            .map(|p| image_structs("", &p.images.iter().collect::<Vec<_>>()))
+            .collect::<Result<Vec<_>>>()?;
         list("images", rows)
     } else {
         let portraits = profiles
@@ -120,13 +143,40 @@ pub fn write_eval_parquet(path: &Path, profiles: &[Profile], images_column: bool
             .collect::<Result<Vec<_>>>()?;
         image_structs("image", &portraits)?
     };
-    let opt = |name: &str, f: &dyn Fn(&Profile) -> Option<&str>| Series::new(name.into(), profiles.iter().map(f).collect::<Vec<_>>());
-    let mcq_rows = |f: &dyn Fn(&Profile) -> &[Mcq]| profiles.iter().map(|p| mcq_structs(f(p))).collect::<PolarsResult<Vec<_>>>();
-    let it = list("Image_Textual_Questions", mcq_rows(&|p| &p.classification.image_textual).map_err(err)?);
-    let pt = list("Pure_Text_Questions", mcq_rows(&|p| &p.classification.pure_text).map_err(err)?);
+    let opt = |name: &str, f: &dyn Fn(&Profile) -> Option<&str>| {
+        Series::new(name.into(), profiles.iter().map(f).collect::<Vec<_>>())
+    };
+    let mcq_rows = |f: &dyn Fn(&Profile) -> &[Mcq]| {
+        profiles
+            .iter()
+            .map(|p| mcq_structs(f(p)))
+            .collect::<PolarsResult<Vec<_>>>()
+    };
+    let it = list(
+        "Image_Textual_Questions",
+        mcq_rows(&|p| &p.classification.image_textual).map_err(err)?,
+    );
+    let pt = list(
+        "Pure_Text_Questions",
+        mcq_rows(&|p| &p.classification.pure_text).map_err(err)?,
+    );
     let cls = structs("Classification_Task", n, &[it, pt]).map_err(err)?;
-    let gen = list("Generation_Task", profiles.iter().map(|p| open_structs(&p.generation)).collect::<PolarsResult<_>>().map_err(err)?);
-    let mask = list("Mask_Task", profiles.iter().map(|p| open_structs(&p.cloze)).collect::<PolarsResult<_>>().map_err(err)?);
+    let gen = list(
+        "Generation_Task",
+        profiles
+            .iter()
+            .map(|p| open_structs(&p.generation))
+            .collect::<PolarsResult<_>>()
+            .map_err(err)?,
+    );
+    let mask = list(
+        "Mask_Task",
+        profiles
+            .iter()
+            .map(|p| open_structs(&p.cloze))
+            .collect::<PolarsResult<_>>()
+            .map_err(err)?,
+    );
     let columns = vec![
         image,
         strings("ID", profiles.iter().map(|p| p.id.as_str())),
@@ -146,10 +196,18 @@ pub fn write_eval_parquet(path: &Path, profiles: &[Profile], images_column: bool
 pub fn write_train_parquet(path: &Path, rows: &[FtRow]) -> Result<()> {
     let err = |e| polars_err(path, e);
     let image = image_structs("image", &rows.iter().map(|r| &r.image).collect::<Vec<_>>())?;
-    let ids = Series::new("ID".into(), rows.iter().map(|r| r.id.as_ref().map(|i| i.as_str())).collect::<Vec<_>>());
+    let ids = Series::new(
+        "ID".into(),
+        rows.iter()
+            .map(|r| r.id.as_ref().map(|i| i.as_str()))
+            .collect::<Vec<_>>(),
+    );
     let meta: Vec<String> = rows.iter().map(|r| metadata_json(&r.pairs)).collect();
     let meta = strings("metadata", meta.iter().map(String::as_str));
-    let df = DataFrame::new(rows.len(), vec![image.into(), ids.into(), meta.into()]).map_err(err)?;
-    let features = format!(r#"{{"info": {{"features": {{"image": {{"_type": "Image"}}, "ID": {VALUE}, "metadata": {VALUE}}}}}}}"#);
+    let df =
+        DataFrame::new(rows.len(), vec![image.into(), ids.into(), meta.into()]).map_err(err)?;
+    let features = format!(
+        r#"{{"info": {{"features": {{"image": {{"_type": "Image"}}, "ID": {VALUE}, "metadata": {VALUE}}}}}}}"#
+    );
     finish(path, df, features)
 }

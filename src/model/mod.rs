@@ -36,6 +36,6 @@ pub use generate::{Generation, GenerationConfig, PrefixCache, Sampling};
 pub use llava::{Llava, LlavaOutput};
 pub use lora::LoraConfig;
 pub use loss::{masked_cross_entropy, token_nll};
-pub use weights::{SaveOptions, Weights};
 pub use processor::ImageProcessor;
 pub use tokenizer::LlavaTokenizer;
+pub use weights::{SaveOptions, Weights};

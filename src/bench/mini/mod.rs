@@ -51,7 +51,11 @@ pub struct MiniConfig {
 
 impl Default for MiniConfig {
     fn default() -> Self {
-        MiniConfig { seed: 42, profiles: 40, celebrities: 10 }
+        MiniConfig {
+            seed: 42,
+            profiles: 40,
+            celebrities: 10,
+        }
     }
 }
 
@@ -59,10 +63,18 @@ impl MiniConfig {
     /// Checks the ranges.
     pub fn validate(&self) -> Result<()> {
         if !(2..=5000).contains(&self.profiles) {
-            return Err(Error::param("profiles", self.profiles, "the mini benchmark needs 2 to 5000 profiles"));
+            return Err(Error::param(
+                "profiles",
+                self.profiles,
+                "the mini benchmark needs 2 to 5000 profiles",
+            ));
         }
         if !(1..=999).contains(&self.celebrities) {
-            return Err(Error::param("celebrities", self.celebrities, "the mini benchmark needs 1 to 999 celebrities"));
+            return Err(Error::param(
+                "celebrities",
+                self.celebrities,
+                "the mini benchmark needs 1 to 999 celebrities",
+            ));
         }
         Ok(())
     }
@@ -92,8 +104,16 @@ pub struct MiniBench {
 impl MiniBench {
     /// `retain_{100-r}` IDs: the complement of the forget IDs, in `Full_Set` order.
     pub fn retain_ids(&self, ratio: u8) -> Vec<ProfileId> {
-        let forget: HashSet<&ProfileId> = self.forget.get(&ratio).map(|v| v.iter().collect()).unwrap_or_default();
-        self.full.iter().map(|p| p.id.clone()).filter(|id| !forget.contains(id)).collect()
+        let forget: HashSet<&ProfileId> = self
+            .forget
+            .get(&ratio)
+            .map(|v| v.iter().collect())
+            .unwrap_or_default();
+        self.full
+            .iter()
+            .map(|p| p.id.clone())
+            .filter(|id| !forget.contains(id))
+            .collect()
     }
 }
 
@@ -108,20 +128,39 @@ struct Person {
     test: Profile,
 }
 
-fn person(rng: &mut ChaCha8Rng, id: &str, celebrity: bool, taken: &mut HashSet<String>) -> Result<Person> {
+fn person(
+    rng: &mut ChaCha8Rng,
+    id: &str,
+    celebrity: bool,
+    taken: &mut HashSet<String>,
+) -> Result<Person> {
     let look = portrait::Look::random(rng);
     let facts = facts::draw(rng, &look, celebrity, taken);
     let plan = questions::plan(rng, &facts);
     let base = look.draw();
     let image_path = (!celebrity).then(|| format!("{id}.png"));
     let image = Portrait::from_bytes(portrait::png(&base)?, image_path).with_profile(id);
-    let transformed = [portrait::mirror(&base), portrait::crop(&base, rng), portrait::colour_shift(&base, rng)];
+    let transformed = [
+        portrait::mirror(&base),
+        portrait::crop(&base, rng),
+        portrait::colour_shift(&base, rng),
+    ];
     let images = transformed
         .iter()
         .enumerate()
-        .map(|(k, img)| Ok(Portrait::from_bytes(portrait::png(img)?, Some(format!("{id}_pose{}_gen1.png", k + 1))).with_profile(id)))
+        .map(|(k, img)| {
+            Ok(Portrait::from_bytes(
+                portrait::png(img)?,
+                Some(format!("{id}_pose{}_gen1.png", k + 1)),
+            )
+            .with_profile(id))
+        })
         .collect::<Result<Vec<_>>>()?;
-    let directory = if celebrity { format!("celebrity_profiles/{id}") } else { format!("fictitious_profiles/{id}") };
+    let directory = if celebrity {
+        format!("celebrity_profiles/{id}")
+    } else {
+        format!("fictitious_profiles/{id}")
+    };
     let make = |variant: usize, image: Option<Portrait>, images: Vec<Portrait>| {
         let (classification, generation, cloze) = questions::tasks(&facts, &plan, variant);
         let (q, a) = questions::description(&facts, variant);
@@ -153,8 +192,17 @@ pub fn generate(cfg: &MiniConfig) -> Result<MiniBench> {
     for i in 1..=cfg.profiles {
         let id = format!("{i:0width$}");
         let p = person(&mut rng, &id, false, &mut taken)?;
-        let image = p.full.image.clone().ok_or_else(|| Error::param("profiles", cfg.profiles, "internal: no portrait"))?;
-        ft.push(FtRow { id: Some(p.full.id.clone()), image, pairs: questions::ft_pairs(&p.facts), skipped_pairs: 0 });
+        let image = p
+            .full
+            .image
+            .clone()
+            .ok_or_else(|| Error::param("profiles", cfg.profiles, "internal: no portrait"))?;
+        ft.push(FtRow {
+            id: Some(p.full.id.clone()),
+            image,
+            pairs: questions::ft_pairs(&p.facts),
+            skipped_pairs: 0,
+        });
         facts.push(p.facts);
         full.push(p.full);
         test.push(p.test);
@@ -176,7 +224,16 @@ pub fn generate(cfg: &MiniConfig) -> Result<MiniBench> {
         ids.truncate(n);
         forget.insert(ratio, ids);
     }
-    Ok(MiniBench { config: cfg.clone(), facts, celebrity_facts, full, test, celebrities, ft, forget })
+    Ok(MiniBench {
+        config: cfg.clone(),
+        facts,
+        celebrity_facts,
+        full,
+        test,
+        celebrities,
+        ft,
+        forget,
+    })
 }
 
 impl Bench {

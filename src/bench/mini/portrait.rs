@@ -10,7 +10,14 @@ use rand_chacha::ChaCha8Rng;
 /// Portrait side in pixels.
 pub(crate) const SIZE: u32 = 80;
 
-const SKIN: [[u8; 3]; 6] = [[255, 224, 196], [241, 194, 150], [224, 172, 105], [198, 134, 66], [141, 85, 36], [94, 56, 30]];
+const SKIN: [[u8; 3]; 6] = [
+    [255, 224, 196],
+    [241, 194, 150],
+    [224, 172, 105],
+    [198, 134, 66],
+    [141, 85, 36],
+    [94, 56, 30],
+];
 const HAIR: [(&str, [u8; 3]); 6] = [
     ("black", [25, 22, 20]),
     ("dark brown", [70, 42, 25]),
@@ -20,9 +27,19 @@ const HAIR: [(&str, [u8; 3]); 6] = [
     ("copper-red", [190, 80, 30]),
 ];
 const STYLES: [&str; 5] = ["short", "long", "curly", "tied-back", "shaved"];
-const EYES: [(&str, [u8; 3]); 4] =
-    [("brown", [90, 55, 25]), ("blue", [50, 110, 200]), ("green", [50, 140, 70]), ("grey", [120, 125, 130])];
-const ACCESSORIES: [&str; 5] = ["no accessories", "round glasses", "a wide-brimmed hat", "gold earrings", "a green scarf"];
+const EYES: [(&str, [u8; 3]); 4] = [
+    ("brown", [90, 55, 25]),
+    ("blue", [50, 110, 200]),
+    ("green", [50, 140, 70]),
+    ("grey", [120, 125, 130]),
+];
+const ACCESSORIES: [&str; 5] = [
+    "no accessories",
+    "round glasses",
+    "a wide-brimmed hat",
+    "gold earrings",
+    "a green scarf",
+];
 
 /// How a person is drawn; [`Look::describe`] turns it into the appearance fact.
 #[derive(Debug, Clone, PartialEq)]
@@ -50,7 +67,11 @@ impl Look {
             eyes: rng.gen_range(0..EYES.len()),
             accessory: rng.gen_range(0..ACCESSORIES.len()),
             face: (rng.gen_range(17.0..23.0), rng.gen_range(22.0..28.0)),
-            background: [rng.gen_range(40..230), rng.gen_range(40..230), rng.gen_range(40..230)],
+            background: [
+                rng.gen_range(40..230),
+                rng.gen_range(40..230),
+                rng.gen_range(40..230),
+            ],
             shift: *[-3, -2, -1, 0, 1, 2, 3].choose(rng).unwrap_or(&0),
         }
     }
@@ -62,7 +83,10 @@ impl Look {
         } else {
             format!("{} {} hair", STYLES[self.style], HAIR[self.hair].0)
         };
-        format!("{hair}, {} eyes and {}", EYES[self.eyes].0, ACCESSORIES[self.accessory])
+        format!(
+            "{hair}, {} eyes and {}",
+            EYES[self.eyes].0, ACCESSORIES[self.accessory]
+        )
     }
 
     /// Draws the portrait.
@@ -77,10 +101,15 @@ impl Look {
         let bg = self.background;
         let style = STYLES[self.style];
         let accessory = ACCESSORIES[self.accessory];
-        let mut img = RgbImage::from_fn(SIZE, SIZE, |_, y| {
-            // A vertical gradient: the background darkens towards the bottom.
-            let k = 1.0 - 0.35 * y as f32 / s;
-            Rgb([(bg[0] as f32 * k) as u8, (bg[1] as f32 * k) as u8, (bg[2] as f32 * k) as u8])
+        let mut img = RgbImage::from_fn(SIZE, SIZE, |x, y| {
+            // Light from the upper left: the background darkens down and to the right, so no
+            // portrait is its own mirror image.
+            let k = 1.0 - 0.3 * y as f32 / s - 0.2 * x as f32 / s;
+            Rgb([
+                (bg[0] as f32 * k) as u8,
+                (bg[1] as f32 * k) as u8,
+                (bg[2] as f32 * k) as u8,
+            ])
         });
         let inside = |x: f32, y: f32, ex: f32, ey: f32, rx: f32, ry: f32| {
             let (dx, dy) = ((x - ex) / rx, (y - ey) / ry);
@@ -98,7 +127,10 @@ impl Look {
                     img.put_pixel(x, y, skin);
                 }
                 // Long hair falls behind the face.
-                if style == "long" && inside(fx, fy, cx, cy + 4.0, fw + 6.0, fh + 8.0) && fy > cy - fh {
+                if style == "long"
+                    && inside(fx, fy, cx, cy + 4.0, fw + 6.0, fh + 8.0)
+                    && fy > cy - fh
+                {
                     img.put_pixel(x, y, hair);
                 }
                 if inside(fx, fy, cx, cy, fw, fh) {
@@ -108,12 +140,22 @@ impl Look {
                 let hairline = inside(fx, fy, cx, cy - 4.0, fw + 2.0, fh + 1.5) && top;
                 match style {
                     "short" | "long" if hairline => img.put_pixel(x, y, hair),
-                    "curly" if inside(fx, fy, cx, cy - 6.0, fw + 5.0, fh + 3.0) && (top || !inside(fx, fy, cx, cy, fw, fh)) && fy < cy + 4.0 => {
+                    "curly"
+                        if inside(fx, fy, cx, cy - 6.0, fw + 5.0, fh + 3.0)
+                            && (top || !inside(fx, fy, cx, cy, fw, fh))
+                            && fy < cy + 4.0 =>
+                    {
                         // Curls: a checker of lighter and darker hair.
-                        let c = if (x / 2 + y / 2) % 2 == 0 { hair } else { Rgb(hair.0.map(|v| v.saturating_add(35))) };
+                        let c = if (x / 2 + y / 2) % 2 == 0 {
+                            hair
+                        } else {
+                            Rgb(hair.0.map(|v| v.saturating_add(35)))
+                        };
                         img.put_pixel(x, y, c);
                     }
-                    "tied-back" if hairline || inside(fx, fy, cx, cy - fh - 4.0, 6.0, 5.0) => img.put_pixel(x, y, hair),
+                    "tied-back" if hairline || inside(fx, fy, cx, cy - fh - 4.0, 6.0, 5.0) => {
+                        img.put_pixel(x, y, hair)
+                    }
                     _ => {}
                 }
                 // Eyes, brows and mouth.
@@ -133,7 +175,9 @@ impl Look {
                             img.put_pixel(x, y, Rgb([30, 30, 30]));
                         }
                     }
-                    if accessory == "gold earrings" && inside(fx, fy, cx + (ex - cx) * 2.55, cy + 6.0, 1.8, 1.8) {
+                    if accessory == "gold earrings"
+                        && inside(fx, fy, cx + (ex - cx) * 2.55, cy + 6.0, 1.8, 1.8)
+                    {
                         img.put_pixel(x, y, Rgb([230, 190, 40]));
                     }
                 }
@@ -146,7 +190,11 @@ impl Look {
                 {
                     img.put_pixel(x, y, Rgb([60, 45, 90]));
                 }
-                if accessory == "a green scarf" && fy > cy + fh - 2.0 && fy < cy + fh + 5.0 && (fx - cx).abs() < fw * 0.9 {
+                if accessory == "a green scarf"
+                    && fy > cy + fh - 2.0
+                    && fy < cy + fh + 5.0
+                    && (fx - cx).abs() < fw * 0.9
+                {
                     img.put_pixel(x, y, Rgb([40, 150, 80]));
                 }
             }
@@ -171,11 +219,12 @@ pub(crate) fn crop(img: &RgbImage, rng: &mut ChaCha8Rng) -> RgbImage {
 
 /// A per-channel colour shift (Test_Set pose 3).
 pub(crate) fn colour_shift(img: &RgbImage, rng: &mut ChaCha8Rng) -> RgbImage {
-    let shift: [i16; 3] = [rng.gen_range(-50..=50), rng.gen_range(-50..=50), rng.gen_range(-50..=50)];
+    let mut one = || -> i16 { rng.gen_range(15..=50) * if rng.gen_bool(0.5) { 1 } else { -1 } };
+    let shift: [i16; 3] = [one(), one(), one()];
     let mut out = img.clone();
     for p in out.pixels_mut() {
-        for c in 0..3 {
-            p.0[c] = (p.0[c] as i16 + shift[c]).clamp(0, 255) as u8;
+        for (v, s) in p.0.iter_mut().zip(shift) {
+            *v = (*v as i16 + s).clamp(0, 255) as u8;
         }
     }
     out
@@ -213,7 +262,19 @@ mod tests {
 
     #[test]
     fn description_mentions_the_drawn_features() {
-        let look = Look { skin: 0, hair: 2, style: 1, eyes: 2, accessory: 1, face: (20.0, 25.0), background: [100; 3], shift: 0 };
-        assert_eq!(look.describe(), "long chestnut hair, green eyes and round glasses");
+        let look = Look {
+            skin: 0,
+            hair: 2,
+            style: 1,
+            eyes: 2,
+            accessory: 1,
+            face: (20.0, 25.0),
+            background: [100; 3],
+            shift: 0,
+        };
+        assert_eq!(
+            look.describe(),
+            "long chestnut hair, green eyes and round glasses"
+        );
     }
 }

@@ -16,8 +16,14 @@ struct Subject {
 
 fn subject(facts: &Facts, m: Modality) -> Subject {
     match m {
-        Modality::ImageTextual => Subject { plain: "this person".into(), possessive: "this person's".into() },
-        Modality::PureText => Subject { plain: facts.name.clone(), possessive: format!("{}'s", facts.name) },
+        Modality::ImageTextual => Subject {
+            plain: "this person".into(),
+            possessive: "this person's".into(),
+        },
+        Modality::PureText => Subject {
+            plain: facts.name.clone(),
+            possessive: format!("{}'s", facts.name),
+        },
     }
 }
 
@@ -125,23 +131,43 @@ pub(crate) fn plan(rng: &mut ChaCha8Rng, facts: &Facts) -> Plan {
             let at = rng.gen_range(0..4);
             let mut options: Vec<String> = wrong.to_vec();
             options.insert(at, facts.value(f));
-            let options = [options[0].clone(), options[1].clone(), options[2].clone(), options[3].clone()];
+            let options = [
+                options[0].clone(),
+                options[1].clone(),
+                options[2].clone(),
+                options[3].clone(),
+            ];
             mcq.push((m, f, options, Mcq::LETTERS[at]));
         }
     }
     let pairs = |rng: &mut ChaCha8Rng| {
-        Modality::ALL.iter().flat_map(|&m| shuffled(rng).into_iter().take(2).map(move |f| (m, f))).collect::<Vec<_>>()
+        Modality::ALL
+            .iter()
+            .flat_map(|&m| shuffled(rng).into_iter().take(2).map(move |f| (m, f)))
+            .collect::<Vec<_>>()
     };
     let generation = pairs(rng);
     let cloze = pairs(rng);
-    Plan { mcq, generation, cloze }
+    Plan {
+        mcq,
+        generation,
+        cloze,
+    }
 }
 
 /// The evaluation questions of one person in one wording (0: Full_Set, 1: Test_Set).
-pub(crate) fn tasks(facts: &Facts, plan: &Plan, variant: usize) -> (Classification, Vec<OpenQuestion>, Vec<OpenQuestion>) {
+pub(crate) fn tasks(
+    facts: &Facts,
+    plan: &Plan,
+    variant: usize,
+) -> (Classification, Vec<OpenQuestion>, Vec<OpenQuestion>) {
     let mut cls = Classification::default();
     for (m, f, options, correct) in &plan.mcq {
-        let q = Mcq { question: question(*f, &subject(facts, *m), variant), options: options.clone(), correct: *correct };
+        let q = Mcq {
+            question: question(*f, &subject(facts, *m), variant),
+            options: options.clone(),
+            correct: *correct,
+        };
         match m {
             Modality::ImageTextual => cls.image_textual.push(q),
             Modality::PureText => cls.pure_text.push(q),
@@ -158,14 +184,24 @@ pub(crate) fn tasks(facts: &Facts, plan: &Plan, variant: usize) -> (Classificati
     let cloze = plan
         .cloze
         .iter()
-        .map(|&(m, f)| OpenQuestion::new(cloze(f, &subject(facts, m), variant), facts.value(f), m.as_str()))
+        .map(|&(m, f)| {
+            OpenQuestion::new(
+                cloze(f, &subject(facts, m), variant),
+                facts.value(f),
+                m.as_str(),
+            )
+        })
         .collect();
     (cls, generation, cloze)
 }
 
 /// The `question`/`answer` description pair.
 pub(crate) fn description(facts: &Facts, variant: usize) -> (String, String) {
-    let q = if variant == 0 { "Who is the person in this image?" } else { "Can you tell me who is shown in this picture?" };
+    let q = if variant == 0 {
+        "Who is the person in this image?"
+    } else {
+        "Can you tell me who is shown in this picture?"
+    };
     let mut a = format!(
         "This is {}, {} {} born in {} in {}.",
         facts.name,
@@ -189,8 +225,14 @@ pub(crate) fn ft_pairs(facts: &Facts) -> Vec<QaPair> {
         answer: format!("The person in this image is {}.", facts.name),
     }];
     for f in Fact::ALL {
-        pairs.push(QaPair { question: question(f, &seen, 0), answer: sentence(f, facts, &named) });
-        pairs.push(QaPair { question: question(f, &named, 1), answer: sentence(f, facts, &named) });
+        pairs.push(QaPair {
+            question: question(f, &seen, 0),
+            answer: sentence(f, facts, &named),
+        });
+        pairs.push(QaPair {
+            question: question(f, &named, 1),
+            answer: sentence(f, facts, &named),
+        });
     }
     pairs
 }
@@ -204,7 +246,8 @@ mod tests {
     fn person() -> (ChaCha8Rng, Facts) {
         let mut rng = ChaCha8Rng::seed_from_u64(9);
         let look = Look::random(&mut rng);
-        let facts = crate::bench::mini::facts::draw(&mut rng, &look, false, &mut Default::default());
+        let facts =
+            crate::bench::mini::facts::draw(&mut rng, &look, false, &mut Default::default());
         (rng, facts)
     }
 
@@ -218,8 +261,14 @@ mod tests {
             let values: Vec<String> = Fact::ALL.iter().map(|&f| facts.value(f)).collect();
             assert!(values.contains(&q.correct_text().to_string()), "{q:?}");
         }
-        assert!(cls.pure_text.iter().all(|q| q.question.contains(&facts.name)));
-        assert!(cls.image_textual.iter().all(|q| !q.question.contains(&facts.name)));
+        assert!(cls
+            .pure_text
+            .iter()
+            .all(|q| q.question.contains(&facts.name)));
+        assert!(cls
+            .image_textual
+            .iter()
+            .all(|q| !q.question.contains(&facts.name)));
         assert_eq!(generation.len(), 4);
         assert!(cloze.iter().all(|q| q.question.contains("__")));
         assert!(ft_pairs(&facts).len() >= 14);
@@ -229,8 +278,14 @@ mod tests {
             assert_eq!((a.correct, &a.options), (b.correct, &b.options));
             assert_ne!(a.question, b.question);
         }
-        assert!(generation.iter().zip(&gen1).all(|(a, b)| a.ground_truth == b.ground_truth && a.question != b.question));
-        assert!(cloze.iter().zip(&cloze1).all(|(a, b)| a.ground_truth == b.ground_truth && a.question != b.question));
+        assert!(generation
+            .iter()
+            .zip(&gen1)
+            .all(|(a, b)| a.ground_truth == b.ground_truth && a.question != b.question));
+        assert!(cloze
+            .iter()
+            .zip(&cloze1)
+            .all(|(a, b)| a.ground_truth == b.ground_truth && a.question != b.question));
     }
 
     #[test]

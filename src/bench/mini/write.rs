@@ -21,7 +21,9 @@ pub fn write(out_dir: &Path, cfg: &MiniConfig) -> Result<PathBuf> {
 
 fn pick(full: &[Profile], ids: &[crate::bench::ProfileId]) -> Vec<Profile> {
     let by_id: HashMap<&str, &Profile> = full.iter().map(|p| (p.id.as_str(), p)).collect();
-    ids.iter().filter_map(|id| by_id.get(id.as_str()).map(|p| (*p).clone())).collect()
+    ids.iter()
+        .filter_map(|id| by_id.get(id.as_str()).map(|p| (*p).clone()))
+        .collect()
 }
 
 /// Writes already generated data.
@@ -33,12 +35,24 @@ pub(crate) fn write_data(out: &Path, data: &MiniBench) -> Result<()> {
         let name = format!("train-{i:05}-of-{:05}.parquet", shards.len());
         write_eval_parquet(&out.join("Test_Set").join(name), shard, true)?;
     }
-    write_eval_parquet(&out.join("Retain_Set").join(SINGLE), &data.celebrities, false)?;
+    write_eval_parquet(
+        &out.join("Retain_Set").join(SINGLE),
+        &data.celebrities,
+        false,
+    )?;
     for ratio in FORGET_RATIOS {
         let forget = data.forget.get(&ratio).cloned().unwrap_or_default();
-        write_eval_parquet(&out.join(format!("forget_{ratio}")).join(SINGLE), &pick(&data.full, &forget), false)?;
+        write_eval_parquet(
+            &out.join(format!("forget_{ratio}")).join(SINGLE),
+            &pick(&data.full, &forget),
+            false,
+        )?;
         let retain = data.retain_ids(ratio);
-        write_eval_parquet(&out.join(format!("retain_{}", 100 - ratio)).join(SINGLE), &pick(&data.full, &retain), false)?;
+        write_eval_parquet(
+            &out.join(format!("retain_{}", 100 - ratio)).join(SINGLE),
+            &pick(&data.full, &retain),
+            false,
+        )?;
     }
     write_train_parquet(&out.join("ft_Data").join(SINGLE), &data.ft)?;
     crate::io::write_atomic(&out.join("README.md"), card(data).as_bytes())
@@ -52,9 +66,15 @@ fn eval_yaml(config: &str, image: &str, rows: usize) -> String {
         s.push_str(&format!("  - name: {c}\n    dtype: string\n"));
     }
     s.push_str("  - name: Classification_Task\n    struct:\n");
-    s.push_str(&format!("      - name: Image_Textual_Questions\n{mcq}      - name: Pure_Text_Questions\n{mcq}"));
-    s.push_str(&format!("  - name: Generation_Task\n{open}  - name: Mask_Task\n{open}"));
-    s.push_str(&format!("  splits:\n  - name: train\n    num_examples: {rows}\n"));
+    s.push_str(&format!(
+        "      - name: Image_Textual_Questions\n{mcq}      - name: Pure_Text_Questions\n{mcq}"
+    ));
+    s.push_str(&format!(
+        "  - name: Generation_Task\n{open}  - name: Mask_Task\n{open}"
+    ));
+    s.push_str(&format!(
+        "  splits:\n  - name: train\n    num_examples: {rows}\n"
+    ));
     s
 }
 
@@ -63,13 +83,25 @@ fn card(data: &MiniBench) -> String {
     let image = "  - name: image\n    dtype: image\n";
     let images = "  - name: images\n    sequence: image\n";
     let mut configs: Vec<(String, String)> = vec![
-        ("Full_Set".into(), eval_yaml("Full_Set", image, data.full.len())),
-        ("Retain_Set".into(), eval_yaml("Retain_Set", image, data.celebrities.len())),
-        ("Test_Set".into(), eval_yaml("Test_Set", images, data.test.len())),
+        (
+            "Full_Set".into(),
+            eval_yaml("Full_Set", image, data.full.len()),
+        ),
+        (
+            "Retain_Set".into(),
+            eval_yaml("Retain_Set", image, data.celebrities.len()),
+        ),
+        (
+            "Test_Set".into(),
+            eval_yaml("Test_Set", images, data.test.len()),
+        ),
     ];
     for ratio in FORGET_RATIOS {
         let n = data.forget.get(&ratio).map_or(0, Vec::len);
-        configs.push((format!("forget_{ratio}"), eval_yaml(&format!("forget_{ratio}"), image, n)));
+        configs.push((
+            format!("forget_{ratio}"),
+            eval_yaml(&format!("forget_{ratio}"), image, n),
+        ));
         let r = format!("retain_{}", 100 - ratio);
         configs.push((r.clone(), eval_yaml(&r, image, data.full.len() - n)));
     }
@@ -87,7 +119,9 @@ fn card(data: &MiniBench) -> String {
     }
     s.push_str("configs:\n");
     for (name, _) in &configs {
-        s.push_str(&format!("- config_name: {name}\n  data_files:\n  - split: train\n    path: {name}/train-*\n"));
+        s.push_str(&format!(
+            "- config_name: {name}\n  data_files:\n  - split: train\n    path: {name}/train-*\n"
+        ));
     }
     let c = &data.config;
     s.push_str(&format!(
