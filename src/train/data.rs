@@ -41,7 +41,7 @@ pub enum SampleSource {
 /// let bench = Bench::open("tests/fixtures/mllmu-sample")?;
 /// let ft = SampleSet::from_bench(&bench, "ft")?;
 /// assert_eq!(ft.images.len(), 10);              // one portrait per row
-/// assert_eq!(ft.len(), 68);                     // 7 pairs per row, 2 empty ones skipped
+/// assert_eq!(ft.len(), 70);                     // 7 usable pairs per row
 /// let celebs = SampleSet::from_bench(&bench, "Retain_Set")?;
 /// assert_eq!(celebs.source, mllmu::train::SampleSource::GenerationQa);
 /// # Ok::<(), mllmu::Error>(())
