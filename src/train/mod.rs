@@ -19,6 +19,8 @@
 //! | [`options`] | the settings shared by every run ([`TrainOptions`]) |
 //! | [`trainer`] | the loop: LoRA/full, AdamW, schedule, accumulation, checkpoints, resume, NaN guard |
 //! | [`passes`] | the forward passes of one micro-batch and the objective's loss |
+//! | [`plan`] | batches and steps of a run; the micro-batches of each epoch |
+//! | [`persist`] | checkpoints, `train_log.json` and the final model of a run |
 //! | [`checkpoints`] | checkpoint folders of a run (`latest.json` commit point) |
 //! | [`run_log`] | `train_log.json` and the [`Trained`] result |
 //! | [`finetune`] | [`Finetune`]: the vanilla model's recipe |
@@ -36,6 +38,8 @@ pub mod objectives;
 pub mod optim;
 pub mod options;
 pub mod passes;
+pub mod persist;
+pub mod plan;
 pub mod run_log;
 pub mod sampler;
 pub mod schedule;
@@ -57,5 +61,6 @@ pub use passes::Unit;
 pub use run_log::{RunLog, RunStatus, Trained};
 pub use sampler::EpochSampler;
 pub use schedule::{LrSchedule, Scheduler, Stepping};
-pub use trainer::{Plan, TrainData, Trainer};
+pub use plan::Plan;
+pub use trainer::{TrainData, Trainer};
 pub use unlearn::Unlearn;

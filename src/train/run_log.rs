@@ -7,7 +7,7 @@ use crate::train::data::SetSummary;
 use crate::train::history::LossHistory;
 use crate::train::objectives::ObjectiveSpec;
 use crate::train::options::TrainOptions;
-use crate::train::trainer::Plan;
+use crate::train::plan::Plan;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

@@ -15,28 +15,25 @@
 //! every counter are functions of the seed and the position, so a run resumed from a
 //! checkpoint ends bit for bit where an uninterrupted one does.
 
-use crate::model::{ImageProcessor, Llava, LlavaTokenizer, Model, SaveOptions, Weights};
+use crate::model::{ImageProcessor, Llava, LlavaTokenizer, Model};
 use crate::train::checkpoint::TrainState;
 use crate::train::checkpoints::{self, Checkpoint};
 use crate::train::clip::{clip_grad_norm, grad_norm, GradAccumulator};
 use crate::train::collate::{Batch, CollateOptions};
-use crate::train::data::{PixelCache, SampleSet, SetSummary};
+use crate::train::data::{PixelCache, SampleSet};
 use crate::train::history::LossRecord;
-use crate::train::objectives::{ObjectiveSpec, Pairing};
+use crate::train::objectives::ObjectiveSpec;
 use crate::train::optim::{AdamW, AdamWParams};
 use crate::train::options::TrainOptions;
 use crate::train::passes::Unit;
-use crate::train::run_log::{RunLog, RunStatus, Trained};
-use crate::train::sampler::EpochSampler;
-use crate::train::schedule::{LrSchedule, Scheduler, Stepping};
+use crate::train::persist::{run_settings, trainable_copy};
+use crate::train::plan::{plan, Plan};
+use crate::train::run_log::RunStatus;
+use crate::train::schedule::{LrSchedule, Scheduler};
 use crate::{Error, Result};
 use candle_core::{DType, Tensor, Var};
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Instant;
-
-/// Salt of the retain set's sample order (independent of the primary order).
-const RETAIN_SALT: u64 = 0x7265_7461_696e;
 
 /// The data of a run.
 #[derive(Debug, Clone)]
@@ -45,27 +42,6 @@ pub struct TrainData {
     pub primary: SampleSet,
     /// The retain set (objectives with a retain term).
     pub retain: Option<SampleSet>,
-}
-
-/// The shape of a run, in batches and steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-pub struct Plan {
-    /// How forget and retain batches are combined.
-    pub pairing: Pairing,
-    /// Whether micro-batches carry a retain batch.
-    pub uses_retain: bool,
-    /// Batches of the primary set per epoch.
-    pub primary_batches: usize,
-    /// Batches of the retain set per pass over it (0 when unused).
-    pub retain_batches: usize,
-    /// Micro-batches per epoch.
-    pub units_per_epoch: usize,
-    /// Optimizer steps per epoch.
-    pub steps_per_epoch: usize,
-    /// Optimizer steps of the whole run.
-    pub total_steps: usize,
-    /// How the schedule advances.
-    pub stepping: Stepping,
 }
 
 /// A training run in progress: build it with [`Trainer::new`], call [`Trainer::run`] (as
@@ -82,18 +58,18 @@ pub struct Trainer {
     pub(crate) collate: CollateOptions,
     pub(crate) objective: ObjectiveSpec,
     pub(crate) control: Option<Tensor>,
-    base_dir: PathBuf,
-    vars: Vec<Var>,
-    var_names: Vec<String>,
-    opt: AdamW,
-    sched: Scheduler,
-    state: TrainState,
-    options: TrainOptions,
-    plan: Plan,
-    lora: bool,
-    resumed_from: Option<usize>,
-    seconds: f64,
-    settings: serde_json::Value,
+    pub(crate) base_dir: PathBuf,
+    pub(crate) vars: Vec<Var>,
+    pub(crate) var_names: Vec<String>,
+    pub(crate) opt: AdamW,
+    pub(crate) sched: Scheduler,
+    pub(crate) state: TrainState,
+    pub(crate) options: TrainOptions,
+    pub(crate) plan: Plan,
+    pub(crate) lora: bool,
+    pub(crate) resumed_from: Option<usize>,
+    pub(crate) seconds: f64,
+    pub(crate) settings: serde_json::Value,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -324,57 +300,6 @@ impl Trainer {
         self.resumed_from
     }
 
-    /// The micro-batches of `epoch`, in order.
-    pub fn units(&self, epoch: usize) -> Result<Vec<Unit>> {
-        let bs = self.options.batch_size;
-        let primary = EpochSampler::new(self.options.seed, self.data.primary.len(), bs)?;
-        let forget: Vec<Vec<usize>> = primary.batches_from(epoch, 0);
-        if !self.plan.uses_retain {
-            return Ok(forget
-                .into_iter()
-                .map(|b| Unit {
-                    primary: Some(b),
-                    retain: None,
-                })
-                .collect());
-        }
-        let retain_len = self.data.retain.as_ref().map_or(0, SampleSet::len);
-        let retain = EpochSampler::new(self.options.seed ^ RETAIN_SALT, retain_len, bs)?;
-        let nr = retain.num_batches().max(1);
-        Ok(match self.plan.pairing {
-            Pairing::Sequential => {
-                let mut units: Vec<Unit> = forget
-                    .into_iter()
-                    .map(|b| Unit {
-                        primary: Some(b),
-                        retain: None,
-                    })
-                    .collect();
-                units.extend(retain.batches_from(epoch, 0).into_iter().map(|b| Unit {
-                    primary: None,
-                    retain: Some(b),
-                }));
-                units
-            }
-            Pairing::Paired => {
-                let nf = forget.len();
-                let mut cache: HashMap<usize, Vec<Vec<usize>>> = HashMap::new();
-                let mut units = Vec::with_capacity(nf);
-                for (k, b) in forget.into_iter().enumerate() {
-                    let g = epoch * nf + k;
-                    let pass = cache
-                        .entry(g / nr)
-                        .or_insert_with(|| retain.batches_from(g / nr, 0));
-                    units.push(Unit {
-                        primary: Some(b),
-                        retain: pass.get(g % nr).cloned(),
-                    });
-                }
-                units
-            }
-        })
-    }
-
     /// Runs micro-batches and one optimizer step. On a non-finite loss or gradient norm,
     /// the weights are left untouched.
     fn train_units(&mut self, units: &[(u64, &Unit)]) -> Result<StepResult> {
@@ -572,195 +497,6 @@ impl Trainer {
         }
         Ok(true)
     }
-
-    /// Writes a checkpoint of the current state (if there is an output folder and the
-    /// latest checkpoint is not already at this step); returns its folder.
-    pub fn save_checkpoint(&mut self) -> Result<Option<PathBuf>> {
-        let Some(out) = self.options.out_dir.clone() else {
-            return Ok(None);
-        };
-        if let Some(c) = Checkpoint::latest(&out)? {
-            if c.state.step == self.state.step && c.state.epoch == self.state.epoch {
-                return Ok(Some(c.dir));
-            }
-        }
-        let dir = checkpoints::step_dir(&out, self.state.step);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io("remove", &dir, e))?;
-        }
-        std::fs::create_dir_all(&dir).map_err(|e| Error::io("create", &dir, e))?;
-        if self.lora {
-            self.model.save_lora(&dir)?;
-        } else {
-            let opts = SaveOptions {
-                dtype: Some(DType::F32),
-                ..SaveOptions::default()
-            };
-            self.model.save(&dir, &opts)?;
-        }
-        crate::io::write_json(&dir.join(checkpoints::RUN_FILE), &self.settings)?;
-        self.state.save(&dir, &self.opt.state())?;
-        checkpoints::commit(&out, self.state.step, &dir)?;
-        Ok(Some(dir))
-    }
-
-    fn summaries(&self) -> Vec<SetSummary> {
-        std::iter::once(self.data.primary.describe())
-            .chain(
-                self.data
-                    .retain
-                    .iter()
-                    .filter(|_| self.plan.uses_retain)
-                    .map(SampleSet::describe),
-            )
-            .collect()
-    }
-
-    /// The run's record (what `train_log.json` holds).
-    pub fn log(&self, status: RunStatus) -> RunLog {
-        let h = &self.state.history;
-        RunLog {
-            mllmu_version: env!("CARGO_PKG_VERSION").to_string(),
-            status,
-            objective: self.objective.clone(),
-            options: self.options.clone(),
-            seed: self.options.seed,
-            data: self.summaries(),
-            plan: self.plan,
-            base_model: self.base_dir.display().to_string(),
-            device: crate::model::device::describe(self.model.device()),
-            dtype: format!("{:?}", self.model.dtype()),
-            mode: if self.lora { "lora" } else { "full" }.to_string(),
-            trainable_tensors: self.vars.len(),
-            trainable_parameters: self.trainable_parameters(),
-            steps: self.state.step,
-            samples_seen: self.state.samples_seen,
-            loss_first: h.records.first().map(|r| r.loss),
-            loss_last: h.last().map(|r| r.loss),
-            seconds: self.seconds,
-            samples_per_sec: self.state.samples_seen as f64 / self.seconds.max(1e-9),
-            resumed_from_step: self.resumed_from,
-            history: h.clone(),
-        }
-    }
-
-    fn write_log(&self, status: RunStatus) -> Result<()> {
-        if let Some(out) = &self.options.out_dir {
-            crate::io::write_json(&out.join("train_log.json"), &self.log(status))?;
-        }
-        Ok(())
-    }
-
-    /// Ends the run: merges the adapters, returns the model with plain (frozen) tensors,
-    /// and, when complete and there is an output folder, saves it there (`Llava::save`:
-    /// config, safetensors, tokenizer and processor files) with `train_log.json`.
-    pub fn finish(self) -> Result<Trained> {
-        let status = if self.is_complete() {
-            RunStatus::Complete
-        } else {
-            RunStatus::Stopped
-        };
-        let log = self.log(status);
-        let mut model = self.model;
-        model.set_training(false);
-        model.merge_lora()?;
-        let llava = plain_copy(&model)?;
-        let out_dir = self.options.out_dir.clone();
-        if let Some(out) = &out_dir {
-            if status == RunStatus::Complete {
-                llava.save(out, &SaveOptions::default())?;
-            }
-            crate::io::write_json(&out.join("train_log.json"), &log)?;
-        }
-        Ok(Trained {
-            model: Model {
-                llava,
-                tokenizer: self.tokenizer,
-                processor: self.processor,
-                dir: self.base_dir,
-            },
-            history: log.history.clone(),
-            out_dir,
-            log,
-        })
-    }
-}
-
-/// The run's plan from the objective, the data and the options.
-fn plan(objective: &ObjectiveSpec, data: &TrainData, options: &TrainOptions) -> Plan {
-    let bs = options.batch_size;
-    let needs = objective.needs();
-    let uses_retain = needs.retain;
-    let pairing = objective.pairing();
-    let primary_batches = data.primary.len().div_ceil(bs);
-    let retain_batches = if uses_retain {
-        data.retain.as_ref().map_or(0, |r| r.len().div_ceil(bs))
-    } else {
-        0
-    };
-    let units_per_epoch = if uses_retain && pairing == Pairing::Sequential {
-        primary_batches + retain_batches
-    } else {
-        primary_batches
-    };
-    let steps_per_epoch = units_per_epoch.div_ceil(options.grad_accum);
-    Plan {
-        pairing,
-        uses_retain,
-        primary_batches,
-        retain_batches,
-        units_per_epoch,
-        steps_per_epoch,
-        total_steps: steps_per_epoch * options.epochs,
-        stepping: options.stepping.unwrap_or(objective.reference_stepping()),
-    }
-}
-
-fn run_settings(
-    objective: &ObjectiveSpec,
-    options: &TrainOptions,
-    data: &TrainData,
-    base: &Model,
-) -> serde_json::Value {
-    let uses_retain = objective.needs().retain;
-    let data: Vec<SetSummary> = std::iter::once(data.primary.describe())
-        .chain(
-            data.retain
-                .iter()
-                .filter(|_| uses_retain)
-                .map(SampleSet::describe),
-        )
-        .collect();
-    serde_json::json!({
-        "objective": objective,
-        "options": options.fingerprint(),
-        "data": data,
-        "base": base.dir.display().to_string(),
-    })
-}
-
-/// Every weight of `start` as a float32 variable, in new storage.
-fn trainable_copy(start: &Llava) -> Result<(Llava, candle_nn::VarMap)> {
-    let mut tensors = HashMap::new();
-    for (name, t) in start.named_tensors() {
-        tensors.insert(name, t.to_dtype(DType::F32)?);
-    }
-    let mut w = Weights::from_tensors(tensors);
-    w.dir = start.source_dir().map(PathBuf::from).unwrap_or_default();
-    let (w, vars) = w.into_vars()?;
-    Ok((Llava::from_weights(start.config.clone(), &w)?, vars))
-}
-
-/// The same weights as plain tensors (no variable tracking), sharing storage.
-fn plain_copy(model: &Llava) -> Result<Llava> {
-    let tensors: HashMap<String, Tensor> = model
-        .named_tensors()
-        .into_iter()
-        .map(|(n, t)| (n, t.detach()))
-        .collect();
-    let mut w = Weights::from_tensors(tensors);
-    w.dir = model.source_dir().map(PathBuf::from).unwrap_or_default();
-    Llava::from_weights(model.config.clone(), &w)
 }
 
 fn progress_bar(options: &TrainOptions, total: usize, position: usize) -> indicatif::ProgressBar {
