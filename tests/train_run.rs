@@ -172,3 +172,50 @@ fn lora_finetuning_trains_only_adapters_and_merges_them() {
         0.0
     );
 }
+
+#[test]
+fn lora_trains_in_float32_over_a_bfloat16_base() {
+    let base = Model::load_with(
+        fixture("tiny-llava"),
+        &Device::Cpu,
+        candle_core::DType::BF16,
+    )
+    .unwrap();
+    let bench = mllmu::bench::Bench::open(fixture("mllmu-sample")).unwrap();
+    let ft = SampleSet::from_bench(&bench, "ft").unwrap();
+    let options = TrainOptions {
+        lr: 1e-3,
+        epochs: 1,
+        ..quiet()
+    };
+    let mut trainer = mllmu::train::Trainer::new(
+        &base,
+        mllmu::train::ObjectiveSpec::Finetune(Default::default()),
+        TrainData {
+            primary: first(&ft, 4),
+            retain: None,
+        },
+        options,
+        None,
+    )
+    .unwrap();
+    for lin in trainer.model().linears() {
+        assert_eq!(lin.weight.dtype(), candle_core::DType::BF16, "{}", lin.name);
+        if let Some(ad) = &lin.lora {
+            assert_eq!(
+                (ad.a.dtype(), ad.b.dtype()),
+                (candle_core::DType::F32, candle_core::DType::F32)
+            );
+        }
+    }
+    assert!(trainer.run().unwrap());
+    let trained = trainer.finish().unwrap();
+    let loss = trained.history.records[0].loss;
+    assert!(loss.is_finite() && (loss - 7.7).abs() < 0.5, "{loss}");
+    assert_eq!(trained.model.llava.dtype(), candle_core::DType::BF16);
+    let html = trained.to_html();
+    assert!(
+        html.contains("<table") && html.contains("loss history"),
+        "{html}"
+    );
+}

@@ -167,4 +167,24 @@ fn command_line_errors_are_clear() {
     ]);
     assert!(!ok);
     assert!(stderr.contains("cannot be used with"), "{stderr}");
+    let (ok, _, stderr) = mllmu(&[
+        "unlearn",
+        "--method",
+        "npo",
+        "--forget",
+        "5",
+        "--model",
+        m,
+        "--bench",
+        b,
+        "--out",
+        o,
+        "--objective-json",
+        "{\"objective\":\"npo\",\"beta\":\"high\"}",
+    ]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("invalid objective-json") && stderr.contains("hint:"),
+        "{stderr}"
+    );
 }

@@ -106,6 +106,10 @@ pub struct UnlearnArgs {
     /// Unlearn with text-only prompts (no image).
     #[arg(long)]
     pub text_only: bool,
+    /// The objective's hyper-parameters as JSON, overriding the method's defaults, e.g.
+    /// `{"objective":"npo","beta":0.2,"form":"sequence_sum","retain_weight":0}`.
+    #[arg(long, value_name = "JSON")]
+    pub objective_json: Option<String>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -230,6 +234,15 @@ pub fn run_unlearn(a: UnlearnArgs) -> Result<()> {
     let mut unlearn = Unlearn::from_method(&a.method)?;
     if a.text_only {
         unlearn = unlearn.text_only();
+    }
+    if let Some(json) = &a.objective_json {
+        unlearn.objective = serde_json::from_str(json).map_err(|e| {
+            Error::param(
+                "objective-json",
+                json,
+                format!("{e}\nhint: the fields of the method's objective with an \"objective\" tag, as in train_log.json"),
+            )
+        })?;
     }
     unlearn.reference = a.reference.clone();
     unlearn.options = options(&a.common, unlearn.options.clone())?;
