@@ -283,6 +283,25 @@ impl Llava {
         }
     }
 
+    /// Restarts the CPU dropout generator at `(seed, stream)`: a training loop that calls it
+    /// before every micro-batch draws the same masks after a resume as without one. No-op
+    /// without adapters (on a GPU the masks come from the device generator).
+    pub fn reseed_lora_dropout(&self, seed: u64, stream: u64) -> Result<()> {
+        if let Some(s) = &self.lora {
+            let mut rng = s.runtime.rng.lock().map_err(|_| {
+                Error::param(
+                    "lora dropout",
+                    "poisoned",
+                    "a previous panic left the dropout generator locked",
+                )
+            })?;
+            let mut fresh = ChaCha8Rng::seed_from_u64(seed ^ 0x10ba_d20f);
+            fresh.set_stream(stream);
+            *rng = fresh;
+        }
+        Ok(())
+    }
+
     /// `(weight name, W + scale·B·A)` for every adapted linear, in the weight's dtype.
     pub fn merged_lora_weights(&self) -> Result<Vec<(String, Tensor)>> {
         let mut out = Vec::new();

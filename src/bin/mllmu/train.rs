@@ -1,23 +1,270 @@
 //! `mllmu finetune` and `mllmu unlearn` (owner: train)
 
-/// Arguments of `mllmu finetune`.
-#[derive(clap::Args)]
-pub struct FinetuneArgs {}
-/// Arguments of `mllmu unlearn`.
-#[derive(clap::Args)]
-pub struct UnlearnArgs {}
+use mllmu::bench::Bench;
+use mllmu::model::{device, LoraConfig, Model};
+use mllmu::train::collate::CollateOptions;
+use mllmu::train::{Finetune, SampleSet, Stepping, TrainData, TrainOptions, Trained, Unlearn};
+use mllmu::{Error, Result};
+use std::path::{Path, PathBuf};
 
-pub fn run_finetune(_a: FinetuneArgs) -> mllmu::Result<()> {
-    Err(mllmu::Error::param(
-        "command",
-        "finetune",
-        "not implemented yet",
-    ))
+/// Options shared by `finetune` and `unlearn`.
+#[derive(clap::Args, Debug)]
+pub struct CommonArgs {
+    /// Starting model: a checkpoint folder, or a hub id (`llava-hf/llava-1.5-7b-hf`)
+    /// already in the local Hugging Face cache.
+    #[arg(long, value_name = "DIR_OR_HUB_ID")]
+    pub model: String,
+    /// The benchmark folder (hub layout, a mini benchmark, or baseline_train_split).
+    #[arg(long, value_name = "DIR")]
+    pub bench: PathBuf,
+    /// Output folder: checkpoints, the final model and train_log.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Epochs (default: 5 for finetune, 1 for unlearn).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Peak learning rate (default 2e-5; 5e-5 for rmu).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Samples per batch (default 4).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// LoRA rank (default 16).
+    #[arg(long, conflicts_with = "full")]
+    pub lora_rank: Option<usize>,
+    /// LoRA alpha (default 16).
+    #[arg(long, conflicts_with = "full")]
+    pub lora_alpha: Option<f64>,
+    /// LoRA dropout (default 0.05).
+    #[arg(long, conflicts_with = "full")]
+    pub lora_dropout: Option<f64>,
+    /// Also adapt the vision tower's q/k/v projections, as PEFT did in the reference.
+    #[arg(long, conflicts_with = "full")]
+    pub lora_vision: bool,
+    /// Train every weight (float32) instead of LoRA adapters.
+    #[arg(long)]
+    pub full: bool,
+    /// Seed of the sample order, LoRA initialisation and dropout (default 0).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Micro-batches per optimizer step.
+    #[arg(long, default_value_t = 1)]
+    pub grad_accum: usize,
+    /// Clip the global gradient norm (off by default, as the reference).
+    #[arg(long)]
+    pub max_grad_norm: Option<f64>,
+    /// Learning-rate schedule stepping: per_batch or per_epoch (default: the method's
+    /// reference script).
+    #[arg(long, value_name = "per_batch|per_epoch")]
+    pub stepping: Option<String>,
+    /// Labels on the answer tokens only, with EOS appended (the reference labels every
+    /// non-pad token).
+    #[arg(long)]
+    pub answer_only: bool,
+    /// Stop after this many optimizer steps in total (resume later by running again).
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Save a checkpoint every N steps (always at the end).
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
+    /// Start over even if the output folder holds a checkpoint.
+    #[arg(long)]
+    pub no_resume: bool,
+    /// auto, cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// Compute dtype of the frozen base: f32, f16, bf16 (default: bf16 on GPU, f32 on CPU).
+    #[arg(long)]
+    pub dtype: Option<String>,
+    /// Print a JSON summary on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
-pub fn run_unlearn(_a: UnlearnArgs) -> mllmu::Result<()> {
-    Err(mllmu::Error::param(
-        "command",
-        "unlearn",
-        "not implemented yet",
-    ))
+
+/// Arguments of `mllmu finetune`.
+#[derive(clap::Args, Debug)]
+pub struct FinetuneArgs {
+    /// The set to train on: ft (ft_Data), retain_95, Retain_Set, ...
+    #[arg(long, default_value = "ft")]
+    pub set: String,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Arguments of `mllmu unlearn`.
+#[derive(clap::Args, Debug)]
+pub struct UnlearnArgs {
+    /// ga, grad_diff, kl, npo, simnpo, idk_nll, idk_dpo or rmu.
+    #[arg(long)]
+    pub method: String,
+    /// Forget ratio in percent: 5, 10 or 15.
+    #[arg(long)]
+    pub forget: u8,
+    /// Reference model folder (NPO, KL, IdkDPO, RMU); default: the starting model, frozen.
+    #[arg(long, value_name = "DIR")]
+    pub reference: Option<PathBuf>,
+    /// Unlearn with text-only prompts (no image).
+    #[arg(long)]
+    pub text_only: bool,
+    /// The objective's hyper-parameters as JSON, overriding the method's defaults, e.g.
+    /// `{"objective":"npo","beta":0.2,"form":"sequence_sum","retain_weight":0}`.
+    #[arg(long, value_name = "JSON")]
+    pub objective_json: Option<String>,
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// A folder, or a hub id resolved in the local Hugging Face cache (no download).
+fn resolve_model(spec: &str) -> Result<PathBuf> {
+    let path = Path::new(spec);
+    if path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    let hint = "give a checkpoint folder, or download the model first (e.g. `huggingface-cli download ID`)";
+    let Some((owner, name)) = spec
+        .split_once('/')
+        .filter(|_| !spec.starts_with(['.', '/']))
+    else {
+        return Err(Error::MissingFolder {
+            path: path.to_path_buf(),
+            hint: hint.into(),
+        });
+    };
+    let cache = std::env::var_os("HF_HUB_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HF_HOME").map(|h| PathBuf::from(h).join("hub")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub"))
+        })
+        .unwrap_or_default();
+    let repo = cache.join(format!("models--{owner}--{name}"));
+    let revision = std::fs::read_to_string(repo.join("refs/main")).unwrap_or_default();
+    let snapshot = repo.join("snapshots").join(revision.trim());
+    if !revision.trim().is_empty() && snapshot.join("config.json").is_file() {
+        return Ok(snapshot);
+    }
+    Err(Error::MissingFolder {
+        path: repo,
+        hint: format!("{spec} is neither a folder nor in the local Hugging Face cache; {hint}"),
+    })
+}
+
+fn options(c: &CommonArgs, mut o: TrainOptions) -> Result<TrainOptions> {
+    o.lr = c.lr.unwrap_or(o.lr);
+    o.batch_size = c.batch_size.unwrap_or(o.batch_size);
+    o.epochs = c.epochs.unwrap_or(o.epochs);
+    o.seed = c.seed.unwrap_or(o.seed);
+    o.grad_accum = c.grad_accum;
+    o.max_grad_norm = c.max_grad_norm;
+    o.max_steps = c.max_steps;
+    o.checkpoint_every = c.checkpoint_every;
+    o.resume = !c.no_resume;
+    o.out_dir = Some(c.out.clone());
+    o.lora = if c.full {
+        None
+    } else {
+        let d = LoraConfig::default();
+        Some(LoraConfig {
+            r: c.lora_rank.unwrap_or(d.r),
+            alpha: c.lora_alpha.unwrap_or(d.alpha),
+            dropout: c.lora_dropout.unwrap_or(d.dropout),
+            include_vision_qkv: c.lora_vision,
+            ..d
+        })
+    };
+    if c.answer_only {
+        o.collate = CollateOptions {
+            template: o.collate.template,
+            ..CollateOptions::answer_only()
+        };
+    }
+    o.stepping = match c.stepping.as_deref() {
+        None => None,
+        Some("per_batch") => Some(Stepping::PerBatch),
+        Some("per_epoch") => Some(Stepping::PerEpoch),
+        Some(other) => {
+            return Err(Error::param(
+                "stepping",
+                other,
+                "expected per_batch or per_epoch",
+            ))
+        }
+    };
+    Ok(o)
+}
+
+fn load_model(c: &CommonArgs) -> Result<Model> {
+    let dir = resolve_model(&c.model)?;
+    let dev = device::parse(&c.device)?;
+    let dtype = match &c.dtype {
+        Some(d) => device::parse_dtype(d)?,
+        None => device::default_dtype(&dev),
+    };
+    Model::load_with(dir, &dev, dtype)
+}
+
+fn report(c: &CommonArgs, trained: &Trained) -> Result<()> {
+    if c.json {
+        let text = serde_json::to_string(&trained.summary_json()).map_err(|e| Error::Json {
+            file: "<stdout>".into(),
+            reason: e.to_string(),
+        })?;
+        println!("{text}");
+    } else {
+        println!("{trained}");
+        if !trained.is_complete() {
+            println!("stopped by --max-steps; run the same command again to continue");
+        }
+    }
+    Ok(())
+}
+
+pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
+    let bench = Bench::open(&a.common.bench)?;
+    let base = load_model(&a.common)?;
+    let ft = Finetune {
+        set: a.set.clone(),
+        options: options(&a.common, TrainOptions::default())?,
+    };
+    let trained = ft.run(&base, &bench)?;
+    report(&a.common, &trained)
+}
+
+pub fn run_unlearn(a: UnlearnArgs) -> Result<()> {
+    let mut unlearn = Unlearn::from_method(&a.method)?;
+    if a.text_only {
+        unlearn = unlearn.text_only();
+    }
+    if let Some(json) = &a.objective_json {
+        unlearn.objective = serde_json::from_str(json).map_err(|e| {
+            Error::param(
+                "objective-json",
+                json,
+                format!("{e}\nhint: the fields of the method's objective with an \"objective\" tag, as in train_log.json"),
+            )
+        })?;
+    }
+    unlearn.reference = a.reference.clone();
+    unlearn.options = options(&a.common, unlearn.options.clone())?;
+    let bench = Bench::open(&a.common.bench)?;
+    let vanilla = load_model(&a.common)?;
+    let trained = match bench.split(a.forget) {
+        Ok(split) => unlearn.run(&vanilla, &bench, &split)?,
+        // A baseline_train_split folder: training-format forget_N / retain_N only.
+        Err(e) if bench.train_set(&format!("forget_{}", a.forget)).is_err() => return Err(e),
+        Err(_) => {
+            let retain_name = format!("retain_{}", 100 - u32::from(a.forget));
+            let retain = if unlearn.objective.needs().retain {
+                Some(SampleSet::from_bench(&bench, &retain_name)?)
+            } else {
+                None
+            };
+            let data = TrainData {
+                primary: SampleSet::from_bench(&bench, &format!("forget_{}", a.forget))?,
+                retain,
+            };
+            unlearn.run_on(&vanilla, data)?
+        }
+    };
+    report(&a.common, &trained)
 }
