@@ -78,4 +78,6 @@ pub mod prelude {
     pub use crate::error::{Error, Result};
     pub use crate::eval::{Evaluate, Report};
     pub use crate::model::{device, GenerationConfig, Llava, LoraConfig, Model};
+    pub use crate::plot::{Figure, Score};
+    pub use crate::train::{Finetune, Trained, Unlearn};
 }

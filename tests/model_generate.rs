@@ -158,3 +158,45 @@ fn mismatched_images_are_reported() {
         .unwrap_err();
     assert!(err.to_string().contains("72 features"), "{err}");
 }
+
+/// A fine-tuned model (trained with labels on image tokens, as the reference does) can emit
+/// `<image>`; decoding must embed it as text, as transformers does once the prompt is cached.
+#[test]
+fn generated_image_tokens_are_embedded_as_text() {
+    use mllmu::model::{Config, Weights};
+    let r = Reference::load();
+    let dir = fixture("tiny-llava");
+    let cfg = Config::load(&dir).unwrap();
+    let w = Weights::load(&dir, &cfg, &Device::Cpu, DType::F32).unwrap();
+    let first = r.case("text")["greedy"]["new_ids"][0].as_u64().unwrap() as usize;
+    let image_id = cfg.image_token_index as usize;
+    let mut tensors: std::collections::HashMap<String, Tensor> =
+        w.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let head = tensors["language_model.lm_head.weight"].clone();
+    let rows: Vec<Tensor> = (0..head.dim(0).unwrap())
+        .map(|i| {
+            let src = if i == image_id { first } else { i };
+            let row = head.narrow(0, src, 1).unwrap();
+            if i == image_id {
+                (row * 3.0).unwrap()
+            } else {
+                row
+            }
+        })
+        .collect();
+    tensors.insert(
+        "language_model.lm_head.weight".into(),
+        Tensor::cat(&rows, 0).unwrap(),
+    );
+    let m = Llava::from_weights(cfg, &Weights::from_tensors(tensors)).unwrap();
+    let prompts = vec![r.ids("text", "input_ids"), r.ids("image", "input_ids")];
+    let pixels = r.pixels("image");
+    let single = m.generate(&prompts[..1], None, &greedy(6)).unwrap();
+    assert_eq!(
+        single.new_ids[0][0] as usize, image_id,
+        "the head favours <image>"
+    );
+    assert_eq!(single.new_ids[0].len(), 6, "decoding went on after <image>");
+    let batch = m.generate(&prompts, pixels.as_ref(), &greedy(6)).unwrap();
+    assert_eq!(batch.new_ids[0], single.new_ids[0]);
+}

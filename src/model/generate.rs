@@ -221,7 +221,15 @@ impl Llava {
         }
         let ids = Tensor::from_vec(prefix.to_vec(), (1, prefix.len()), self.device())?;
         let mut cache = KvCache::new();
-        self.run(&ids, pixel_values, None, None, Some(&mut cache), None)?;
+        self.run(
+            &ids,
+            pixel_values,
+            None,
+            None,
+            Some(&mut cache),
+            None,
+            false,
+        )?;
         Ok(PrefixCache {
             cache,
             len: prefix.len(),
@@ -298,6 +306,7 @@ impl Llava {
             Some(&pos_t),
             Some(&mut cache),
             None,
+            false,
         )?;
         let mut logits = self.last_logits(&h)?;
         let first_logits = logits.clone();
@@ -360,6 +369,7 @@ impl Llava {
                 Some(&pos_t),
                 Some(&mut cache),
                 None,
+                true,
             )?;
             logits = self.last_logits(&h)?;
         }

@@ -243,6 +243,7 @@ impl Llava {
         positions: Option<&Tensor>,
         cache: Option<&mut KvCache>,
         hidden: Option<&mut Vec<Tensor>>,
+        generated: bool,
     ) -> Result<Tensor> {
         let (b, l) = input_ids.dims2()?;
         let past = cache.as_ref().map_or(0, |c| c.len());
@@ -258,7 +259,15 @@ impl Llava {
                 ));
             }
         }
-        let embeds = self.embed(input_ids, pixel_values)?;
+        // Freshly generated ids are embedded as text, `<image>` included: once the prompt is
+        // in the cache, transformers no longer merges image features (a fine-tuned model
+        // trained with labels on image tokens may emit them).
+        let embeds = if generated {
+            self.language_model
+                .embed(&input_ids.to_dtype(DType::U32)?)?
+        } else {
+            self.embed(input_ids, pixel_values)?
+        };
         let positions = match positions {
             Some(p) => {
                 if p.dims() != [b, l] && p.dims() != [1, l] {
@@ -298,7 +307,15 @@ impl Llava {
         attention_mask: Option<&Tensor>,
     ) -> Result<Tensor> {
         let keys = attention_mask.map(mask_rows).transpose()?;
-        let h = self.run(input_ids, pixel_values, keys.as_deref(), None, None, None)?;
+        let h = self.run(
+            input_ids,
+            pixel_values,
+            keys.as_deref(),
+            None,
+            None,
+            None,
+            false,
+        )?;
         Ok(self.language_model.lm_head.forward(&h)?)
     }
 
@@ -318,6 +335,7 @@ impl Llava {
             Some(position_ids),
             None,
             None,
+            false,
         )?;
         Ok(self.language_model.lm_head.forward(&h)?)
     }
@@ -338,6 +356,7 @@ impl Llava {
             None,
             None,
             Some(&mut hidden),
+            false,
         )?;
         Ok(LlavaOutput {
             logits: self.language_model.lm_head.forward(&h)?,
