@@ -71,6 +71,8 @@ pub mod plot;
 pub mod train;
 
 pub use error::{Error, Result};
+/// polars, re-exported so notebooks can name `mllmu::polars::prelude::DataFrame` without a `:dep`.
+pub use polars;
 
 /// The names a notebook needs: `use mllmu::prelude::*;`.
 pub mod prelude {
