@@ -15,10 +15,12 @@
 //! # Ok::<(), mllmu::Error>(())
 //! ```
 
+pub mod bench;
 pub mod clip;
 pub mod config;
 pub mod device;
 pub mod generate;
+pub mod hub;
 pub mod linear;
 pub mod llama;
 pub mod llava;
@@ -26,6 +28,7 @@ pub mod lora;
 pub mod loss;
 pub mod norm;
 pub mod processor;
+pub mod prompt;
 pub mod tokenizer;
 pub mod weights;
 
@@ -34,6 +37,6 @@ pub use generate::{Generation, GenerationConfig, PrefixCache, Sampling};
 pub use llava::{Llava, LlavaOutput};
 pub use lora::LoraConfig;
 pub use loss::{masked_cross_entropy, token_nll};
-pub use weights::{SaveOptions, Weights};
 pub use processor::ImageProcessor;
 pub use tokenizer::LlavaTokenizer;
+pub use weights::{SaveOptions, Weights};
