@@ -90,6 +90,10 @@ pub struct ModelBench {
     pub params: usize,
     /// Tokens of the generation prompt (image tokens included).
     pub prompt_len: usize,
+    /// [`BenchInputs::ids_sha256`]: equal in the PyTorch script when the ids are.
+    pub ids_sha256: String,
+    /// Sum of all pixel values (float64), to compare the images with the PyTorch script.
+    pub pixel_sum: f64,
     /// Warm-up runs per measurement.
     pub warmup: usize,
     /// Timed runs per measurement.
@@ -109,6 +113,32 @@ pub struct BenchInputs {
     pub prompt_len: usize,
     /// One preprocessed image per row, `[BATCH, 3, H, W]` float32.
     pub pixel_values: Tensor,
+}
+
+impl BenchInputs {
+    /// SHA-256 of the ids written as decimal numbers, comma-separated, rows joined by `;`.
+    ///
+    /// ```
+    /// # use candle_core::{Device, Tensor};
+    /// let inputs = mllmu::model::bench::BenchInputs { rows: vec![vec![1, 2], vec![3]], labels: vec![],
+    ///     prompt_len: 1, pixel_values: Tensor::zeros(1, candle_core::DType::F32, &Device::Cpu)? };
+    /// assert_eq!(inputs.ids_sha256(), mllmu::io::sha256_hex(b"1,2;3"));
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    pub fn ids_sha256(&self) -> String {
+        let text = self
+            .rows
+            .iter()
+            .map(|r| {
+                r.iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            })
+            .collect::<Vec<_>>()
+            .join(";");
+        crate::io::sha256_hex(text.as_bytes())
+    }
 }
 
 /// SplitMix64 (Steele et al. 2014), small enough to reproduce in Python.
@@ -363,6 +393,12 @@ pub fn bench_model(
         dtype: dtype.as_str().to_string(),
         params,
         prompt_len: inputs.prompt_len,
+        ids_sha256: inputs.ids_sha256(),
+        pixel_sum: inputs
+            .pixel_values
+            .to_dtype(DType::F64)?
+            .sum_all()?
+            .to_scalar::<f64>()?,
         warmup: opts.warmup,
         repeats: opts.repeats,
         samples: BenchSamples {

@@ -90,12 +90,11 @@ pub fn run_generate(a: GenerateArgs) -> mllmu::Result<()> {
         a.max_new_tokens,
     )?;
     if a.json {
-        let json = serde_json::json!({
-            "input_ids": out.input_ids,
-            "new_ids": out.new_ids,
-            "text": out.text,
-            "first_step_top5": out.first_step_top5,
-        });
+        // Field order: input_ids, new_ids, text, first_step_top5.
+        let json = serde_json::to_string(&out).map_err(|e| mllmu::Error::Json {
+            file: "<generation>".into(),
+            reason: e.to_string(),
+        })?;
         println!("{json}");
     } else {
         println!("{}", out.text);
