@@ -19,5 +19,6 @@ pub use error::{Error, Result};
 
 /// The names a notebook needs: `use mllmu::prelude::*;`.
 pub mod prelude {
+    pub use crate::bench::{Bench, MiniConfig, Modality, Profile, ProfileId, Split, Summary};
     pub use crate::error::{Error, Result};
 }

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod bench;
+pub mod bundle;
 pub mod clip;
 pub mod config;
 pub mod device;
@@ -32,6 +33,7 @@ pub mod prompt;
 pub mod tokenizer;
 pub mod weights;
 
+pub use bundle::Model;
 pub use config::Config;
 pub use generate::{Generation, GenerationConfig, PrefixCache, Sampling};
 pub use llava::{Llava, LlavaOutput};

@@ -1,5 +1,7 @@
 //! `mllmu bench ...` (owner: bench)
 use clap::Subcommand;
+use mllmu::bench::{mini, Bench, MiniConfig};
+use std::path::PathBuf;
 
 /// Benchmark folder commands.
 #[derive(Subcommand)]
@@ -7,14 +9,104 @@ pub enum BenchCommand {
     /// Print counts per folder.
     Stats {
         /// The benchmark folder.
-        dir: std::path::PathBuf,
+        dir: PathBuf,
+        /// Print JSON (`{"folders": {...}}`) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a synthetic mini benchmark in the hub layout.
+    Mini {
+        /// The folder to write (created if needed).
+        out: PathBuf,
+        /// RNG seed; the same seed gives byte-identical files.
+        #[arg(long, default_value_t = MiniConfig::default().seed)]
+        seed: u64,
+        /// Number of fictitious profiles.
+        #[arg(long, default_value_t = MiniConfig::default().profiles)]
+        profiles: usize,
+        /// Number of invented celebrities.
+        #[arg(long, default_value_t = MiniConfig::default().celebrities)]
+        celebrities: usize,
+    },
+    /// Plot questions per set, task and modality (`.svg` or `.png` by extension).
+    Plot {
+        /// The benchmark folder.
+        dir: PathBuf,
+        /// The output file.
+        out: PathBuf,
+    },
+    /// Download the benchmark into the Hugging Face cache and print its folder.
+    #[cfg(feature = "hub")]
+    Download {
+        /// The dataset repository.
+        #[arg(long, default_value = mllmu::bench::DEFAULT_REPO)]
+        repo: String,
     },
 }
 
-pub fn run(_c: BenchCommand) -> mllmu::Result<()> {
-    Err(mllmu::Error::param(
-        "command",
-        "bench",
-        "not implemented yet",
-    ))
+/// Prints to stdout; a closed pipe (`| head`) ends output quietly instead of panicking.
+fn emit(text: &str) -> mllmu::Result<()> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(mllmu::Error::io("write", "<stdout>", e))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub fn run(c: BenchCommand) -> mllmu::Result<()> {
+    match c {
+        BenchCommand::Stats { dir, json } => {
+            let summary = Bench::open(&dir)?.summary();
+            if json {
+                emit(&format!("{}\n", mllmu::io::to_json_indent4(&summary)?))?;
+            } else {
+                emit(&summary.to_string())?;
+            }
+        }
+        BenchCommand::Mini {
+            out,
+            seed,
+            profiles,
+            celebrities,
+        } => {
+            let cfg = MiniConfig {
+                seed,
+                profiles,
+                celebrities,
+            };
+            let dir = mini::write(&out, &cfg)?;
+            emit(&format!(
+                "wrote a mini benchmark (seed {seed}) to {}\n\n{}",
+                dir.display(),
+                Bench::open(&dir)?.summary()
+            ))?;
+        }
+        BenchCommand::Plot { dir, out } => {
+            let fig = mllmu::plot::question_counts(&Bench::open(&dir)?.summary())?;
+            match out.extension().and_then(|e| e.to_str()) {
+                Some("png") => fig.save_png(&out)?,
+                Some("svg") => fig.save_svg(&out)?,
+                _ => {
+                    return Err(mllmu::Error::param(
+                        "output file",
+                        out.display(),
+                        "the name must end in .svg or .png",
+                    ))
+                }
+            }
+            self::emit(&format!("wrote {}\n", out.display()))?;
+        }
+        #[cfg(feature = "hub")]
+        BenchCommand::Download { repo } => {
+            let bench = Bench::download(&repo)?;
+            emit(&format!(
+                "{}\n\n{}",
+                bench.root().display(),
+                bench.summary()
+            ))?;
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,318 @@
+//! The evaluation prompts of `eval.py`, byte for byte (SPEC.md §3.2–§3.4).
+//!
+//! The reference's prompts are inconsistent on purpose-free details that still change model
+//! outputs, and all of them are kept: classification few-shot examples say `Question:` and
+//! `Correct Answer:` while the query ends in `ASSISTANT:`; cloze image examples write
+//! `USER:<image>` without a space; the image generation prompt says `accurately` and ends
+//! with `"ASSISTANT: "` (trailing space) while the text one does neither and puts the
+//! question on the `USER:` line. No prompt ends with a newline.
+
+use crate::eval::items::{ChoiceQuestion, Modality, OpenQuestion};
+
+/// The letters of the four options, in order.
+pub const OPTION_KEYS: [&str; 4] = ["A", "B", "C", "D"];
+
+/// Instruction ending every classification query.
+pub const CLASSIFICATION_INSTRUCTION: &str =
+    "Just give ONE letter representing the answer directly.";
+
+/// Instruction appended to every cloze question (few-shot and query alike).
+pub const CLOZE_INSTRUCTION: &str =
+    "Please **ONLY** provide the correct answer that should replace the [Blank].";
+
+/// `f"{question}\n" + "\n".join(f"{key}: {value}" ...)`: the question and its four options.
+///
+/// ```
+/// use mllmu::eval::items::ChoiceQuestion;
+/// use mllmu::eval::prompts::question_with_options;
+/// let q = ChoiceQuestion {
+///     question: "Where?".into(),
+///     options: ["Oslo".into(), "Lima".into(), "Kochi".into(), "Tartu".into()],
+///     correct_answer: "B".into(),
+/// };
+/// assert_eq!(question_with_options(&q), "Where?\nA: Oslo\nB: Lima\nC: Kochi\nD: Tartu");
+/// ```
+pub fn question_with_options(q: &ChoiceQuestion) -> String {
+    let mut s = q.question.clone();
+    for (key, value) in OPTION_KEYS.iter().zip(&q.options) {
+        s.push('\n');
+        s.push_str(key);
+        s.push_str(": ");
+        s.push_str(value);
+    }
+    s
+}
+
+/// The `USER:` opener of a classification turn: `"USER: <image>\n"` or `"USER:\n"`.
+fn classification_user(modality: Modality) -> &'static str {
+    match modality {
+        Modality::ImageTextual => "USER: <image>\n",
+        Modality::PureText => "USER:\n",
+    }
+}
+
+/// One classification few-shot example:
+/// `"USER: <image>\nQuestion: {q}\nA: ..\nB: ..\nC: ..\nD: ..\nCorrect Answer: {letter}\n"`
+/// (`"USER:\n..."` for pure text).
+pub fn classification_example(modality: Modality, shot: &ChoiceQuestion) -> String {
+    format!(
+        "{}Question: {}\nCorrect Answer: {}\n",
+        classification_user(modality),
+        question_with_options(shot),
+        shot.correct_answer
+    )
+}
+
+/// A full classification prompt: the few-shot examples in order (no separator), then the
+/// query, ending in `"ASSISTANT:"`. Pass no shots for zero-shot (the reference's
+/// `retain_celebrity`).
+///
+/// ```
+/// use mllmu::eval::items::{ChoiceQuestion, Modality};
+/// use mllmu::eval::prompts::classification_prompt;
+/// let q = ChoiceQuestion {
+///     question: "Job?".into(),
+///     options: ["a".into(), "b".into(), "c".into(), "d".into()],
+///     correct_answer: "A".into(),
+/// };
+/// assert_eq!(
+///     classification_prompt(Modality::PureText, &[], &q),
+///     "USER:\nJob?\nA: a\nB: b\nC: c\nD: d\nJust give ONE letter representing the answer directly.\nASSISTANT:"
+/// );
+/// ```
+pub fn classification_prompt(
+    modality: Modality,
+    shots: &[&ChoiceQuestion],
+    query: &ChoiceQuestion,
+) -> String {
+    let mut s: String = shots
+        .iter()
+        .map(|shot| classification_example(modality, shot))
+        .collect();
+    s.push_str(classification_user(modality));
+    s.push_str(&question_with_options(query));
+    s.push('\n');
+    s.push_str(CLASSIFICATION_INSTRUCTION);
+    s.push_str("\nASSISTANT:");
+    s
+}
+
+/// The cloze rewrite: `question.replace("__", "[Blank]") + "\n" + CLOZE_INSTRUCTION`.
+///
+/// Replacement is left to right without overlap, as Python's: `"___"` becomes `"[Blank]_"`.
+///
+/// ```
+/// use mllmu::eval::prompts::cloze_question;
+/// assert!(cloze_question("__ was born in ___.").starts_with("[Blank] was born in [Blank]_.\nPlease"));
+/// ```
+pub fn cloze_question(question: &str) -> String {
+    format!("{}\n{CLOZE_INSTRUCTION}", question.replace("__", "[Blank]"))
+}
+
+/// One cloze few-shot example: `"USER:<image>\n{q'}\nCorrect Answer: {gt}\n"` (no space after
+/// `USER:`) or `"USER:\n{q'}\nCorrect Answer: {gt}\n"`, with `q'` = [`cloze_question`].
+pub fn cloze_example(modality: Modality, shot: &OpenQuestion) -> String {
+    let user = match modality {
+        Modality::ImageTextual => "USER:<image>\n",
+        Modality::PureText => "USER:\n",
+    };
+    format!(
+        "{user}{}\nCorrect Answer: {}\n",
+        cloze_question(&shot.question),
+        shot.ground_truth
+    )
+}
+
+/// A full cloze prompt: examples of the query's modality, then
+/// `"USER: <image>\n{q'}\nASSISTANT:"` or `"USER:\n{q'}\nASSISTANT:"`.
+///
+/// ```
+/// use mllmu::eval::items::Modality;
+/// use mllmu::eval::prompts::cloze_prompt;
+/// let p = cloze_prompt(Modality::ImageTextual, &[], "She lives in __.");
+/// assert_eq!(p, "USER: <image>\nShe lives in [Blank].\nPlease **ONLY** provide the correct answer that should replace the [Blank].\nASSISTANT:");
+/// ```
+pub fn cloze_prompt(modality: Modality, shots: &[&OpenQuestion], question: &str) -> String {
+    let mut s: String = shots
+        .iter()
+        .map(|shot| cloze_example(modality, shot))
+        .collect();
+    s.push_str(match modality {
+        Modality::ImageTextual => "USER: <image>\n",
+        Modality::PureText => "USER:\n",
+    });
+    s.push_str(&cloze_question(question));
+    s.push_str("\nASSISTANT:");
+    s
+}
+
+/// The zero-shot generation prompt.
+///
+/// ```
+/// use mllmu::eval::items::Modality;
+/// use mllmu::eval::prompts::generation_prompt;
+/// assert!(generation_prompt(Modality::ImageTextual, "Who?").ends_with("ASSISTANT: "));
+/// assert!(generation_prompt(Modality::PureText, "Who?").starts_with("USER: Who?\n"));
+/// ```
+pub fn generation_prompt(modality: Modality, question: &str) -> String {
+    match modality {
+        Modality::ImageTextual => format!(
+            "USER: <image>\n{question}\nAnswer the question based on your trained knowledge in one sentence accurately in ENGLISH.\nASSISTANT: "
+        ),
+        Modality::PureText => format!(
+            "USER: {question}\nAnswer the question based on your trained knowledge in one sentence in ENGLISH.\nASSISTANT:"
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A question whose fields are SPEC's placeholder names, so rendering it reproduces the
+    /// SPEC template text.
+    fn placeholder_choice() -> ChoiceQuestion {
+        ChoiceQuestion {
+            question: "{fs_question}".into(),
+            options: [
+                "{fs_A}".into(),
+                "{fs_B}".into(),
+                "{fs_C}".into(),
+                "{fs_D}".into(),
+            ],
+            correct_answer: "{fs_correct_letter}".into(),
+        }
+    }
+
+    #[test]
+    fn classification_examples_match_spec_templates() {
+        // SPEC §3.2, copied literally.
+        let image = "USER: <image>\nQuestion: {fs_question}\nA: {fs_A}\nB: {fs_B}\nC: {fs_C}\nD: {fs_D}\nCorrect Answer: {fs_correct_letter}\n";
+        let text = "USER:\nQuestion: {fs_question}\nA: {fs_A}\nB: {fs_B}\nC: {fs_C}\nD: {fs_D}\nCorrect Answer: {fs_correct_letter}\n";
+        assert_eq!(
+            classification_example(Modality::ImageTextual, &placeholder_choice()),
+            image
+        );
+        assert_eq!(
+            classification_example(Modality::PureText, &placeholder_choice()),
+            text
+        );
+    }
+
+    #[test]
+    fn classification_queries_match_spec_templates() {
+        let q = ChoiceQuestion {
+            question: "{Q}".into(),
+            options: ["{A}".into(), "{B}".into(), "{C}".into(), "{D}".into()],
+            correct_answer: "A".into(),
+        };
+        assert_eq!(
+            question_with_options(&q),
+            "{Q}\nA: {A}\nB: {B}\nC: {C}\nD: {D}"
+        );
+        let image = "USER: <image>\n{Q}\nA: {A}\nB: {B}\nC: {C}\nD: {D}\nJust give ONE letter representing the answer directly.\nASSISTANT:";
+        let text = "USER:\n{Q}\nA: {A}\nB: {B}\nC: {C}\nD: {D}\nJust give ONE letter representing the answer directly.\nASSISTANT:";
+        assert_eq!(
+            classification_prompt(Modality::ImageTextual, &[], &q),
+            image
+        );
+        assert_eq!(classification_prompt(Modality::PureText, &[], &q), text);
+    }
+
+    #[test]
+    fn classification_rendered_example_matches_spec() {
+        // The rendered example of SPEC §3.2 (one few-shot example).
+        let expected = "USER: <image>
+Question: What hobby is likely depicted in this image of the person?
+A: Coding
+B: Painting
+C: Playing sports
+D: Collecting stamps
+Correct Answer: B
+USER: <image>
+What is this person's primary activity in the image?
+A: Working in a tech startup
+B: Attending school
+C: Painting
+D: Playing with a pet
+Just give ONE letter representing the answer directly.
+ASSISTANT:";
+        let shot = ChoiceQuestion {
+            question: "What hobby is likely depicted in this image of the person?".into(),
+            options: [
+                "Coding".into(),
+                "Painting".into(),
+                "Playing sports".into(),
+                "Collecting stamps".into(),
+            ],
+            correct_answer: "B".into(),
+        };
+        let query = ChoiceQuestion {
+            question: "What is this person's primary activity in the image?".into(),
+            options: [
+                "Working in a tech startup".into(),
+                "Attending school".into(),
+                "Painting".into(),
+                "Playing with a pet".into(),
+            ],
+            correct_answer: "C".into(),
+        };
+        assert_eq!(
+            classification_prompt(Modality::ImageTextual, &[&shot], &query),
+            expected
+        );
+        // Several shots are concatenated with no separator.
+        let two = classification_prompt(Modality::ImageTextual, &[&shot, &shot], &query);
+        assert_eq!(two.matches("Correct Answer: B\nUSER: <image>\n").count(), 2);
+    }
+
+    #[test]
+    fn cloze_templates_match_spec() {
+        let rewritten =
+            "{q}\nPlease **ONLY** provide the correct answer that should replace the [Blank].";
+        assert_eq!(cloze_question("{q}"), rewritten);
+        let shot = OpenQuestion {
+            question_type: "Image_Textual".into(),
+            question: "{q}".into(),
+            ground_truth: "{fs_ground_truth}".into(),
+        };
+        // SPEC §3.3 with {fs_q'} expanded.
+        assert_eq!(
+            cloze_example(Modality::ImageTextual, &shot),
+            format!("USER:<image>\n{rewritten}\nCorrect Answer: {{fs_ground_truth}}\n")
+        );
+        assert_eq!(
+            cloze_example(Modality::PureText, &shot),
+            format!("USER:\n{rewritten}\nCorrect Answer: {{fs_ground_truth}}\n")
+        );
+        let block = cloze_example(Modality::ImageTextual, &shot);
+        assert_eq!(
+            cloze_prompt(Modality::ImageTextual, &[&shot], "{q}"),
+            format!("{block}USER: <image>\n{rewritten}\nASSISTANT:")
+        );
+        let block = cloze_example(Modality::PureText, &shot);
+        assert_eq!(
+            cloze_prompt(Modality::PureText, &[&shot], "{q}"),
+            format!("{block}USER:\n{rewritten}\nASSISTANT:")
+        );
+    }
+
+    #[test]
+    fn cloze_blank_replacement_is_python_replace() {
+        assert!(cloze_question("a ___ b").starts_with("a [Blank]_ b\n"));
+        assert!(cloze_question("a ____ b").starts_with("a [Blank][Blank] b\n"));
+        assert!(cloze_question("a _ b").starts_with("a _ b\n"));
+    }
+
+    #[test]
+    fn generation_templates_match_spec() {
+        assert_eq!(
+            generation_prompt(Modality::ImageTextual, "{question}"),
+            "USER: <image>\n{question}\nAnswer the question based on your trained knowledge in one sentence accurately in ENGLISH.\nASSISTANT: "
+        );
+        assert_eq!(
+            generation_prompt(Modality::PureText, "{question}"),
+            "USER: {question}\nAnswer the question based on your trained knowledge in one sentence in ENGLISH.\nASSISTANT:"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! The judge's disk cache: an append-only JSONL file, one line per scored item.
+//!
+//! A line is written and flushed as soon as an item is scored, so an interrupted run loses
+//! at most the items in flight, and the next run resumes. Failures are never cached: they
+//! are retried on the next run. This file is the one place the crate appends instead of
+//! writing atomically: a crash can leave a torn last line, which [`JudgeCache::open`] skips
+//! (and counts) instead of failing.
+
+use super::item::JudgeItem;
+use super::options::JudgeOptions;
+use super::rubric::RUBRIC_VERSION;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// The cache key of an item: a hash of the model, rubric version, sampling, task type,
+/// profile ID, question, answer and ground truth (everything that changes the request).
+/// The base URL is not part of it: the same model behind a proxy or another host reuses
+/// the scores, and the set/mode label is not either (one answer graded once).
+///
+/// ```
+/// use mllmu::judge::{cache_key, JudgeItem, JudgeOptions};
+/// let o = JudgeOptions::default();
+/// let a = JudgeItem::generation("forget", "1", "Q", "A", "GT");
+/// let mut b = a.clone();
+/// b.label = "test".into(); // the label is not part of the request
+/// assert_eq!(cache_key(&o, &a), cache_key(&o, &b));
+/// b.answer = "B".into();
+/// assert_ne!(cache_key(&o, &a), cache_key(&o, &b));
+/// ```
+pub fn cache_key(opts: &JudgeOptions, item: &JudgeItem) -> String {
+    crate::io::hash_parts(&[
+        opts.model.as_bytes(),
+        RUBRIC_VERSION.as_bytes(),
+        opts.sampling.tag().as_bytes(),
+        item.task_type.as_str().as_bytes(),
+        item.profile_id.as_bytes(),
+        item.question.as_bytes(),
+        item.answer.as_bytes(),
+        item.ground_truth.as_bytes(),
+    ])
+}
+
+/// One cached verdict (one JSONL line).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CacheEntry {
+    /// [`cache_key`] of the item.
+    pub key: String,
+    /// The score, 1..=10.
+    pub score: u8,
+    /// The justification.
+    pub justification: Option<String>,
+    /// The model that gave it (for people reading the file).
+    pub model: String,
+    /// The rubric version (for people reading the file).
+    pub rubric: String,
+}
+
+/// An open cache: the entries read at start plus a handle that appends new ones.
+#[derive(Debug)]
+pub struct JudgeCache {
+    path: PathBuf,
+    entries: HashMap<String, CacheEntry>,
+    file: std::fs::File,
+    skipped_lines: usize,
+}
+
+impl JudgeCache {
+    /// Opens (or creates) the cache file and reads its entries. Unreadable lines (a torn
+    /// last line after a crash) are skipped and counted in [`JudgeCache::skipped_lines`].
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        }
+        let mut entries = HashMap::new();
+        let mut skipped_lines = 0;
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                    match serde_json::from_str::<CacheEntry>(line) {
+                        Ok(e) if (1..=10).contains(&e.score) => {
+                            entries.insert(e.key.clone(), e);
+                        }
+                        _ => skipped_lines += 1,
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("read", path, e)),
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))?;
+        // A torn last line would glue onto the next entry: start on a fresh line.
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if len > 0 && !ends_with_newline(path) {
+            file.write_all(b"\n")
+                .map_err(|e| Error::io("write", path, e))?;
+        }
+        Ok(JudgeCache {
+            path: path.to_path_buf(),
+            entries,
+            file,
+            skipped_lines,
+        })
+    }
+
+    /// The cache file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Entries read or added.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Lines that could not be read when the file was opened.
+    pub fn skipped_lines(&self) -> usize {
+        self.skipped_lines
+    }
+
+    /// The entry for a key.
+    pub fn get(&self, key: &str) -> Option<&CacheEntry> {
+        self.entries.get(key)
+    }
+
+    /// Appends an entry as one line and flushes it to disk before returning.
+    pub fn insert(&mut self, entry: CacheEntry) -> Result<()> {
+        let mut line = serde_json::to_string(&entry).map_err(|e| Error::Json {
+            file: self.path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.flush())
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| Error::io("append to", &self.path, e))?;
+        self.entries.insert(entry.key.clone(), entry);
+        Ok(())
+    }
+}
+
+fn ends_with_newline(path: &Path) -> bool {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return true;
+    };
+    let mut last = [0u8; 1];
+    f.seek(SeekFrom::End(-1)).is_ok() && f.read_exact(&mut last).is_ok() && last[0] == b'\n'
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, score: u8) -> CacheEntry {
+        CacheEntry {
+            key: key.into(),
+            score,
+            justification: Some("j".into()),
+            model: "m".into(),
+            rubric: "r".into(),
+        }
+    }
+
+    #[test]
+    fn entries_survive_reopen_and_torn_lines_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.jsonl");
+        {
+            let mut c = JudgeCache::open(&p).unwrap();
+            c.insert(entry("a", 7)).unwrap();
+        }
+        // Simulate a crash in the middle of a line.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&p).unwrap();
+        f.write_all(b"{\"key\":\"b\",\"sco").unwrap();
+        drop(f);
+        let mut c = JudgeCache::open(&p).unwrap();
+        assert_eq!(c.len(), 1);
+        assert_eq!(c.skipped_lines(), 1);
+        assert_eq!(c.get("a").unwrap().score, 7);
+        c.insert(entry("b", 3)).unwrap();
+        drop(c);
+        let c = JudgeCache::open(&p).unwrap();
+        assert_eq!((c.len(), c.skipped_lines()), (2, 1));
+        assert_eq!(c.get("b").unwrap().score, 3);
+    }
+
+    #[test]
+    fn out_of_range_lines_are_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.jsonl");
+        std::fs::write(
+            &p,
+            format!("{}\n", serde_json::to_string(&entry("x", 42)).unwrap()),
+        )
+        .unwrap();
+        let c = JudgeCache::open(&p).unwrap();
+        assert!(c.get("x").is_none());
+        assert_eq!(c.skipped_lines(), 1);
+    }
+}
