@@ -82,6 +82,8 @@ pub struct ModelBench {
     pub threads: usize,
     /// Threads of this process when the benchmark ended (Linux; 0 elsewhere).
     pub os_threads: usize,
+    /// Whether [`super::device::tune_allocator`] is in effect (set by the caller).
+    pub allocator_tuned: bool,
     /// `cpu` or `cuda:N`.
     pub device: String,
     /// Compute dtype (`f32`, `bf16`, `f16`).
@@ -389,6 +391,7 @@ pub fn bench_model(
         train_step_b4x128_s: median(&train_step),
         threads: cpu_threads(),
         os_threads: os_threads(),
+        allocator_tuned: false,
         device: super::device::describe(device),
         dtype: dtype.as_str().to_string(),
         params,

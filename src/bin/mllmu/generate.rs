@@ -56,6 +56,9 @@ pub struct BenchModelArgs {
     /// Untimed warm-up runs per measurement.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
+    /// Keep glibc's default allocator settings (see `device::tune_allocator`).
+    #[arg(long)]
+    no_allocator_tuning: bool,
 }
 
 fn device_and_dtype(dev: &str, dtype: Option<&str>) -> mllmu::Result<(Device, DType)> {
@@ -69,6 +72,7 @@ fn device_and_dtype(dev: &str, dtype: Option<&str>) -> mllmu::Result<(Device, DT
 
 /// Runs `mllmu generate`.
 pub fn run_generate(a: GenerateArgs) -> mllmu::Result<()> {
+    device::tune_allocator();
     let dir = hub::resolve_model(&a.model)?;
     let tokenizer = LlavaTokenizer::from_dir(&dir)?;
     // Check the prompt against the images before the (slow) model load.
@@ -108,6 +112,7 @@ pub fn run_bench_model(a: BenchModelArgs) -> mllmu::Result<()> {
     if let Some(n) = a.threads {
         bench::set_cpu_threads(n)?;
     }
+    let tuned = !a.no_allocator_tuning && device::tune_allocator();
     let dir = hub::resolve_model(&a.model)?;
     let (dev, dtype) = device_and_dtype(&a.device, a.dtype.as_deref())?;
     let opts = BenchModelOptions {
@@ -115,7 +120,8 @@ pub fn run_bench_model(a: BenchModelArgs) -> mllmu::Result<()> {
         repeats: a.repeats,
         ..BenchModelOptions::default()
     };
-    let report = bench::bench_model(&dir, &dev, dtype, &opts)?;
+    let mut report = bench::bench_model(&dir, &dev, dtype, &opts)?;
+    report.allocator_tuned = tuned;
     if a.json {
         let json = serde_json::to_string(&report).map_err(|e| mllmu::Error::Json {
             file: "<bench-model report>".into(),
