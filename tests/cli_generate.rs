@@ -217,6 +217,8 @@ fn bench_model_json_has_the_three_timings_and_the_thread_count() {
         assert!(v > 0.0 && v < 600.0, "{k} = {v}");
     }
     assert_eq!(got["threads"], 1, "--threads reaches candle");
+    assert_eq!(got["elementwise_threads"], 1);
+    assert_eq!(got["allocator_tuned"], true);
     assert_eq!(got["device"], "cpu");
     assert_eq!(got["dtype"], "f32");
     assert_eq!(got["samples"]["forward"].as_array().unwrap().len(), 1);

@@ -78,8 +78,10 @@ pub struct ModelBench {
     pub generate_50_s: f64,
     /// Forward, backward and AdamW step on the forward's batch, every weight trainable.
     pub train_step_b4x128_s: f64,
-    /// CPU threads candle uses (`RAYON_NUM_THREADS`, else the core count).
+    /// CPU threads of candle's matrix products (`RAYON_NUM_THREADS`, else the core count).
     pub threads: usize,
+    /// Threads of candle's element-wise kernels ([`elementwise_threads`]).
+    pub elementwise_threads: usize,
     /// Threads of this process when the benchmark ended (Linux; 0 elsewhere).
     pub os_threads: usize,
     /// Whether [`super::device::tune_allocator`] is in effect (set by the caller).
@@ -271,16 +273,32 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
-/// Sets the CPU thread count of candle (its matrix products and element-wise kernels) by
-/// setting `RAYON_NUM_THREADS` and `CANDLE_NUM_THREADS`. Call it before any tensor work:
-/// rayon's global pool reads the variable once, when it starts.
+/// Sets the CPU thread count of candle: `RAYON_NUM_THREADS = n`, the threads of its matrix
+/// products (nearly all of the arithmetic). Unless `CANDLE_NUM_THREADS` is already set, it
+/// also sets it to 1, so element-wise kernels run on the calling thread: candle's separate
+/// element-wise pool would add `n − 1` spinning threads next to rayon's `n`, and on a
+/// machine with few (or shared) cores that oversubscription made a training step up to
+/// four times slower in our measurements (benches/model/README.md). Call it before any
+/// tensor work: rayon's global pool reads the variable once, when it starts.
 pub fn set_cpu_threads(n: usize) -> Result<()> {
     if n == 0 {
         return Err(Error::param("threads", 0, "use at least one thread"));
     }
     std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-    std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        std::env::set_var("CANDLE_NUM_THREADS", "1");
+    }
     Ok(())
+}
+
+/// Threads of candle's element-wise kernels (`CANDLE_NUM_THREADS`, else the matrix-product
+/// thread count).
+pub fn elementwise_threads() -> usize {
+    std::env::var("CANDLE_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(cpu_threads)
 }
 
 /// The CPU thread count candle uses.
@@ -390,6 +408,7 @@ pub fn bench_model(
         generate_50_s: median(&generate),
         train_step_b4x128_s: median(&train_step),
         threads: cpu_threads(),
+        elementwise_threads: elementwise_threads(),
         os_threads: os_threads(),
         allocator_tuned: false,
         device: super::device::describe(device),
