@@ -62,11 +62,12 @@ pub struct ClipAttention {
 }
 
 impl ClipAttention {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (b, l, dm) = x.dims3()?;
+    /// `x` is `[N·L, D]` (`n` images of `l` positions); so is the result.
+    fn forward(&self, x: &Tensor, (n, l): (usize, usize)) -> Result<Tensor> {
+        let dm = x.dim(1)?;
         let d = dm / self.heads;
         let shape = |t: Tensor| -> Result<Tensor> {
-            t.reshape((b, l, self.heads, d))?
+            t.reshape((n, l, self.heads, d))?
                 .transpose(1, 2)?
                 .contiguous()
         };
@@ -74,7 +75,7 @@ impl ClipAttention {
         let k = shape(self.k_proj.forward(x)?)?;
         let v = shape(self.v_proj.forward(x)?)?;
         let probs = masked_softmax(&q.matmul(&k.t()?)?, None)?;
-        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((b, l, dm))?;
+        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((n * l, dm))?;
         self.out_proj.forward(&out)
     }
 }
@@ -103,8 +104,9 @@ pub struct ClipEncoderLayer {
 }
 
 impl ClipEncoderLayer {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let h = (x + self.self_attn.forward(&self.layer_norm1.forward(x)?)?)?;
+    /// `x` is `[N·L, D]`; so is the result.
+    fn forward(&self, x: &Tensor, nl: (usize, usize)) -> Result<Tensor> {
+        let h = (x + self.self_attn.forward(&self.layer_norm1.forward(x)?, nl)?)?;
         let m = self.mlp.fc2.forward(
             &self
                 .mlp
@@ -191,12 +193,15 @@ impl ClipVisionModel {
                 self.cfg.num_channels
             );
         }
-        let mut x = self
+        let x = self
             .pre_layrnorm
             .forward(&self.embeddings.forward(pixels)?)?;
-        for l in self.layers.iter().take(layer) {
-            x = l.forward(&x)?;
+        let (n, l, d) = x.dims3()?;
+        // The layers work on [N·L, D] rows: no reshape around every linear layer.
+        let mut x = x.reshape((n * l, d))?;
+        for enc in self.layers.iter().take(layer) {
+            x = enc.forward(&x, (n, l))?;
         }
-        Ok(x)
+        x.reshape((n, l, d))
     }
 }

@@ -55,18 +55,28 @@ impl Linear {
     /// ```
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims();
+        if dims.len() == 2 {
+            return self.forward_2d(x);
+        }
+        // Flatten the leading dimensions (each reshape is a node of the backward graph, so
+        // callers that keep activations 2-D skip both).
         let in_f = dims[dims.len() - 1];
         let rows: usize = dims[..dims.len() - 1].iter().product();
-        let x2 = x.reshape((rows, in_f))?;
+        let y = self.forward_2d(&x.reshape((rows, in_f))?)?;
+        let mut out_dims = dims[..dims.len() - 1].to_vec();
+        out_dims.push(self.out_features());
+        y.reshape(out_dims)
+    }
+
+    /// `x2` is `[rows, in]`.
+    fn forward_2d(&self, x2: &Tensor) -> Result<Tensor> {
         let mut y = x2.matmul(&self.weight.t()?)?;
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }
         if let Some(lora) = &self.lora {
-            y = (y + lora.forward(&x2)?)?;
+            y = (y + lora.forward(x2)?)?;
         }
-        let mut out_dims = dims[..dims.len() - 1].to_vec();
-        out_dims.push(self.out_features());
-        y.reshape(out_dims)
+        Ok(y)
     }
 }

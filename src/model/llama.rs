@@ -207,31 +207,27 @@ impl LlamaAttention {
         })
     }
 
+    /// `x` is `[B·L, hidden]` (rows of batch `b`, `l` positions each); so is the result.
+    #[allow(clippy::too_many_arguments)]
     fn forward(
         &self,
         x: &Tensor,
+        (b, l): (usize, usize),
         cos: &Tensor,
         sin: &Tensor,
         mask: Option<&Tensor>,
         cache: Option<(&mut KvCache, usize)>,
     ) -> Result<Tensor> {
-        let (b, l, _) = x.dims3()?;
         let d = self.head_dim;
-        let q = self
-            .q_proj
-            .forward(x)?
-            .reshape((b, l, self.heads, d))?
-            .transpose(1, 2)?;
-        let k = self
-            .k_proj
-            .forward(x)?
-            .reshape((b, l, self.kv_heads, d))?
-            .transpose(1, 2)?;
-        let v = self
-            .v_proj
-            .forward(x)?
-            .reshape((b, l, self.kv_heads, d))?
-            .transpose(1, 2)?;
+        let heads =
+            |t: Tensor, n: usize| -> Result<Tensor> { t.reshape((b, l, n, d))?.transpose(1, 2) };
+        // Scaling q (B·H·L·d values) instead of the scores (B·H·L·T) is the same product.
+        let q = heads(
+            (self.q_proj.forward(x)? * (1.0 / (d as f64).sqrt()))?,
+            self.heads,
+        )?;
+        let k = heads(self.k_proj.forward(x)?, self.kv_heads)?;
+        let v = heads(self.v_proj.forward(x)?, self.kv_heads)?;
         let q = Rope::apply(&q, cos, sin)?;
         let k = Rope::apply(&k, cos, sin)?;
         let (k, v) = match cache {
@@ -250,12 +246,11 @@ impl LlamaAttention {
         } else {
             (k, v)
         };
-        let scores = (q.matmul(&k.t()?)? * (1.0 / (d as f64).sqrt()))?;
-        let probs = masked_softmax(&scores, mask)?;
+        let probs = masked_softmax(&q.matmul(&k.t()?)?, mask)?;
         let out = probs
             .matmul(&v)?
             .transpose(1, 2)?
-            .reshape((b, l, self.heads * d))?;
+            .reshape((b * l, self.heads * d))?;
         self.o_proj.forward(&out)
     }
 }
@@ -314,9 +309,11 @@ impl LlamaDecoderLayer {
         })
     }
 
+    /// `x` is `[B·L, hidden]`; so is the result.
     fn forward(
         &self,
         x: &Tensor,
+        bl: (usize, usize),
         cos: &Tensor,
         sin: &Tensor,
         mask: Option<&Tensor>,
@@ -324,6 +321,7 @@ impl LlamaDecoderLayer {
     ) -> Result<Tensor> {
         let h = (x + self.self_attn.forward(
             &self.input_layernorm.forward(x)?,
+            bl,
             cos,
             sin,
             mask,
@@ -403,15 +401,17 @@ impl LlamaForCausalLm {
         mut hidden: Option<&mut Vec<Tensor>>,
     ) -> Result<Tensor> {
         let (cos, sin) = self.rope.cos_sin(positions, embeds.dtype())?;
-        let mut x = embeds.clone();
+        let (b, l, hs) = embeds.dims3()?;
+        // The layers work on [B·L, hidden] rows: no reshape around every linear layer.
+        let mut x = embeds.reshape((b * l, hs))?;
         for (i, layer) in self.layers.iter().enumerate() {
             if let Some(h) = hidden.as_deref_mut() {
-                h.push(x.clone());
+                h.push(x.reshape((b, l, hs))?);
             }
             let c = cache.as_deref_mut().map(|c| (c, i));
-            x = layer.forward(&x, &cos, &sin, mask, c)?;
+            x = layer.forward(&x, (b, l), &cos, &sin, mask, c)?;
         }
-        let out = self.norm.forward(&x)?;
+        let out = self.norm.forward(&x)?.reshape((b, l, hs))?;
         if let Some(h) = hidden {
             h.push(out.clone());
         }

@@ -15,11 +15,13 @@
 //! # Ok::<(), mllmu::Error>(())
 //! ```
 
+pub mod bench;
 pub mod bundle;
 pub mod clip;
 pub mod config;
 pub mod device;
 pub mod generate;
+pub mod hub;
 pub mod linear;
 pub mod llama;
 pub mod llava;
@@ -27,6 +29,7 @@ pub mod lora;
 pub mod loss;
 pub mod norm;
 pub mod processor;
+pub mod prompt;
 pub mod tokenizer;
 pub mod weights;
 
