@@ -97,3 +97,59 @@ pub fn hash_parts(parts: &[&[u8]]) -> String {
     }
     hex::encode(h.finalize())
 }
+
+/// Opens an append-only JSONL file: creates its folder, hands every non-blank line of the
+/// existing file to `accept` (which returns whether it understood the line), and returns the
+/// file opened for appending plus the number of lines not accepted (a torn last line after a
+/// crash, say). When the file does not end in a newline, one is written first, so the next
+/// entry never glues onto a torn line.
+///
+/// ```
+/// use std::io::Write;
+/// let dir = tempfile::tempdir().unwrap();
+/// let p = dir.path().join("log.jsonl");
+/// std::fs::write(&p, "{\"a\":1}\n{\"a\":").unwrap(); // the second line was torn
+/// let mut seen = vec![];
+/// let (mut f, skipped) = mllmu::io::open_jsonl(&p, |line| {
+///     serde_json::from_str::<serde_json::Value>(line).map(|v| seen.push(v)).is_ok()
+/// })?;
+/// assert_eq!((seen.len(), skipped), (1, 1));
+/// writeln!(f, "{{\"a\":2}}").unwrap();
+/// assert!(std::fs::read_to_string(&p).unwrap().ends_with("\n{\"a\":2}\n"));
+/// # Ok::<(), mllmu::Error>(())
+/// ```
+pub fn open_jsonl(
+    path: &Path,
+    mut accept: impl FnMut(&str) -> bool,
+) -> Result<(std::fs::File, usize)> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+    }
+    let mut skipped = 0;
+    let mut torn = false;
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            torn = bytes.last().is_some_and(|&b| b != b'\n');
+            for line in bytes.split(|&b| b == b'\n') {
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                if !std::str::from_utf8(line).is_ok_and(&mut accept) {
+                    skipped += 1;
+                }
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(Error::io("read", path, e)),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .map_err(|e| Error::io("open", path, e))?;
+    if torn {
+        file.write_all(b"\n")
+            .map_err(|e| Error::io("write", path, e))?;
+    }
+    Ok((file, skipped))
+}

@@ -94,45 +94,20 @@ impl GenerationCache {
     /// # Ok::<(), mllmu::Error>(())
     /// ```
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
-        }
         let mut entries = HashMap::new();
-        let mut skipped_lines = 0;
-        let mut torn = false;
-        match std::fs::read(path) {
-            Ok(bytes) => {
-                torn = bytes.last().is_some_and(|&b| b != b'\n');
-                for line in bytes.split(|&b| b == b'\n') {
-                    if line.iter().all(u8::is_ascii_whitespace) {
-                        continue;
-                    }
-                    // Correctly rounded floats: cached log-probabilities read back exactly.
-                    let parsed = std::str::from_utf8(line)
-                        .ok()
-                        .and_then(|t| crate::eval::exactjson::parse(t, "").ok())
-                        .and_then(|v| serde_json::from_value::<CachedGeneration>(v).ok());
-                    match parsed {
-                        Some(e) => {
-                            entries.insert(e.key.clone(), e);
-                        }
-                        None => skipped_lines += 1,
-                    }
+        // Correctly rounded floats: cached log-probabilities read back exactly.
+        let (file, skipped_lines) = crate::io::open_jsonl(path, |line| {
+            match crate::eval::exactjson::parse(line, "")
+                .ok()
+                .and_then(|v| serde_json::from_value::<CachedGeneration>(v).ok())
+            {
+                Some(e) => {
+                    entries.insert(e.key.clone(), e);
+                    true
                 }
+                None => false,
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("read", path, e)),
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::io("open", path, e))?;
-        if torn {
-            // Start on a fresh line so the next entry does not glue onto the torn one.
-            file.write_all(b"\n")
-                .map_err(|e| Error::io("write", path, e))?;
-        }
+        })?;
         Ok(GenerationCache {
             path: Some(path.to_path_buf()),
             entries,

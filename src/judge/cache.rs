@@ -71,36 +71,17 @@ impl JudgeCache {
     /// Opens (or creates) the cache file and reads its entries. Unreadable lines (a torn
     /// last line after a crash) are skipped and counted in [`JudgeCache::skipped_lines`].
     pub fn open(path: &Path) -> Result<Self> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
-        }
         let mut entries = HashMap::new();
-        let mut skipped_lines = 0;
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                    match serde_json::from_str::<CacheEntry>(line) {
-                        Ok(e) if (1..=10).contains(&e.score) => {
-                            entries.insert(e.key.clone(), e);
-                        }
-                        _ => skipped_lines += 1,
+        let (file, skipped_lines) =
+            crate::io::open_jsonl(path, |line| {
+                match serde_json::from_str::<CacheEntry>(line) {
+                    Ok(e) if (1..=10).contains(&e.score) => {
+                        entries.insert(e.key.clone(), e);
+                        true
                     }
+                    _ => false,
                 }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(Error::io("read", path, e)),
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::io("open", path, e))?;
-        // A torn last line would glue onto the next entry: start on a fresh line.
-        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
-        if len > 0 && !ends_with_newline(path) {
-            file.write_all(b"\n")
-                .map_err(|e| Error::io("write", path, e))?;
-        }
+            })?;
         Ok(JudgeCache {
             path: path.to_path_buf(),
             entries,
@@ -149,15 +130,6 @@ impl JudgeCache {
         self.entries.insert(entry.key.clone(), entry);
         Ok(())
     }
-}
-
-fn ends_with_newline(path: &Path) -> bool {
-    use std::io::{Read, Seek, SeekFrom};
-    let Ok(mut f) = std::fs::File::open(path) else {
-        return true;
-    };
-    let mut last = [0u8; 1];
-    f.seek(SeekFrom::End(-1)).is_ok() && f.read_exact(&mut last).is_ok() && last[0] == b'\n'
 }
 
 #[cfg(test)]
