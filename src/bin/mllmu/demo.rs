@@ -82,7 +82,7 @@ pub fn run(a: DemoArgs) -> mllmu::Result<()> {
     println!("[4/6] unlearning forget_10 with gradient ascent and NPO");
     let mut runs = Vec::new();
     for (name, mut u) in [("GA", Unlearn::grad_ascent()), ("NPO", Unlearn::npo())] {
-        u.lr = 5e-4;
+        u.lr = 1e-4;
         u.lora = None;
         u.seed = a.seed;
         u.out_dir = Some(a.out.join(name.to_lowercase()));
