@@ -30,6 +30,7 @@ pub mod loss;
 pub mod norm;
 pub mod processor;
 pub mod prompt;
+pub mod resample;
 pub mod tokenizer;
 pub mod weights;
 
