@@ -408,17 +408,12 @@ impl Builder<'_> {
                                 continue;
                             }
                             let prompt = prompts::classification_prompt(m, &shots, q);
-                            let shots_img: &[_] = if m == Modality::ImageTextual {
-                                &shot_images
-                            } else {
-                                &[]
-                            };
                             self.push(
                                 (mode, task, m),
                                 row,
                                 i,
                                 prompt,
-                                (shots_img, &query),
+                                (&shot_images, &query),
                                 Target::Choice(q.clone()),
                             )?;
                         }
@@ -444,17 +439,12 @@ impl Builder<'_> {
                         }
                         let shots = d.cloze_shots(m, self.full_items);
                         let prompt = prompts::cloze_prompt(m, &shots, &q.question);
-                        let shots_img: &[_] = if m == Modality::ImageTextual {
-                            &shot_images
-                        } else {
-                            &[]
-                        };
                         self.push(
                             (mode, task, m),
                             row,
                             i,
                             prompt,
-                            (shots_img, &query),
+                            (&shot_images, &query),
                             Target::Open(q.clone()),
                         )?;
                     }
