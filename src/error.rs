@@ -187,6 +187,25 @@ pub enum Error {
     /// A tensor operation failed.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// A DataFrame operation failed (building a table from results).
+    #[error("polars: {0}")]
+    Polars(#[from] polars::prelude::PolarsError),
+    /// A run was stopped on request (a step budget or a stop condition) before it finished.
+    #[error("stopped at step {step} on request; resume from {checkpoint}")]
+    Stopped {
+        /// The last completed step.
+        step: usize,
+        /// Where the run can be resumed from.
+        checkpoint: String,
+    },
+    /// A cache (generations, judge scores) is inconsistent with what it should hold.
+    #[error("cache {}: {message}", path.display())]
+    Cache {
+        /// The cache file.
+        path: PathBuf,
+        /// What is wrong with it (and how to fix it).
+        message: String,
+    },
 }
 
 impl Error {
