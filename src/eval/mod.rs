@@ -22,6 +22,7 @@
 //! | [`exactjson`] | JSON reading with correctly rounded floats (report round trips) |
 
 pub mod adapt;
+pub mod beyond;
 pub mod cache;
 pub mod compare;
 pub mod exactjson;
