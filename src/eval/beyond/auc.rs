@@ -32,7 +32,11 @@ pub fn roc_auc(labels: &[bool], scores: &[f64]) -> Result<f64> {
         ));
     }
     if scores.iter().any(|s| s.is_nan()) {
-        return Err(Error::param("scores", "NaN", "ROC AUC needs numeric scores"));
+        return Err(Error::param(
+            "scores",
+            "NaN",
+            "ROC AUC needs numeric scores",
+        ));
     }
     let pos = labels.iter().filter(|&&l| l).count();
     let neg = labels.len() - pos;

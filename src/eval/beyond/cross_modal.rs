@@ -51,7 +51,9 @@ impl FactForgetting {
 
     /// 1 when the two modalities agree, else 0 (the per-fact term of the consistency).
     pub fn agreement(&self) -> f64 {
-        f64::from(u8::from(self.forgotten_with_image == self.forgotten_with_name))
+        f64::from(u8::from(
+            self.forgotten_with_image == self.forgotten_with_name,
+        ))
     }
 }
 
@@ -153,6 +155,9 @@ mod tests {
 
     #[test]
     fn no_fact_is_an_error() {
-        assert!(cross_modal(&[]).unwrap_err().to_string().contains("at least one fact"));
+        assert!(cross_modal(&[])
+            .unwrap_err()
+            .to_string()
+            .contains("at least one fact"));
     }
 }

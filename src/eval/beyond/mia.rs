@@ -18,9 +18,11 @@
 //! with `μ_t = E_{z~p(·|x_<t)}[log p(z)]` and `σ_t² = E[log p(z)²] − μ_t²`, floored at `1e-6`
 //! as open-unlearning does (a one-hot distribution has `σ_t = 0`).
 //!
-//! The zlib length comes from `miniz_oxide` at level 6, the level of Python's
-//! `zlib.compress(text)`; DEFLATE encoders are free to differ, so a length can be a few bytes
-//! off CPython's zlib build (the attack is a ratio, so the ordering it induces barely moves).
+//! The zlib length comes from `flate2` on its `zlib-rs` backend (pure Rust, already built for
+//! polars) at level 6, the level of Python's `zlib.compress(text)`. DEFLATE encoders may
+//! legitimately choose different blocks: on the fixture strings the length is within 2 bytes
+//! of CPython's with zlib 1.2.13 (miniz_oxide was up to 7 off); the score is a ratio, so the
+//! ranking an AUC sees barely moves.
 //!
 //! ```
 //! use mllmu::eval::beyond::mia::{loss_score, min_k_score};
@@ -47,9 +49,9 @@ impl NextTokenMoments {
     ///
     /// ```
     /// use mllmu::eval::beyond::mia::NextTokenMoments;
-    /// let half = 0.5f64.ln();
+    /// let half = 0.5f32.ln();
     /// let m = NextTokenMoments::from_log_probs(&[half, half]);
-    /// assert!((m.mean - half).abs() < 1e-15 && m.variance.abs() < 1e-15);
+    /// assert!((m.mean - 0.5f64.ln()).abs() < 1e-6 && m.variance.abs() < 1e-6);
     /// ```
     pub fn from_log_probs(row: &[f32]) -> Self {
         let (mut mean, mut second) = (0.0f64, 0.0f64);
@@ -115,7 +117,11 @@ pub fn loss_score(token_logprobs: &[f64]) -> Result<f64> {
 /// assert!(mllmu::eval::beyond::mia::zlib_len("") > 0);
 /// ```
 pub fn zlib_len(text: &str) -> usize {
-    miniz_oxide::deflate::compress_to_vec_zlib(text.as_bytes(), 6).len()
+    use std::io::Write;
+    let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(text.as_bytes());
+    enc.finish().map(|v| v.len()).unwrap_or(0)
 }
 
 /// zlib attack: [`loss_score`] divided by [`zlib_len`] of the answer's text.
@@ -176,8 +182,14 @@ mod tests {
 
     #[test]
     fn empty_and_bad_inputs_are_errors() {
-        assert!(loss_score(&[]).unwrap_err().to_string().contains("answer token"));
-        assert!(min_k_score(&[-1.0], 0.0).unwrap_err().to_string().contains("--min-k"));
+        assert!(loss_score(&[])
+            .unwrap_err()
+            .to_string()
+            .contains("answer token"));
+        assert!(min_k_score(&[-1.0], 0.0)
+            .unwrap_err()
+            .to_string()
+            .contains("--min-k"));
         assert!(min_k_score(&[-1.0], 1.5).is_err());
         assert!(min_k_pp_score(&[-1.0, -2.0], &[], 0.2).is_err());
         assert!(loss_score(&[f64::NAN]).is_err());
@@ -206,19 +218,31 @@ mod tests {
         let row: [f32; 4] = [-0.25, -1.75, -2.5, -3.0];
         let m = NextTokenMoments::from_log_probs(&row);
         assert!((m.mean - (-0.853378298469469)).abs() < 1e-9, "{}", m.mean);
-        assert!((m.variance - 0.8137180871704479).abs() < 1e-9, "{}", m.variance);
+        assert!(
+            (m.variance - 0.8137180871704479).abs() < 1e-9,
+            "{}",
+            m.variance
+        );
     }
 
     #[test]
-    fn zlib_length_is_close_to_python() {
-        // CPython 3.11 `len(zlib.compress(s.encode()))` for these strings: see the fixture
-        // script. DEFLATE output may differ between encoders; both are within a few bytes.
+    fn zlib_length_is_within_a_few_bytes_of_python() {
+        // CPython 3.11 with zlib 1.2.13: `len(zlib.compress(s.encode()))` (fixture script).
+        // zlib-rs and zlib 1.2.13 pick blocks differently on some inputs, so lengths may differ
+        // by a few bytes.
+        let long = "The quick brown fox jumps over the lazy dog. ".repeat(5);
         for (text, python) in [
             ("Paris", 13usize),
             ("She was born in Lyon and works as a baker in Paris.", 55),
+            ("", 8),
+            (long.as_str(), 55),
+            (
+                "Her favourite dish is ratatouille, which she learned to cook from her grandmother in Avignon.",
+                85,
+            ),
         ] {
             let ours = zlib_len(text);
-            assert!(ours.abs_diff(python) <= 3, "{text:?}: {ours} vs {python}");
+            assert!(ours.abs_diff(python) <= 2, "{text:?}: {ours} vs {python}");
         }
     }
 }

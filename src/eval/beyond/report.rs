@@ -20,7 +20,7 @@ use crate::Result;
 use serde::{Deserialize, Serialize};
 
 /// One value per evaluation set the truth ratio is reported on.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PerSet<T> {
     /// The forget set (aggregate `mean(min(R, 1/R))`).
     pub forget: Option<T>,
@@ -28,6 +28,16 @@ pub struct PerSet<T> {
     pub test: Option<T>,
     /// The retain set (aggregate `mean(max(0, 1 - R))`).
     pub retain: Option<T>,
+}
+
+impl<T> Default for PerSet<T> {
+    fn default() -> Self {
+        PerSet {
+            forget: None,
+            test: None,
+            retain: None,
+        }
+    }
 }
 
 /// Membership-inference AUC of each attack ([`super::auc::mia_auc`] of
