@@ -186,4 +186,3 @@ fn dropout_mask(
         u.ge(p)?.to_dtype(DType::F32)? * keep
     }
 }
-

@@ -192,7 +192,9 @@ impl ClipVisionModel {
 
     /// Every linear layer, in order, mutable.
     pub(crate) fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
-        self.layers.iter_mut().flat_map(ClipEncoderLayer::linears_mut)
+        self.layers
+            .iter_mut()
+            .flat_map(ClipEncoderLayer::linears_mut)
     }
 
     /// Hidden state number `layer` (0 = embeddings after `pre_layrnorm`, `i` = output of

@@ -57,7 +57,11 @@ impl Activation {
         };
         match Activation::parse(name) {
             Some(a) if allowed.contains(&a) => Ok(()),
-            _ => Err(bad(file, field, format!("activation `{name}` is not supported"))),
+            _ => Err(bad(
+                file,
+                field,
+                format!("activation `{name}` is not supported"),
+            )),
         }
     }
 
@@ -342,18 +346,30 @@ impl Config {
             ("text_config.model_type", None),
             ("vision_config.model_type", None),
         ] {
-            let default = if field.starts_with("text") { "llama" } else { "clip_vision_model" };
+            let default = if field.starts_with("text") {
+                "llama"
+            } else {
+                "clip_vision_model"
+            };
             let want = expected.unwrap_or(default);
             match given(field).map(|t| t.as_str().unwrap_or("?")) {
-                None if expected.is_some() => return Err(bad(field, format!("missing, expected `{want}`"))),
+                None if expected.is_some() => {
+                    return Err(bad(field, format!("missing, expected `{want}`")))
+                }
                 Some(t) if t != want => {
-                    return Err(bad(field, format!("`{t}` is not supported, expected `{want}`")))
+                    return Err(bad(
+                        field,
+                        format!("`{t}` is not supported, expected `{want}`"),
+                    ))
                 }
                 _ => {}
             }
         }
         if given("text_config.rope_scaling").is_some() {
-            return Err(bad("text_config.rope_scaling", "rope scaling is not supported".into()));
+            return Err(bad(
+                "text_config.rope_scaling",
+                "rope scaling is not supported".into(),
+            ));
         }
         Activation::check(&v, file, "text_config.hidden_act", TEXT_ACTIVATIONS)?;
         Activation::check(&v, file, "vision_config.hidden_act", ALL_ACTIVATIONS)?;
@@ -402,7 +418,10 @@ impl Config {
         if heads % t.num_key_value_heads != 0 {
             return Err(bad(
                 "text_config.num_key_value_heads",
-                format!("{} does not divide num_attention_heads {heads}", t.num_key_value_heads),
+                format!(
+                    "{} does not divide num_attention_heads {heads}",
+                    t.num_key_value_heads
+                ),
             ));
         }
         if t.head_dim == 0 {
@@ -417,20 +436,29 @@ impl Config {
         if t.head_dim % 2 != 0 {
             return Err(bad(
                 "text_config.head_dim",
-                format!("{} is odd; rotary embeddings need an even head size", t.head_dim),
+                format!(
+                    "{} is odd; rotary embeddings need an even head size",
+                    t.head_dim
+                ),
             ));
         }
         let vc = &c.vision;
         if vc.hidden_size % vc.num_attention_heads != 0 {
             return Err(bad(
                 "vision_config.num_attention_heads",
-                format!("{} does not divide hidden_size {}", vc.num_attention_heads, vc.hidden_size),
+                format!(
+                    "{} does not divide hidden_size {}",
+                    vc.num_attention_heads, vc.hidden_size
+                ),
             ));
         }
         if vc.image_size % vc.patch_size != 0 {
             return Err(bad(
                 "vision_config.patch_size",
-                format!("{} does not divide image_size {}", vc.patch_size, vc.image_size),
+                format!(
+                    "{} does not divide image_size {}",
+                    vc.patch_size, vc.image_size
+                ),
             ));
         }
         let layers = vc.num_hidden_layers as i64;

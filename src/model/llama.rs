@@ -298,13 +298,29 @@ impl LlamaDecoderLayer {
 
     fn linears(&self) -> [&Linear; 7] {
         let (a, m) = (&self.self_attn, &self.mlp);
-        [&a.q_proj, &a.k_proj, &a.v_proj, &a.o_proj, &m.gate_proj, &m.up_proj, &m.down_proj]
+        [
+            &a.q_proj,
+            &a.k_proj,
+            &a.v_proj,
+            &a.o_proj,
+            &m.gate_proj,
+            &m.up_proj,
+            &m.down_proj,
+        ]
     }
 
     fn linears_mut(&mut self) -> [&mut Linear; 7] {
         let (a, m) = (&mut self.self_attn, &mut self.mlp);
         let (q, k, v, o) = (&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj);
-        [q, k, v, o, &mut m.gate_proj, &mut m.up_proj, &mut m.down_proj]
+        [
+            q,
+            k,
+            v,
+            o,
+            &mut m.gate_proj,
+            &mut m.up_proj,
+            &mut m.down_proj,
+        ]
     }
 
     /// `x` is `[B·L, hidden]`; so is the result.
@@ -385,7 +401,10 @@ impl LlamaForCausalLm {
 
     /// Every linear layer, the head last, mutable.
     pub(crate) fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
-        let layers = self.layers.iter_mut().flat_map(LlamaDecoderLayer::linears_mut);
+        let layers = self
+            .layers
+            .iter_mut()
+            .flat_map(LlamaDecoderLayer::linears_mut);
         layers.chain([&mut self.lm_head])
     }
 

@@ -370,7 +370,13 @@ impl Llava {
         attention_mask: Option<&Tensor>,
         position_ids: &Tensor,
     ) -> Result<Tensor> {
-        self.logits(input_ids, pixel_values, attention_mask, Some(position_ids), None)
+        self.logits(
+            input_ids,
+            pixel_values,
+            attention_mask,
+            Some(position_ids),
+            None,
+        )
     }
 
     /// [`Llava::forward`] also returning every decoder hidden state.
@@ -381,7 +387,13 @@ impl Llava {
         attention_mask: Option<&Tensor>,
     ) -> Result<LlavaOutput> {
         let mut hidden = Vec::with_capacity(self.config.text.num_hidden_layers + 1);
-        let logits = self.logits(input_ids, pixel_values, attention_mask, None, Some(&mut hidden))?;
+        let logits = self.logits(
+            input_ids,
+            pixel_values,
+            attention_mask,
+            None,
+            Some(&mut hidden),
+        )?;
         Ok(LlavaOutput {
             logits,
             hidden_states: hidden,
@@ -555,9 +567,7 @@ mod tests {
         assert!(msg.contains("tensor `language_model.model.layers.0.mlp.up_proj.weight` in model.safetensors: expected shape [201, 96], found [200, 96]"), "{msg}");
         cfg.text.num_hidden_layers = 2;
         cfg.text.intermediate_size = 200;
-        let msg = read(&fixture("tiny-llava"), &cfg)
-            .unwrap_err()
-            .to_string();
+        let msg = read(&fixture("tiny-llava"), &cfg).unwrap_err().to_string();
         assert!(msg.contains("unexpected tensor `language_model.model.layers.2.input_layernorm.weight` in model.safetensors"), "{msg}");
     }
 

@@ -32,11 +32,11 @@ pub mod resample;
 pub mod tokenizer;
 pub mod weights;
 
+pub use adapter::LoraConfig;
 pub use bundle::Model;
 pub use config::Config;
 pub use generate::{Generation, GenerationConfig, PrefixCache, Sampling};
 pub use llava::{Llava, LlavaOutput};
-pub use adapter::LoraConfig;
 pub use processor::ImageProcessor;
 pub use tokenizer::LlavaTokenizer;
 pub use weights::{Expected, SaveOptions, Weights};

@@ -153,11 +153,16 @@ impl SimpleBackend for Recorder {
         let t = match &self.source {
             None => Tensor::zeros((), dtype, dev)?.broadcast_as(shape)?,
             Some(map) => {
-                let t = map.get(name).ok_or_else(|| candle_core::Error::CannotFindTensor {
-                    path: name.to_string(),
-                })?;
+                let t = map
+                    .get(name)
+                    .ok_or_else(|| candle_core::Error::CannotFindTensor {
+                        path: name.to_string(),
+                    })?;
                 if t.shape() != &shape {
-                    candle_core::bail!("tensor `{name}`: expected shape {shape:?}, found {:?}", t.shape());
+                    candle_core::bail!(
+                        "tensor `{name}`: expected shape {shape:?}, found {:?}",
+                        t.shape()
+                    );
                 }
                 t.clone()
             }
@@ -566,7 +571,12 @@ mod tests {
         let vb = rec.var_builder(&dev);
         assert!(!vb.pp("a").contains_tensor("c"));
         assert_eq!(vb.pp("a").get(2, "b").unwrap().id(), t.id());
-        assert!(vb.pp("a").get(3, "b").unwrap_err().to_string().contains("expected shape"));
+        assert!(vb
+            .pp("a")
+            .get(3, "b")
+            .unwrap_err()
+            .to_string()
+            .contains("expected shape"));
         assert!(vb.get(2, "z").is_err());
         let e = rec.expected();
         assert_eq!(e.shapes, [("a.b".to_string(), vec![2])].into());

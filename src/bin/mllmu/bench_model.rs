@@ -231,7 +231,13 @@ fn bench_inputs(
         while row.len() < SEQ_LEN {
             row.push(pool[(rng.next_u64() % pool.len() as u64) as usize]);
         }
-        let label = |(i, &t): (usize, &u32)| if i < prompt_len { IGNORE_INDEX } else { t as i64 };
+        let label = |(i, &t): (usize, &u32)| {
+            if i < prompt_len {
+                IGNORE_INDEX
+            } else {
+                t as i64
+            }
+        };
         labels.push(row.iter().enumerate().map(label).collect());
         rows.push(row);
     }
@@ -415,7 +421,11 @@ impl ModelBench {
         for (name, median, runs) in [
             ("forward_b4x128_s", self.forward_b4x128_s, &s.forward),
             ("generate_50_s", self.generate_50_s, &s.generate),
-            ("train_step_b4x128_s", self.train_step_b4x128_s, &s.train_step),
+            (
+                "train_step_b4x128_s",
+                self.train_step_b4x128_s,
+                &s.train_step,
+            ),
         ] {
             let runs: Vec<String> = runs.iter().map(|x| format!("{x:.4}")).collect();
             t.push([name.to_string(), format!("{median:.4}"), runs.join(" ")]);
@@ -429,7 +439,10 @@ mod tests {
     use super::*;
 
     fn fixture() -> &'static Path {
-        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-llava"))
+        Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tiny-llava"
+        ))
     }
 
     #[test]

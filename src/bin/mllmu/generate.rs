@@ -53,11 +53,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     let tokenizer = LlavaTokenizer::from_dir(&dir)?;
     // Check the prompt against the images before the (slow) model load.
     check_image_count(&tokenizer, &a.prompt, a.image.len())?;
-    let images = a
-        .image
-        .iter()
-        .map(open_image)
-        .collect::<Result<Vec<_>>>()?;
+    let images = a.image.iter().map(open_image).collect::<Result<Vec<_>>>()?;
     let processor = ImageProcessor::from_dir(&dir)?;
     let (dev, dtype) = device_and_dtype(&a.device, a.dtype.as_deref())?;
     let model = Llava::load(&dir, &dev, dtype)?;
