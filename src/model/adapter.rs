@@ -1,6 +1,6 @@
 //! LoRA adapters (Hu et al. 2021, "LoRA: Low-Rank Adaptation of Large Language Models")
 //! as PEFT attaches them for the benchmark: `y = W·x + (α/r)·B·A·dropout(x)`. This file holds
-//! the configuration and one adapter; [`super::lora`] attaches them to a model.
+//! the configuration and one adapter; `lora.rs` attaches them to a model.
 //!
 //! The reference (SPEC.md §4) uses r = 16, α = 16, dropout 0.05, PEFT's "gaussian" init
 //! (`A ~ N(0, σ = 1/r)`, `B = 0`) on the language model's q/k/v/o/gate/up/down projections.

@@ -341,30 +341,19 @@ impl Config {
         let v = without_nulls(&source);
         let given = |field: &str| v.pointer(&pointer(field));
         let bad = |field: &str, reason: String| bad(file, field, reason);
-        for (field, expected) in [
-            ("model_type", Some("llava")),
-            ("text_config.model_type", None),
-            ("vision_config.model_type", None),
-        ] {
-            let default = if field.starts_with("text") {
-                "llama"
-            } else {
-                "clip_vision_model"
-            };
-            let want = expected.unwrap_or(default);
+        let model_type = |field: &str, want: &str, required: bool| -> Result<()> {
             match given(field).map(|t| t.as_str().unwrap_or("?")) {
-                None if expected.is_some() => {
-                    return Err(bad(field, format!("missing, expected `{want}`")))
-                }
-                Some(t) if t != want => {
-                    return Err(bad(
-                        field,
-                        format!("`{t}` is not supported, expected `{want}`"),
-                    ))
-                }
-                _ => {}
+                None if required => Err(bad(field, format!("missing, expected `{want}`"))),
+                Some(t) if t != want => Err(bad(
+                    field,
+                    format!("`{t}` is not supported, expected `{want}`"),
+                )),
+                _ => Ok(()),
             }
-        }
+        };
+        model_type("model_type", "llava", true)?;
+        model_type("text_config.model_type", "llama", false)?;
+        model_type("vision_config.model_type", "clip_vision_model", false)?;
         if given("text_config.rope_scaling").is_some() {
             return Err(bad(
                 "text_config.rope_scaling",
