@@ -2,7 +2,7 @@
 
 mod model_common;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device, Module, Tensor};
 use mllmu::model::Llava;
 use model_common::*;
 
@@ -108,11 +108,7 @@ fn hidden_states_follow_transformers_layout() {
     );
     let logits = m.forward(&ids, Some(&pv), None).unwrap();
     assert_eq!(max_abs_diff(&out.logits, &logits), 0.0);
-    let head = m
-        .language_model
-        .lm_head
-        .forward(&out.hidden_states[3])
-        .unwrap();
+    let head = m.lm_head().forward(&out.hidden_states[3]).unwrap();
     assert_eq!(max_abs_diff(&head, &logits), 0.0);
     // the image positions hold the projected features, in order
     let feats = m.image_features(&pv).unwrap();

@@ -167,7 +167,8 @@ fn generated_image_tokens_are_embedded_as_text() {
     let r = Reference::load();
     let dir = fixture("tiny-llava");
     let cfg = Config::load(&dir).unwrap();
-    let w = Weights::load(&dir, &cfg, &Device::Cpu, DType::F32).unwrap();
+    let expected = Llava::expected(&cfg).unwrap();
+    let w = Weights::load(&dir, &expected, &Device::Cpu, DType::F32).unwrap();
     let first = r.case("text")["greedy"]["new_ids"][0].as_u64().unwrap() as usize;
     let image_id = cfg.image_token_index as usize;
     let mut tensors: std::collections::HashMap<String, Tensor> =

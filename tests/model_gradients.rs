@@ -6,7 +6,8 @@ mod model_common;
 
 use candle_core::{DType, Device, Tensor, Var};
 use mllmu::model::lora::peft_key;
-use mllmu::model::{masked_cross_entropy, Llava, LoraConfig};
+use mllmu::model::{Llava, LoraConfig};
+use mllmu::train::loss::{token_mean_nll, Pass};
 use model_common::*;
 
 /// The left-padded training batch of the fixture with the benchmark's labels (every
@@ -80,7 +81,7 @@ fn full_fine_tuning_reaches_every_parameter_that_matters() {
         Llava::load_trainable(fixture("tiny-llava"), &Device::Cpu, DType::F32).unwrap();
     let (ids, labels, mask, pv) = batch(&r);
     let logits = model.forward(&ids, Some(&pv), Some(&mask)).unwrap();
-    let loss = masked_cross_entropy(&logits, &labels, Some(&mask)).unwrap();
+    let loss = token_mean_nll(&Pass::new(&logits, &labels, Some(&mask))).unwrap();
     let grads = loss.backward().unwrap();
     let unused = unused_parameters();
     assert_eq!(unused.len(), 18);
@@ -108,7 +109,7 @@ fn lora_case(cfg: &LoraConfig, expected_adapters: usize, dead_prefix: Option<&st
     let (ids, labels, mask, pv) = batch(&r);
     let run = |model: &Llava| {
         let logits = model.forward(&ids, Some(&pv), Some(&mask)).unwrap();
-        masked_cross_entropy(&logits, &labels, Some(&mask))
+        token_mean_nll(&Pass::new(&logits, &labels, Some(&mask)))
             .unwrap()
             .backward()
             .unwrap()

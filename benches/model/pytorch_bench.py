@@ -10,7 +10,7 @@
   torch.optim.AdamW (eps 1e-6, lr 1e-5, weight_decay 0, default foreach implementation).
 
 Each is the median of --repeats timed runs after --warmup untimed ones. Inputs are
-rebuilt exactly as src/model/bench.rs does: SplitMix64 ids (seed 0) drawn from the
+rebuilt exactly as src/bin/mllmu/bench_model.rs does: SplitMix64 ids (seed 0) drawn from the
 non-special ids, rows `BOS, <image> x S, question, answer`, and synthetic images
 (3x + 5y + 85c + 37*row) mod 256 of 160x120 run through the checkpoint's image processor.
 

@@ -9,22 +9,38 @@ use super::config::{Activation, VisionConfig};
 use super::linear::Linear;
 use super::llama::masked_softmax;
 use super::norm::LayerNorm;
-use super::weights::Weights;
 use candle_core::{Result, Tensor};
+use candle_nn::{Module, VarBuilder};
 
 /// Patch, class and position embeddings.
 #[derive(Debug, Clone)]
-pub struct ClipEmbeddings {
+struct ClipEmbeddings {
     /// `[D]`.
-    pub class_embedding: Tensor,
+    class_embedding: Tensor,
     /// Convolution kernel `[D, C, p, p]` (no bias).
-    pub patch_embedding: Tensor,
+    patch_embedding: Tensor,
     /// `[patches + 1, D]`.
-    pub position_embedding: Tensor,
+    position_embedding: Tensor,
     patch_size: usize,
 }
 
 impl ClipEmbeddings {
+    fn new(vb: VarBuilder, cfg: &VisionConfig) -> Result<Self> {
+        let (d, p) = (cfg.hidden_size, cfg.patch_size);
+        Ok(ClipEmbeddings {
+            class_embedding: vb.get(d, "class_embedding")?,
+            patch_embedding: vb
+                .pp("patch_embedding")
+                .get((d, cfg.num_channels, p, p), "weight")?,
+            position_embedding: vb
+                .pp("position_embedding")
+                .get((cfg.num_patches() + 1, d), "weight")?,
+            patch_size: p,
+        })
+    }
+}
+
+impl Module for ClipEmbeddings {
     fn forward(&self, pixels: &Tensor) -> Result<Tensor> {
         let (n, c, h, w) = pixels.dims4()?;
         let p = self.patch_size;
@@ -49,15 +65,11 @@ impl ClipEmbeddings {
 
 /// CLIP self-attention (with biases, no mask).
 #[derive(Debug, Clone)]
-pub struct ClipAttention {
-    /// Query projection.
-    pub q_proj: Linear,
-    /// Key projection.
-    pub k_proj: Linear,
-    /// Value projection.
-    pub v_proj: Linear,
-    /// Output projection.
-    pub out_proj: Linear,
+struct ClipAttention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    out_proj: Linear,
     heads: usize,
 }
 
@@ -82,108 +94,113 @@ impl ClipAttention {
 
 /// `fc2(act(fc1(x)))`.
 #[derive(Debug, Clone)]
-pub struct ClipMlp {
-    /// First linear.
-    pub fc1: Linear,
-    /// Second linear.
-    pub fc2: Linear,
+struct ClipMlp {
+    fc1: Linear,
+    fc2: Linear,
     act: Activation,
+}
+
+impl Module for ClipMlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.fc2.forward(&self.act.forward(&self.fc1.forward(x)?)?)
+    }
 }
 
 /// One pre-norm encoder layer.
 #[derive(Debug, Clone)]
-pub struct ClipEncoderLayer {
-    /// Attention block.
-    pub self_attn: ClipAttention,
-    /// Norm before attention.
-    pub layer_norm1: LayerNorm,
-    /// MLP block.
-    pub mlp: ClipMlp,
-    /// Norm before the MLP.
-    pub layer_norm2: LayerNorm,
+struct ClipEncoderLayer {
+    self_attn: ClipAttention,
+    layer_norm1: LayerNorm,
+    mlp: ClipMlp,
+    layer_norm2: LayerNorm,
 }
 
 impl ClipEncoderLayer {
+    fn new(vb: VarBuilder, cfg: &VisionConfig) -> Result<Self> {
+        let (d, m, eps) = (cfg.hidden_size, cfg.intermediate_size, cfg.layer_norm_eps);
+        let attn = vb.pp("self_attn");
+        let mlp = vb.pp("mlp");
+        Ok(ClipEncoderLayer {
+            self_attn: ClipAttention {
+                q_proj: Linear::new(attn.pp("q_proj"), (d, d), true)?,
+                k_proj: Linear::new(attn.pp("k_proj"), (d, d), true)?,
+                v_proj: Linear::new(attn.pp("v_proj"), (d, d), true)?,
+                out_proj: Linear::new(attn.pp("out_proj"), (d, d), true)?,
+                heads: cfg.num_attention_heads,
+            },
+            layer_norm1: LayerNorm::new(vb.pp("layer_norm1"), d, eps)?,
+            mlp: ClipMlp {
+                fc1: Linear::new(mlp.pp("fc1"), (d, m), true)?,
+                fc2: Linear::new(mlp.pp("fc2"), (m, d), true)?,
+                act: cfg.hidden_act,
+            },
+            layer_norm2: LayerNorm::new(vb.pp("layer_norm2"), d, eps)?,
+        })
+    }
+
     /// `x` is `[N·L, D]`; so is the result.
     fn forward(&self, x: &Tensor, nl: (usize, usize)) -> Result<Tensor> {
         let h = (x + self.self_attn.forward(&self.layer_norm1.forward(x)?, nl)?)?;
-        let m = self.mlp.fc2.forward(
-            &self
-                .mlp
-                .act
-                .forward(&self.mlp.fc1.forward(&self.layer_norm2.forward(&h)?)?)?,
-        )?;
-        h + m
+        &h + self.mlp.forward(&self.layer_norm2.forward(&h)?)?
+    }
+
+    fn linears(&self) -> [&Linear; 6] {
+        let a = &self.self_attn;
+        let m = &self.mlp;
+        [&a.q_proj, &a.k_proj, &a.v_proj, &a.out_proj, &m.fc1, &m.fc2]
+    }
+
+    fn linears_mut(&mut self) -> [&mut Linear; 6] {
+        let a = &mut self.self_attn;
+        let m = &mut self.mlp;
+        let (q, k, v, o) = (&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.out_proj);
+        [q, k, v, o, &mut m.fc1, &mut m.fc2]
     }
 }
 
 /// The CLIP vision transformer (`vision_tower.vision_model.*`).
 #[derive(Debug, Clone)]
-pub struct ClipVisionModel {
-    /// Embeddings.
-    pub embeddings: ClipEmbeddings,
+pub(crate) struct ClipVisionModel {
+    embeddings: ClipEmbeddings,
     /// Norm applied to the embeddings (spelled as in the checkpoint).
-    pub pre_layrnorm: LayerNorm,
-    /// Encoder layers.
-    pub layers: Vec<ClipEncoderLayer>,
-    /// Final norm of the pooled output; LLaVA never uses it.
-    pub post_layernorm: LayerNorm,
-    /// Resolved configuration.
-    pub cfg: VisionConfig,
-}
-
-fn layer_norm(w: &Weights, name: &str, eps: f64) -> crate::Result<LayerNorm> {
-    Ok(LayerNorm {
-        weight: w.get(&format!("{name}.weight"))?,
-        bias: w.get(&format!("{name}.bias"))?,
-        eps,
-    })
+    pre_layrnorm: LayerNorm,
+    layers: Vec<ClipEncoderLayer>,
+    cfg: VisionConfig,
 }
 
 impl ClipVisionModel {
-    /// Builds the tower from `vision_tower.vision_model.*` tensors.
-    pub fn load(w: &Weights, cfg: &VisionConfig) -> crate::Result<Self> {
-        let p = "vision_tower.vision_model";
-        let eps = cfg.layer_norm_eps;
-        let layers = (0..cfg.num_hidden_layers)
-            .map(|i| {
-                let l = format!("{p}.encoder.layers.{i}");
-                Ok(ClipEncoderLayer {
-                    self_attn: ClipAttention {
-                        q_proj: Linear::load(w, &format!("{l}.self_attn.q_proj"), true)?,
-                        k_proj: Linear::load(w, &format!("{l}.self_attn.k_proj"), true)?,
-                        v_proj: Linear::load(w, &format!("{l}.self_attn.v_proj"), true)?,
-                        out_proj: Linear::load(w, &format!("{l}.self_attn.out_proj"), true)?,
-                        heads: cfg.num_attention_heads,
-                    },
-                    layer_norm1: layer_norm(w, &format!("{l}.layer_norm1"), eps)?,
-                    mlp: ClipMlp {
-                        fc1: Linear::load(w, &format!("{l}.mlp.fc1"), true)?,
-                        fc2: Linear::load(w, &format!("{l}.mlp.fc2"), true)?,
-                        act: cfg.hidden_act,
-                    },
-                    layer_norm2: layer_norm(w, &format!("{l}.layer_norm2"), eps)?,
-                })
-            })
-            .collect::<crate::Result<Vec<_>>>()?;
+    /// Builds the tower from the tensors under `vb` (`vision_tower.vision_model`).
+    pub(crate) fn new(vb: VarBuilder, cfg: &VisionConfig) -> Result<Self> {
+        let (d, eps) = (cfg.hidden_size, cfg.layer_norm_eps);
+        let layers = vb.pp("encoder").pp("layers");
+        // The final norm of the pooled output is part of the checkpoint; LLaVA never uses it.
+        LayerNorm::new(vb.pp("post_layernorm"), d, eps)?;
         Ok(ClipVisionModel {
-            embeddings: ClipEmbeddings {
-                class_embedding: w.get(&format!("{p}.embeddings.class_embedding"))?,
-                patch_embedding: w.get(&format!("{p}.embeddings.patch_embedding.weight"))?,
-                position_embedding: w.get(&format!("{p}.embeddings.position_embedding.weight"))?,
-                patch_size: cfg.patch_size,
-            },
-            pre_layrnorm: layer_norm(w, &format!("{p}.pre_layrnorm"), eps)?,
-            layers,
-            post_layernorm: layer_norm(w, &format!("{p}.post_layernorm"), eps)?,
+            embeddings: ClipEmbeddings::new(vb.pp("embeddings"), cfg)?,
+            pre_layrnorm: LayerNorm::new(vb.pp("pre_layrnorm"), d, eps)?,
+            layers: (0..cfg.num_hidden_layers)
+                .map(|i| ClipEncoderLayer::new(layers.pp(i), cfg))
+                .collect::<Result<_>>()?,
             cfg: cfg.clone(),
         })
+    }
+
+    /// Every linear layer, in order.
+    pub(crate) fn linears(&self) -> impl Iterator<Item = &Linear> {
+        self.layers.iter().flat_map(ClipEncoderLayer::linears)
+    }
+
+    /// Every linear layer, in order, mutable.
+    pub(crate) fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
+        self.layers
+            .iter_mut()
+            .flat_map(ClipEncoderLayer::linears_mut)
     }
 
     /// Hidden state number `layer` (0 = embeddings after `pre_layrnorm`, `i` = output of
     /// encoder layer `i`) for `pixels` `[N, C, H, W]`: `[N, patches + 1, D]`. Layers after
     /// `layer` are not run.
-    pub fn hidden_state(&self, pixels: &Tensor, layer: usize) -> Result<Tensor> {
+    pub(crate) fn hidden_state(&self, pixels: &Tensor, layer: usize) -> Result<Tensor> {
         let (_, c, h, w) = pixels.dims4()?;
         let side = self.cfg.image_size;
         if c != self.cfg.num_channels || h != side || w != side {

@@ -1,19 +1,21 @@
-//! The LLaVA-1.5 configuration: `config.json` as stored, then resolved with the implicit
-//! transformers defaults written out.
+//! The LLaVA-1.5 configuration: `config.json` with the implicit transformers defaults
+//! written out.
 //!
 //! A llava-hf `config.json` lists only the values that differ from the transformers defaults
-//! (`LlavaConfig`, `LlamaConfig`, `CLIPVisionConfig` of transformers 4.45.1). [`RawConfig`]
-//! mirrors the file with `Option`s; [`Config::from_raw`] fills every gap with the default
-//! transformers would use and rejects what this implementation does not support (another
+//! (`LlavaConfig`, `LlamaConfig`, `CLIPVisionConfig` of transformers 4.45.1); here they are
+//! the `Default`s that serde fills gaps with. [`Config::from_json`] then derives the values
+//! that depend on others and rejects what this implementation does not support (another
 //! `model_type`, an unknown activation, `rope_scaling`, ...) with an [`Error::Config`] that
 //! names the field.
 
 use crate::{Error, Result};
 use serde::Deserialize;
+use serde_json::Value;
 use std::path::Path;
 
 /// An activation function named in a config.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub enum Activation {
     /// `x·σ(x)` (Llama's `silu`).
     Silu,
@@ -47,6 +49,22 @@ impl Activation {
         })
     }
 
+    /// Checks the activation called `field` in `value` (when given) against `allowed`.
+    fn check(value: &Value, file: &str, field: &str, allowed: &[Activation]) -> Result<()> {
+        let name = match value.pointer(&pointer(field)) {
+            Some(Value::String(name)) => name,
+            _ => return Ok(()), // absent, or not a string: serde reports it
+        };
+        match Activation::parse(name) {
+            Some(a) if allowed.contains(&a) => Ok(()),
+            _ => Err(bad(
+                file,
+                field,
+                format!("activation `{name}` is not supported"),
+            )),
+        }
+    }
+
     /// Applies the activation with differentiable candle ops.
     pub fn forward(self, x: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
         match self {
@@ -59,73 +77,27 @@ impl Activation {
     }
 }
 
+impl TryFrom<String> for Activation {
+    type Error = String;
+    fn try_from(name: String) -> std::result::Result<Self, String> {
+        Activation::parse(&name).ok_or_else(|| format!("activation `{name}` is not supported"))
+    }
+}
+
 /// Which image features LLaVA keeps from the chosen vision layer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FeatureSelect {
     /// `"default"`: drop the CLS token (LLaVA-1.5).
+    #[default]
     Default,
     /// `"full"`: keep every position, CLS included.
     Full,
 }
 
-/// `text_config` as stored: everything optional.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[allow(missing_docs)]
-pub struct RawTextConfig {
-    pub model_type: Option<String>,
-    pub vocab_size: Option<usize>,
-    pub hidden_size: Option<usize>,
-    pub intermediate_size: Option<usize>,
-    pub num_hidden_layers: Option<usize>,
-    pub num_attention_heads: Option<usize>,
-    pub num_key_value_heads: Option<usize>,
-    pub head_dim: Option<usize>,
-    pub hidden_act: Option<String>,
-    pub max_position_embeddings: Option<usize>,
-    pub rms_norm_eps: Option<f64>,
-    pub rope_theta: Option<f64>,
-    pub rope_scaling: Option<serde_json::Value>,
-    pub attention_bias: Option<bool>,
-    pub mlp_bias: Option<bool>,
-    pub tie_word_embeddings: Option<bool>,
-}
-
-/// `vision_config` as stored: everything optional.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[allow(missing_docs)]
-pub struct RawVisionConfig {
-    pub model_type: Option<String>,
-    pub hidden_size: Option<usize>,
-    pub intermediate_size: Option<usize>,
-    pub num_hidden_layers: Option<usize>,
-    pub num_attention_heads: Option<usize>,
-    pub num_channels: Option<usize>,
-    pub image_size: Option<usize>,
-    pub patch_size: Option<usize>,
-    pub hidden_act: Option<String>,
-    pub layer_norm_eps: Option<f64>,
-}
-
-/// `config.json` of a llava-hf checkpoint, as stored.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[allow(missing_docs)]
-pub struct RawConfig {
-    pub model_type: Option<String>,
-    pub text_config: Option<RawTextConfig>,
-    pub vision_config: Option<RawVisionConfig>,
-    pub image_token_index: Option<u32>,
-    pub image_seq_length: Option<usize>,
-    pub pad_token_id: Option<u32>,
-    pub projector_hidden_act: Option<String>,
-    pub vision_feature_layer: Option<serde_json::Value>,
-    pub vision_feature_select_strategy: Option<String>,
-    pub tie_word_embeddings: Option<bool>,
-    pub multimodal_projector_bias: Option<bool>,
-    pub ignore_index: Option<i64>,
-}
-
-/// The Llama text model, resolved.
-#[derive(Debug, Clone, PartialEq)]
+/// The Llama text model (`text_config`); absent keys take `LlamaConfig`'s defaults.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct TextConfig {
     /// Rows of the embedding matrix and of the LM head.
     pub vocab_size: usize,
@@ -137,9 +109,10 @@ pub struct TextConfig {
     pub num_hidden_layers: usize,
     /// Query heads.
     pub num_attention_heads: usize,
-    /// Key/value heads (grouped-query attention when fewer than the query heads).
+    /// Key/value heads (grouped-query attention when fewer than the query heads; as many as
+    /// the query heads when not given).
     pub num_key_value_heads: usize,
-    /// Width of one head.
+    /// Width of one head (`hidden_size / num_attention_heads` when not given).
     pub head_dim: usize,
     /// MLP activation (silu for Llama).
     pub hidden_act: Activation,
@@ -153,12 +126,36 @@ pub struct TextConfig {
     pub attention_bias: bool,
     /// Biases on gate/up/down.
     pub mlp_bias: bool,
-    /// The LM head shares the embedding matrix.
+    /// The LM head shares the embedding matrix (the top-level key counts when this one is
+    /// not given).
     pub tie_word_embeddings: bool,
 }
 
-/// The CLIP vision tower, resolved.
-#[derive(Debug, Clone, PartialEq)]
+impl Default for TextConfig {
+    /// `LlamaConfig()` (Llama-2 7B); 0 heads/head size stand for "derived".
+    fn default() -> Self {
+        TextConfig {
+            vocab_size: 32000,
+            hidden_size: 4096,
+            intermediate_size: 11008,
+            num_hidden_layers: 32,
+            num_attention_heads: 32,
+            num_key_value_heads: 0,
+            head_dim: 0,
+            hidden_act: Activation::Silu,
+            max_position_embeddings: 2048,
+            rms_norm_eps: 1e-6,
+            rope_theta: 10000.0,
+            attention_bias: false,
+            mlp_bias: false,
+            tie_word_embeddings: false,
+        }
+    }
+}
+
+/// The CLIP vision tower (`vision_config`); absent keys take `CLIPVisionConfig`'s defaults.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct VisionConfig {
     /// Model width.
     pub hidden_size: usize,
@@ -180,7 +177,37 @@ pub struct VisionConfig {
     pub layer_norm_eps: f64,
 }
 
+impl Default for VisionConfig {
+    /// `CLIPVisionConfig()` (ViT-B/32).
+    fn default() -> Self {
+        VisionConfig {
+            hidden_size: 768,
+            intermediate_size: 3072,
+            num_hidden_layers: 12,
+            num_attention_heads: 12,
+            num_channels: 3,
+            image_size: 224,
+            patch_size: 32,
+            hidden_act: Activation::QuickGelu,
+            layer_norm_eps: 1e-5,
+        }
+    }
+}
+
 impl VisionConfig {
+    /// The tower `LlavaConfig` builds without a `vision_config`: CLIP ViT-L/14-336.
+    fn llava_15() -> Self {
+        VisionConfig {
+            hidden_size: 1024,
+            intermediate_size: 4096,
+            num_hidden_layers: 24,
+            num_attention_heads: 16,
+            image_size: 336,
+            patch_size: 14,
+            ..VisionConfig::default()
+        }
+    }
+
     /// Patches per image: `(image_size / patch_size)²`.
     pub fn num_patches(&self) -> usize {
         let side = self.image_size / self.patch_size;
@@ -189,30 +216,56 @@ impl VisionConfig {
 }
 
 /// A LLaVA-1.5 configuration with every default resolved.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct Config {
     /// The language model.
+    #[serde(rename = "text_config")]
     pub text: TextConfig,
     /// The vision tower.
+    #[serde(rename = "vision_config", default = "VisionConfig::llava_15")]
     pub vision: VisionConfig,
     /// Id of `<image>` in the vocabulary.
     pub image_token_index: u32,
     /// Number of `<image>` tokens per image (equal to the features per image).
     pub image_seq_length: usize,
-    /// Id of `<pad>`.
+    /// Id of `<pad>` (`image_token_index + 1` when not given).
+    #[serde(skip)]
     pub pad_token_id: u32,
     /// Activation between the projector's two linears.
     pub projector_hidden_act: Activation,
     /// Whether the projector's linears have biases.
+    #[serde(rename = "multimodal_projector_bias")]
     pub projector_bias: bool,
     /// Which vision hidden state feeds the projector, as an index into the `num_layers + 1`
     /// hidden states (0 = embeddings after `pre_layrnorm`); `-2` in the file becomes
     /// `num_layers - 1` here.
+    #[serde(skip)]
     pub vision_feature_layer: usize,
     /// Whether the CLS feature is dropped.
+    #[serde(rename = "vision_feature_select_strategy")]
     pub vision_feature_select: FeatureSelect,
     /// The file as read, written back (with `torch_dtype` updated) when saving.
-    pub source: serde_json::Value,
+    #[serde(skip)]
+    pub source: Value,
+}
+
+impl Default for Config {
+    /// `LlavaConfig()`, before the derived values are filled in.
+    fn default() -> Self {
+        Config {
+            text: TextConfig::default(),
+            vision: VisionConfig::llava_15(),
+            image_token_index: 32000,
+            image_seq_length: 576,
+            pad_token_id: 0,
+            projector_hidden_act: Activation::Gelu,
+            projector_bias: true,
+            vision_feature_layer: 0,
+            vision_feature_select: FeatureSelect::Default,
+            source: Value::Null,
+        }
+    }
 }
 
 fn bad(file: &str, field: &str, reason: impl Into<String>) -> Error {
@@ -223,23 +276,39 @@ fn bad(file: &str, field: &str, reason: impl Into<String>) -> Error {
     }
 }
 
-fn act(file: &str, field: &str, name: &str, allowed: &[Activation]) -> Result<Activation> {
-    match Activation::parse(name) {
-        Some(a) if allowed.contains(&a) => Ok(a),
-        _ => Err(bad(
-            file,
-            field,
-            format!("activation `{name}` is not supported"),
-        )),
+/// The JSON pointer of a dotted field name (`text_config.hidden_act`).
+fn pointer(field: &str) -> String {
+    format!("/{}", field.replace('.', "/"))
+}
+
+/// `v` without the `null`s of its objects (transformers writes `null` for "not set").
+fn without_nulls(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(_, x)| !x.is_null())
+                .map(|(k, x)| (k.clone(), without_nulls(x)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
-fn positive(file: &str, field: &str, v: usize) -> Result<usize> {
-    if v == 0 {
-        return Err(bad(file, field, "must be positive"));
-    }
-    Ok(v)
-}
+/// Activations accepted by the decoder MLP (every one but CLIP's `quick_gelu`).
+const TEXT_ACTIVATIONS: &[Activation] = &[
+    Activation::Silu,
+    Activation::Gelu,
+    Activation::GeluTanh,
+    Activation::Relu,
+];
+/// Activations accepted by the vision MLP and the projector.
+const ALL_ACTIVATIONS: &[Activation] = &[
+    Activation::Silu,
+    Activation::QuickGelu,
+    Activation::Gelu,
+    Activation::GeluTanh,
+    Activation::Relu,
+];
 
 impl Config {
     /// Reads and resolves `dir/config.json`.
@@ -251,7 +320,7 @@ impl Config {
                 hint: "a llava-hf model folder holds config.json beside the safetensors".into(),
             });
         }
-        let value: serde_json::Value = crate::io::read_json(&path)?;
+        let value: Value = crate::io::read_json(&path)?;
         Config::from_json(value, &path.display().to_string())
     }
 
@@ -268,141 +337,127 @@ impl Config {
     /// assert_eq!(cfg.pad_token_id, 99); // image_token_index + 1 when not given
     /// assert_eq!(cfg.vision_feature_layer, 1); // -2 of 3 hidden states
     /// ```
-    pub fn from_json(value: serde_json::Value, file: &str) -> Result<Config> {
-        let raw: RawConfig = serde_json::from_value(value.clone()).map_err(|e| Error::Json {
+    pub fn from_json(source: Value, file: &str) -> Result<Config> {
+        let v = without_nulls(&source);
+        let given = |field: &str| v.pointer(&pointer(field));
+        let bad = |field: &str, reason: String| bad(file, field, reason);
+        let model_type = |field: &str, want: &str, required: bool| -> Result<()> {
+            match given(field).map(|t| t.as_str().unwrap_or("?")) {
+                None if required => Err(bad(field, format!("missing, expected `{want}`"))),
+                Some(t) if t != want => Err(bad(
+                    field,
+                    format!("`{t}` is not supported, expected `{want}`"),
+                )),
+                _ => Ok(()),
+            }
+        };
+        model_type("model_type", "llava", true)?;
+        model_type("text_config.model_type", "llama", false)?;
+        model_type("vision_config.model_type", "clip_vision_model", false)?;
+        if given("text_config.rope_scaling").is_some() {
+            return Err(bad(
+                "text_config.rope_scaling",
+                "rope scaling is not supported".into(),
+            ));
+        }
+        Activation::check(&v, file, "text_config.hidden_act", TEXT_ACTIVATIONS)?;
+        Activation::check(&v, file, "vision_config.hidden_act", ALL_ACTIVATIONS)?;
+        Activation::check(&v, file, "projector_hidden_act", ALL_ACTIVATIONS)?;
+        if let Some(s) = given("vision_feature_select_strategy") {
+            if !matches!(s.as_str(), Some("default" | "full")) {
+                let s = s.as_str().map_or(s.to_string(), str::to_string);
+                return Err(bad(
+                    "vision_feature_select_strategy",
+                    format!("`{s}` is not supported, expected `default` or `full`"),
+                ));
+            }
+        }
+        for field in [
+            "text_config.vocab_size",
+            "text_config.hidden_size",
+            "text_config.intermediate_size",
+            "text_config.num_attention_heads",
+            "text_config.num_key_value_heads",
+            "text_config.head_dim",
+            "vision_config.hidden_size",
+            "vision_config.intermediate_size",
+            "vision_config.num_hidden_layers",
+            "vision_config.num_attention_heads",
+            "vision_config.num_channels",
+            "vision_config.image_size",
+            "vision_config.patch_size",
+        ] {
+            if given(field).and_then(Value::as_u64) == Some(0) {
+                return Err(bad(field, "must be positive".into()));
+            }
+        }
+
+        let mut c: Config = serde_json::from_value(v.clone()).map_err(|e| Error::Json {
             file: file.to_string(),
             reason: e.to_string(),
         })?;
-        Config::from_raw(&raw, value, file)
-    }
-
-    /// Resolves a [`RawConfig`], writing out the transformers 4.45.1 defaults.
-    pub fn from_raw(raw: &RawConfig, source: serde_json::Value, file: &str) -> Result<Config> {
-        match raw.model_type.as_deref() {
-            Some("llava") => {}
-            Some(other) => {
-                return Err(bad(
-                    file,
-                    "model_type",
-                    format!("`{other}` is not supported, expected `llava`"),
-                ))
-            }
-            None => return Err(bad(file, "model_type", "missing, expected `llava`")),
+        let t = &mut c.text;
+        if given("text_config.tie_word_embeddings").is_none() {
+            t.tie_word_embeddings = v["tie_word_embeddings"].as_bool().unwrap_or(false);
         }
-        // LlavaConfig with text_config = None builds a default LlamaConfig; with
-        // vision_config = None, the CLIP ViT-L/14-336 of LLaVA-1.5.
-        let t = raw.text_config.clone().unwrap_or_default();
-        let text_type = t.model_type.as_deref().unwrap_or("llama");
-        if text_type != "llama" {
-            return Err(bad(
-                file,
-                "text_config.model_type",
-                format!("`{text_type}` is not supported, expected `llama`"),
-            ));
+        let heads = t.num_attention_heads;
+        if t.num_key_value_heads == 0 {
+            t.num_key_value_heads = heads;
         }
-        if t.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
+        if heads % t.num_key_value_heads != 0 {
             return Err(bad(
-                file,
-                "text_config.rope_scaling",
-                "rope scaling is not supported",
-            ));
-        }
-        let hidden_size = positive(
-            file,
-            "text_config.hidden_size",
-            t.hidden_size.unwrap_or(4096),
-        )?;
-        let heads = positive(
-            file,
-            "text_config.num_attention_heads",
-            t.num_attention_heads.unwrap_or(32),
-        )?;
-        let kv_heads = positive(
-            file,
-            "text_config.num_key_value_heads",
-            t.num_key_value_heads.unwrap_or(heads),
-        )?;
-        if heads % kv_heads != 0 {
-            return Err(bad(
-                file,
                 "text_config.num_key_value_heads",
-                format!("{kv_heads} does not divide num_attention_heads {heads}"),
+                format!(
+                    "{} does not divide num_attention_heads {heads}",
+                    t.num_key_value_heads
+                ),
             ));
         }
-        let head_dim = match t.head_dim {
-            Some(d) => positive(file, "text_config.head_dim", d)?,
-            None if hidden_size % heads == 0 => hidden_size / heads,
-            None => {
+        if t.head_dim == 0 {
+            if t.hidden_size % heads != 0 {
                 return Err(bad(
-                    file,
                     "text_config.num_attention_heads",
-                    format!("{heads} does not divide hidden_size {hidden_size}"),
-                ))
+                    format!("{heads} does not divide hidden_size {}", t.hidden_size),
+                ));
             }
-        };
-        if head_dim % 2 != 0 {
+            t.head_dim = t.hidden_size / heads;
+        }
+        if t.head_dim % 2 != 0 {
             return Err(bad(
-                file,
                 "text_config.head_dim",
-                format!("{head_dim} is odd; rotary embeddings need an even head size"),
+                format!(
+                    "{} is odd; rotary embeddings need an even head size",
+                    t.head_dim
+                ),
             ));
         }
-        let text = TextConfig {
-            vocab_size: positive(
-                file,
-                "text_config.vocab_size",
-                t.vocab_size.unwrap_or(32000),
-            )?,
-            hidden_size,
-            intermediate_size: positive(
-                file,
-                "text_config.intermediate_size",
-                t.intermediate_size.unwrap_or(11008),
-            )?,
-            num_hidden_layers: t.num_hidden_layers.unwrap_or(32),
-            num_attention_heads: heads,
-            num_key_value_heads: kv_heads,
-            head_dim,
-            hidden_act: act(
-                file,
-                "text_config.hidden_act",
-                t.hidden_act.as_deref().unwrap_or("silu"),
-                &[
-                    Activation::Silu,
-                    Activation::Gelu,
-                    Activation::GeluTanh,
-                    Activation::Relu,
-                ],
-            )?,
-            max_position_embeddings: t.max_position_embeddings.unwrap_or(2048),
-            rms_norm_eps: t.rms_norm_eps.unwrap_or(1e-6),
-            rope_theta: t.rope_theta.unwrap_or(10000.0),
-            attention_bias: t.attention_bias.unwrap_or(false),
-            mlp_bias: t.mlp_bias.unwrap_or(false),
-            tie_word_embeddings: t
-                .tie_word_embeddings
-                .or(raw.tie_word_embeddings)
-                .unwrap_or(false),
-        };
-
-        let vision = match &raw.vision_config {
-            Some(v) => resolve_vision(v, file, (768, 3072, 12, 12, 224, 32))?,
-            None => resolve_vision(
-                &RawVisionConfig::default(),
-                file,
-                (1024, 4096, 24, 16, 336, 14),
-            )?,
-        };
-
-        let layers = vision.num_hidden_layers as i64;
-        let vision_feature_layer = match raw.vision_feature_layer.as_ref() {
+        let vc = &c.vision;
+        if vc.hidden_size % vc.num_attention_heads != 0 {
+            return Err(bad(
+                "vision_config.num_attention_heads",
+                format!(
+                    "{} does not divide hidden_size {}",
+                    vc.num_attention_heads, vc.hidden_size
+                ),
+            ));
+        }
+        if vc.image_size % vc.patch_size != 0 {
+            return Err(bad(
+                "vision_config.patch_size",
+                format!(
+                    "{} does not divide image_size {}",
+                    vc.patch_size, vc.image_size
+                ),
+            ));
+        }
+        let layers = vc.num_hidden_layers as i64;
+        c.vision_feature_layer = match given("vision_feature_layer") {
             None => layers - 1,
-            Some(serde_json::Value::Number(n)) => match n.as_i64() {
+            Some(Value::Number(n)) => match n.as_i64() {
                 Some(i) if i < 0 && i >= -(layers + 1) => layers + 1 + i,
                 Some(i) if i >= 0 && i <= layers => i,
                 _ => {
                     return Err(bad(
-                        file,
                         "vision_feature_layer",
                         format!("{n} is out of range for {layers} vision layers"),
                     ))
@@ -410,69 +465,37 @@ impl Config {
             },
             Some(other) => {
                 return Err(bad(
-                    file,
                     "vision_feature_layer",
                     format!("{other} is not supported, expected one integer layer index"),
                 ))
             }
         } as usize;
-        let vision_feature_select = match raw
-            .vision_feature_select_strategy
-            .as_deref()
-            .unwrap_or("default")
-        {
-            "default" => FeatureSelect::Default,
-            "full" => FeatureSelect::Full,
-            other => {
-                return Err(bad(
-                    file,
-                    "vision_feature_select_strategy",
-                    format!("`{other}` is not supported, expected `default` or `full`"),
-                ))
-            }
-        };
         let features =
-            vision.num_patches() + usize::from(vision_feature_select == FeatureSelect::Full);
-        let image_seq_length = raw.image_seq_length.unwrap_or(576);
-        if image_seq_length != features {
-            return Err(bad(file, "image_seq_length", format!(
-                "{image_seq_length} differs from the {features} features the vision tower gives per image\nhint: set it to {features} (transformers 4.45 would re-expand already expanded <image> tokens otherwise)"
+            vc.num_patches() + usize::from(c.vision_feature_select == FeatureSelect::Full);
+        if c.image_seq_length != features {
+            return Err(bad("image_seq_length", format!(
+                "{} differs from the {features} features the vision tower gives per image\nhint: set it to {features} (transformers 4.45 would re-expand already expanded <image> tokens otherwise)",
+                c.image_seq_length
             )));
         }
-        let image_token_index = raw.image_token_index.unwrap_or(32000);
-        if image_token_index as usize >= text.vocab_size {
+        if c.image_token_index as usize >= c.text.vocab_size {
             return Err(bad(
-                file,
                 "image_token_index",
                 format!(
-                    "{image_token_index} is outside the vocabulary of {}",
-                    text.vocab_size
+                    "{} is outside the vocabulary of {}",
+                    c.image_token_index, c.text.vocab_size
                 ),
             ));
         }
-        Ok(Config {
-            text,
-            vision,
-            image_token_index,
-            image_seq_length,
-            pad_token_id: raw.pad_token_id.unwrap_or(image_token_index + 1),
-            projector_hidden_act: act(
-                file,
-                "projector_hidden_act",
-                raw.projector_hidden_act.as_deref().unwrap_or("gelu"),
-                &[
-                    Activation::Gelu,
-                    Activation::GeluTanh,
-                    Activation::QuickGelu,
-                    Activation::Silu,
-                    Activation::Relu,
-                ],
-            )?,
-            projector_bias: raw.multimodal_projector_bias.unwrap_or(true),
-            vision_feature_layer,
-            vision_feature_select,
-            source,
-        })
+        c.pad_token_id = match given("pad_token_id") {
+            Some(p) => serde_json::from_value(p.clone()).map_err(|e| Error::Json {
+                file: file.to_string(),
+                reason: format!("pad_token_id: {e}"),
+            })?,
+            None => c.image_token_index + 1,
+        };
+        c.source = source;
+        Ok(c)
     }
 
     /// The `config.json` to write beside weights saved as `dtype` (`torch_dtype` updated).
@@ -494,89 +517,6 @@ impl Config {
         }
         v
     }
-}
-
-fn resolve_vision(
-    v: &RawVisionConfig,
-    file: &str,
-    d: (usize, usize, usize, usize, usize, usize),
-) -> Result<VisionConfig> {
-    let ty = v.model_type.as_deref().unwrap_or("clip_vision_model");
-    if ty != "clip_vision_model" {
-        return Err(bad(
-            file,
-            "vision_config.model_type",
-            format!("`{ty}` is not supported, expected `clip_vision_model`"),
-        ));
-    }
-    let hidden_size = positive(
-        file,
-        "vision_config.hidden_size",
-        v.hidden_size.unwrap_or(d.0),
-    )?;
-    let heads = positive(
-        file,
-        "vision_config.num_attention_heads",
-        v.num_attention_heads.unwrap_or(d.3),
-    )?;
-    if hidden_size % heads != 0 {
-        return Err(bad(
-            file,
-            "vision_config.num_attention_heads",
-            format!("{heads} does not divide hidden_size {hidden_size}"),
-        ));
-    }
-    let image_size = positive(
-        file,
-        "vision_config.image_size",
-        v.image_size.unwrap_or(d.4),
-    )?;
-    let patch_size = positive(
-        file,
-        "vision_config.patch_size",
-        v.patch_size.unwrap_or(d.5),
-    )?;
-    if image_size % patch_size != 0 {
-        return Err(bad(
-            file,
-            "vision_config.patch_size",
-            format!("{patch_size} does not divide image_size {image_size}"),
-        ));
-    }
-    Ok(VisionConfig {
-        hidden_size,
-        intermediate_size: positive(
-            file,
-            "vision_config.intermediate_size",
-            v.intermediate_size.unwrap_or(d.1),
-        )?,
-        num_hidden_layers: positive(
-            file,
-            "vision_config.num_hidden_layers",
-            v.num_hidden_layers.unwrap_or(d.2),
-        )?,
-        num_attention_heads: heads,
-        num_channels: positive(
-            file,
-            "vision_config.num_channels",
-            v.num_channels.unwrap_or(3),
-        )?,
-        image_size,
-        patch_size,
-        hidden_act: act(
-            file,
-            "vision_config.hidden_act",
-            v.hidden_act.as_deref().unwrap_or("quick_gelu"),
-            &[
-                Activation::QuickGelu,
-                Activation::Gelu,
-                Activation::GeluTanh,
-                Activation::Relu,
-                Activation::Silu,
-            ],
-        )?,
-        layer_norm_eps: v.layer_norm_eps.unwrap_or(1e-5),
-    })
 }
 
 #[cfg(test)]

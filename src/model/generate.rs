@@ -3,7 +3,7 @@
 //! per-row stop on an end-of-sequence id, and a reusable cache of a shared prompt prefix.
 
 use super::llama::KvCache;
-use super::llava::Llava;
+use super::llava::{Llava, RunInputs};
 use crate::{Error, Result};
 use candle_core::{DType, Tensor, D};
 use rand::{Rng, SeedableRng};
@@ -221,15 +221,12 @@ impl Llava {
         }
         let ids = Tensor::from_vec(prefix.to_vec(), (1, prefix.len()), self.device())?;
         let mut cache = KvCache::new();
-        self.run(
-            &ids,
+        let inputs = RunInputs {
             pixel_values,
-            None,
-            None,
-            Some(&mut cache),
-            None,
-            false,
-        )?;
+            cache: Some(&mut cache),
+            ..RunInputs::default()
+        };
+        self.run(&ids, inputs)?;
         Ok(PrefixCache {
             cache,
             len: prefix.len(),
@@ -299,15 +296,14 @@ impl Llava {
         let dev = self.device().clone();
         let ids_t = Tensor::from_vec(ids, (b, l), &dev)?;
         let pos_t = Tensor::from_vec(pos, (b, l), &dev)?;
-        let h = self.run(
-            &ids_t,
+        let inputs = RunInputs {
             pixel_values,
-            Some(&keys),
-            Some(&pos_t),
-            Some(&mut cache),
-            None,
-            false,
-        )?;
+            key_mask: Some(&keys),
+            positions: Some(&pos_t),
+            cache: Some(&mut cache),
+            ..RunInputs::default()
+        };
+        let h = self.run(&ids_t, inputs)?;
         let mut logits = self.last_logits(&h)?;
         let first_logits = logits.clone();
         let mut next_pos: Vec<u32> = keys
@@ -362,15 +358,14 @@ impl Llava {
             }
             let ids_t = Tensor::from_vec(feed, (b, 1), &dev)?;
             let pos_t = Tensor::from_vec(pos, (b, 1), &dev)?;
-            let h = self.run(
-                &ids_t,
-                None,
-                Some(&keys),
-                Some(&pos_t),
-                Some(&mut cache),
-                None,
-                true,
-            )?;
+            let inputs = RunInputs {
+                key_mask: Some(&keys),
+                positions: Some(&pos_t),
+                cache: Some(&mut cache),
+                generated: true,
+                ..RunInputs::default()
+            };
+            let h = self.run(&ids_t, inputs)?;
             logits = self.last_logits(&h)?;
         }
         Ok(Generation {
@@ -384,11 +379,8 @@ impl Llava {
     fn last_logits(&self, h: &Tensor) -> Result<Tensor> {
         let l = h.dim(1)?;
         let last = h.narrow(1, l - 1, 1)?.squeeze(1)?;
-        Ok(self
-            .language_model
-            .lm_head
-            .forward(&last)?
-            .to_dtype(DType::F32)?)
+        let logits = candle_nn::Module::forward(&self.language_model.lm_head, &last)?;
+        Ok(logits.to_dtype(DType::F32)?)
     }
 }
 

@@ -1,8 +1,8 @@
 //! A linear layer `y = x·Wᵀ + b` with an optional LoRA adapter slot.
 
-use super::lora::LoraAdapter;
-use super::weights::Weights;
+use super::adapter::LoraAdapter;
 use candle_core::{Result, Tensor};
+use candle_nn::{Module, VarBuilder};
 
 /// A linear layer holding the checkpoint tensors under its checkpoint name.
 #[derive(Debug, Clone)]
@@ -18,16 +18,27 @@ pub struct Linear {
 }
 
 impl Linear {
-    /// Reads `{name}.weight` (and `{name}.bias` when `bias`) from `w`.
-    pub fn load(w: &Weights, name: &str, bias: bool) -> crate::Result<Linear> {
+    /// Reads `weight` `[out, in]` (and `bias` `[out]`) under `vb`, whose prefix names the layer.
+    ///
+    /// ```
+    /// use candle_core::{Device, Module, Tensor};
+    /// use mllmu::model::{linear::Linear, weights::Recorder};
+    /// let dev = Device::Cpu;
+    /// let rec = Recorder::serving([
+    ///     ("l.weight".to_string(), Tensor::new(&[[1f32, 2.], [0., 1.]], &dev)?),
+    ///     ("l.bias".to_string(), Tensor::new(&[0.5f32, 0.], &dev)?),
+    /// ].into());
+    /// let l = Linear::new(rec.var_builder(&dev).pp("l"), (2, 2), true)?;
+    /// assert_eq!(l.name, "l");
+    /// let y = l.forward(&Tensor::new(&[[[1f32, 1.]]], &dev)?)?;
+    /// assert_eq!(y.to_vec3::<f32>()?, [[[3.5, 1.]]]);
+    /// # Ok::<(), candle_core::Error>(())
+    /// ```
+    pub fn new(vb: VarBuilder, (in_f, out_f): (usize, usize), bias: bool) -> Result<Linear> {
         Ok(Linear {
-            name: name.to_string(),
-            weight: w.get(&format!("{name}.weight"))?,
-            bias: if bias {
-                Some(w.get(&format!("{name}.bias"))?)
-            } else {
-                None
-            },
+            weight: vb.get((out_f, in_f), "weight")?,
+            bias: bias.then(|| vb.get(out_f, "bias")).transpose()?,
+            name: vb.prefix(),
             lora: None,
         })
     }
@@ -42,18 +53,22 @@ impl Linear {
         self.weight.dims().first().copied().unwrap_or(0)
     }
 
+    /// `x2` is `[rows, in]`.
+    fn forward_2d(&self, x2: &Tensor) -> Result<Tensor> {
+        let mut y = x2.matmul(&self.weight.t()?)?;
+        if let Some(b) = &self.bias {
+            y = y.broadcast_add(b)?;
+        }
+        if let Some(lora) = &self.lora {
+            y = (y + lora.forward(x2)?)?;
+        }
+        Ok(y)
+    }
+}
+
+impl Module for Linear {
     /// Applies the layer to `x` (`[..., in]` → `[..., out]`).
-    ///
-    /// ```
-    /// use candle_core::{Device, Tensor};
-    /// let dev = Device::Cpu;
-    /// let l = mllmu::model::linear::Linear { name: "l".into(),
-    ///     weight: Tensor::new(&[[1f32, 2.], [0., 1.]], &dev)?, bias: Some(Tensor::new(&[0.5f32, 0.], &dev)?), lora: None };
-    /// let y = l.forward(&Tensor::new(&[[[1f32, 1.]]], &dev)?)?;
-    /// assert_eq!(y.to_vec3::<f32>()?, [[[3.5, 1.]]]);
-    /// # Ok::<(), candle_core::Error>(())
-    /// ```
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dims = x.dims();
         if dims.len() == 2 {
             return self.forward_2d(x);
@@ -66,17 +81,5 @@ impl Linear {
         let mut out_dims = dims[..dims.len() - 1].to_vec();
         out_dims.push(self.out_features());
         y.reshape(out_dims)
-    }
-
-    /// `x2` is `[rows, in]`.
-    fn forward_2d(&self, x2: &Tensor) -> Result<Tensor> {
-        let mut y = x2.matmul(&self.weight.t()?)?;
-        if let Some(b) = &self.bias {
-            y = y.broadcast_add(b)?;
-        }
-        if let Some(lora) = &self.lora {
-            y = (y + lora.forward(x2)?)?;
-        }
-        Ok(y)
     }
 }

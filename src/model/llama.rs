@@ -7,19 +7,19 @@
 use super::config::{Activation, TextConfig};
 use super::linear::Linear;
 use super::norm::RmsNorm;
-use super::weights::Weights;
 use candle_core::{DType, Device, Result, Tensor, D};
+use candle_nn::{Module, VarBuilder};
 
 /// Rotary position embedding tables (θ = `rope_theta`, no scaling).
 #[derive(Debug, Clone)]
-pub struct Rope {
+struct Rope {
     /// `1 / θ^(2i/d)`, float32, shape `[1, 1, d/2]`.
     inv_freq: Tensor,
 }
 
 impl Rope {
     /// Builds the inverse frequencies for heads of width `head_dim`.
-    pub fn new(head_dim: usize, theta: f64, device: &Device) -> Result<Rope> {
+    fn new(head_dim: usize, theta: f64, device: &Device) -> Result<Rope> {
         let inv: Vec<f32> = (0..head_dim / 2)
             .map(|i| (1.0 / theta.powf((2 * i) as f64 / head_dim as f64)) as f32)
             .collect();
@@ -29,7 +29,7 @@ impl Rope {
     }
 
     /// `(cos, sin)` of shape `[B, 1, L, d]` in `dtype` for float32 positions `[B, L]`.
-    pub fn cos_sin(&self, positions: &Tensor, dtype: DType) -> Result<(Tensor, Tensor)> {
+    fn cos_sin(&self, positions: &Tensor, dtype: DType) -> Result<(Tensor, Tensor)> {
         let freqs = positions
             .unsqueeze(D::Minus1)?
             .broadcast_mul(&self.inv_freq)?;
@@ -38,7 +38,7 @@ impl Rope {
     }
 
     /// `x·cos + rotate_half(x)·sin` for `x` of shape `[B, H, L, d]`.
-    pub fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
+    fn apply(x: &Tensor, cos: &Tensor, sin: &Tensor) -> Result<Tensor> {
         let half = x.dim(D::Minus1)? / 2;
         let x1 = x.narrow(D::Minus1, 0, half)?;
         let x2 = x.narrow(D::Minus1, half, half)?;
@@ -50,7 +50,7 @@ impl Rope {
 /// Keys and values of past positions, one preallocated buffer per layer, so extending the
 /// cache by one position writes in place instead of copying the whole history.
 #[derive(Debug, Clone, Default)]
-pub struct KvCache {
+pub(crate) struct KvCache {
     layers: Vec<Option<LayerCache>>,
 }
 
@@ -63,25 +63,20 @@ struct LayerCache {
 
 impl KvCache {
     /// An empty cache.
-    pub fn new() -> KvCache {
+    pub(crate) fn new() -> KvCache {
         KvCache::default()
     }
 
     /// Positions already cached.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.layers
             .first()
             .and_then(|l| l.as_ref())
             .map_or(0, |l| l.len)
     }
 
-    /// Whether nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     /// Reserves room so that `extra` more positions fit without reallocation.
-    pub fn reserve(&mut self, extra: usize) -> Result<()> {
+    pub(crate) fn reserve(&mut self, extra: usize) -> Result<()> {
         for l in self.layers.iter_mut().flatten() {
             let cap = l.k.dim(2)?;
             if l.len + extra > cap {
@@ -93,7 +88,7 @@ impl KvCache {
 
     /// A copy of this single-row cache repeated for `rows` rows, with room for `extra` more
     /// positions; the original is left untouched.
-    pub fn expand_rows(&self, rows: usize, extra: usize) -> Result<KvCache> {
+    pub(crate) fn expand_rows(&self, rows: usize, extra: usize) -> Result<KvCache> {
         let mut out = KvCache {
             layers: Vec::with_capacity(self.layers.len()),
         };
@@ -169,15 +164,11 @@ fn grow(l: &mut LayerCache, cap: usize) -> Result<()> {
 
 /// Multi-head (grouped-query) self-attention with rotary embeddings.
 #[derive(Debug, Clone)]
-pub struct LlamaAttention {
-    /// Query projection.
-    pub q_proj: Linear,
-    /// Key projection.
-    pub k_proj: Linear,
-    /// Value projection.
-    pub v_proj: Linear,
-    /// Output projection.
-    pub o_proj: Linear,
+struct LlamaAttention {
+    q_proj: Linear,
+    k_proj: Linear,
+    v_proj: Linear,
+    o_proj: Linear,
     heads: usize,
     kv_heads: usize,
     head_dim: usize,
@@ -194,13 +185,15 @@ pub(crate) fn masked_softmax(scores: &Tensor, mask: Option<&Tensor>) -> Result<T
 }
 
 impl LlamaAttention {
-    fn load(w: &Weights, p: &str, cfg: &TextConfig) -> crate::Result<Self> {
-        let b = cfg.attention_bias;
+    fn new(vb: VarBuilder, cfg: &TextConfig) -> Result<Self> {
+        let (h, b) = (cfg.hidden_size, cfg.attention_bias);
+        let q = cfg.num_attention_heads * cfg.head_dim;
+        let kv = cfg.num_key_value_heads * cfg.head_dim;
         Ok(LlamaAttention {
-            q_proj: Linear::load(w, &format!("{p}.q_proj"), b)?,
-            k_proj: Linear::load(w, &format!("{p}.k_proj"), b)?,
-            v_proj: Linear::load(w, &format!("{p}.v_proj"), b)?,
-            o_proj: Linear::load(w, &format!("{p}.o_proj"), b)?,
+            q_proj: Linear::new(vb.pp("q_proj"), (h, q), b)?,
+            k_proj: Linear::new(vb.pp("k_proj"), (h, kv), b)?,
+            v_proj: Linear::new(vb.pp("v_proj"), (h, kv), b)?,
+            o_proj: Linear::new(vb.pp("o_proj"), (q, h), b)?,
             heads: cfg.num_attention_heads,
             kv_heads: cfg.num_key_value_heads,
             head_dim: cfg.head_dim,
@@ -257,17 +250,26 @@ impl LlamaAttention {
 
 /// `down(act(gate(x)) · up(x))`.
 #[derive(Debug, Clone)]
-pub struct LlamaMlp {
-    /// Gate projection.
-    pub gate_proj: Linear,
-    /// Up projection.
-    pub up_proj: Linear,
-    /// Down projection.
-    pub down_proj: Linear,
+struct LlamaMlp {
+    gate_proj: Linear,
+    up_proj: Linear,
+    down_proj: Linear,
     act: Activation,
 }
 
 impl LlamaMlp {
+    fn new(vb: VarBuilder, cfg: &TextConfig) -> Result<Self> {
+        let (h, m, b) = (cfg.hidden_size, cfg.intermediate_size, cfg.mlp_bias);
+        Ok(LlamaMlp {
+            gate_proj: Linear::new(vb.pp("gate_proj"), (h, m), b)?,
+            up_proj: Linear::new(vb.pp("up_proj"), (h, m), b)?,
+            down_proj: Linear::new(vb.pp("down_proj"), (m, h), b)?,
+            act: cfg.hidden_act,
+        })
+    }
+}
+
+impl Module for LlamaMlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let g = self.act.forward(&self.gate_proj.forward(x)?)?;
         self.down_proj.forward(&(g * self.up_proj.forward(x)?)?)
@@ -276,37 +278,49 @@ impl LlamaMlp {
 
 /// One pre-norm decoder layer.
 #[derive(Debug, Clone)]
-pub struct LlamaDecoderLayer {
-    /// Attention block.
-    pub self_attn: LlamaAttention,
-    /// MLP block.
-    pub mlp: LlamaMlp,
-    /// Norm before attention.
-    pub input_layernorm: RmsNorm,
-    /// Norm before the MLP.
-    pub post_attention_layernorm: RmsNorm,
+struct LlamaDecoderLayer {
+    self_attn: LlamaAttention,
+    mlp: LlamaMlp,
+    input_layernorm: RmsNorm,
+    post_attention_layernorm: RmsNorm,
 }
 
 impl LlamaDecoderLayer {
-    fn load(w: &Weights, p: &str, cfg: &TextConfig) -> crate::Result<Self> {
-        let m = cfg.mlp_bias;
-        let norm = |n: &str| -> crate::Result<RmsNorm> {
-            Ok(RmsNorm {
-                weight: w.get(&format!("{p}.{n}.weight"))?,
-                eps: cfg.rms_norm_eps,
-            })
-        };
+    fn new(vb: VarBuilder, cfg: &TextConfig) -> Result<Self> {
+        let (h, eps) = (cfg.hidden_size, cfg.rms_norm_eps);
         Ok(LlamaDecoderLayer {
-            self_attn: LlamaAttention::load(w, &format!("{p}.self_attn"), cfg)?,
-            mlp: LlamaMlp {
-                gate_proj: Linear::load(w, &format!("{p}.mlp.gate_proj"), m)?,
-                up_proj: Linear::load(w, &format!("{p}.mlp.up_proj"), m)?,
-                down_proj: Linear::load(w, &format!("{p}.mlp.down_proj"), m)?,
-                act: cfg.hidden_act,
-            },
-            input_layernorm: norm("input_layernorm")?,
-            post_attention_layernorm: norm("post_attention_layernorm")?,
+            self_attn: LlamaAttention::new(vb.pp("self_attn"), cfg)?,
+            mlp: LlamaMlp::new(vb.pp("mlp"), cfg)?,
+            input_layernorm: RmsNorm::new(vb.pp("input_layernorm"), h, eps)?,
+            post_attention_layernorm: RmsNorm::new(vb.pp("post_attention_layernorm"), h, eps)?,
         })
+    }
+
+    fn linears(&self) -> [&Linear; 7] {
+        let (a, m) = (&self.self_attn, &self.mlp);
+        [
+            &a.q_proj,
+            &a.k_proj,
+            &a.v_proj,
+            &a.o_proj,
+            &m.gate_proj,
+            &m.up_proj,
+            &m.down_proj,
+        ]
+    }
+
+    fn linears_mut(&mut self) -> [&mut Linear; 7] {
+        let (a, m) = (&mut self.self_attn, &mut self.mlp);
+        let (q, k, v, o) = (&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj);
+        [
+            q,
+            k,
+            v,
+            o,
+            &mut m.gate_proj,
+            &mut m.up_proj,
+            &mut m.down_proj,
+        ]
     }
 
     /// `x` is `[B·L, hidden]`; so is the result.
@@ -335,52 +349,67 @@ impl LlamaDecoderLayer {
 
 /// The Llama causal language model (`language_model.*`).
 #[derive(Debug, Clone)]
-pub struct LlamaForCausalLm {
+pub(crate) struct LlamaForCausalLm {
     /// `[vocab, hidden]`.
-    pub embed_tokens: Tensor,
-    /// Decoder layers.
-    pub layers: Vec<LlamaDecoderLayer>,
-    /// Final norm.
-    pub norm: RmsNorm,
+    embed_tokens: Tensor,
+    layers: Vec<LlamaDecoderLayer>,
+    norm: RmsNorm,
     /// Output projection (shares `embed_tokens` when tied).
-    pub lm_head: Linear,
+    pub(crate) lm_head: Linear,
     rope: Rope,
-    /// Resolved configuration.
-    pub cfg: TextConfig,
+    cfg: TextConfig,
 }
 
 impl LlamaForCausalLm {
-    /// Builds the model from `language_model.*` tensors.
-    pub fn load(w: &Weights, cfg: &TextConfig, device: &Device) -> crate::Result<Self> {
-        let embed_tokens = w.get("language_model.model.embed_tokens.weight")?;
-        let layers = (0..cfg.num_hidden_layers)
-            .map(|i| LlamaDecoderLayer::load(w, &format!("language_model.model.layers.{i}"), cfg))
-            .collect::<crate::Result<Vec<_>>>()?;
+    /// Builds the model from the tensors under `vb` (`language_model`).
+    pub(crate) fn new(vb: VarBuilder, cfg: &TextConfig) -> Result<Self> {
+        let (h, vocab, eps) = (cfg.hidden_size, cfg.vocab_size, cfg.rms_norm_eps);
+        let m = vb.pp("model");
+        let embed_tokens = m.pp("embed_tokens").get((vocab, h), "weight")?;
+        let layers = m.pp("layers");
+        let head = vb.pp("lm_head");
         let lm_head = if cfg.tie_word_embeddings {
+            // Probed, not read: a tied checkpoint may store a head that transformers
+            // overwrites with the embeddings.
+            head.contains_tensor("weight");
             Linear {
-                name: "language_model.lm_head".into(),
+                name: head.prefix(),
                 weight: embed_tokens.clone(),
                 bias: None,
                 lora: None,
             }
         } else {
-            Linear::load(w, "language_model.lm_head", false)?
+            Linear::new(head, (h, vocab), false)?
         };
         Ok(LlamaForCausalLm {
             embed_tokens,
-            layers,
-            norm: RmsNorm {
-                weight: w.get("language_model.model.norm.weight")?,
-                eps: cfg.rms_norm_eps,
-            },
+            layers: (0..cfg.num_hidden_layers)
+                .map(|i| LlamaDecoderLayer::new(layers.pp(i), cfg))
+                .collect::<Result<_>>()?,
+            norm: RmsNorm::new(m.pp("norm"), h, eps)?,
             lm_head,
-            rope: Rope::new(cfg.head_dim, cfg.rope_theta, device)?,
+            rope: Rope::new(cfg.head_dim, cfg.rope_theta, vb.device())?,
             cfg: cfg.clone(),
         })
     }
 
+    /// Every linear layer, the head last.
+    pub(crate) fn linears(&self) -> impl Iterator<Item = &Linear> {
+        let layers = self.layers.iter().flat_map(LlamaDecoderLayer::linears);
+        layers.chain([&self.lm_head])
+    }
+
+    /// Every linear layer, the head last, mutable.
+    pub(crate) fn linears_mut(&mut self) -> impl Iterator<Item = &mut Linear> {
+        let layers = self
+            .layers
+            .iter_mut()
+            .flat_map(LlamaDecoderLayer::linears_mut);
+        layers.chain([&mut self.lm_head])
+    }
+
     /// Token embeddings of `ids` (`[B, L]` u32) → `[B, L, hidden]`.
-    pub fn embed(&self, ids: &Tensor) -> Result<Tensor> {
+    pub(crate) fn embed(&self, ids: &Tensor) -> Result<Tensor> {
         let (b, l) = ids.dims2()?;
         let flat = ids.flatten_all()?;
         self.embed_tokens
@@ -392,7 +421,7 @@ impl LlamaForCausalLm {
     /// and an additive float32 `mask` (`[B|1, 1, L, T]`); returns the normed last hidden state.
     /// When `hidden` is given it receives, like transformers' `output_hidden_states`, the
     /// input embeddings and every layer's output, the last one after the final norm.
-    pub fn forward_embeds(
+    pub(crate) fn forward_embeds(
         &self,
         embeds: &Tensor,
         positions: &Tensor,

@@ -2,29 +2,33 @@
 //! transformers 4.45.1 `models/llava/modeling_llava.py`: CLIP features of vision layer
 //! `vision_feature_layer` (CLS dropped), a two-layer GELU projector, and the Llama decoder
 //! reading the projected features at the `<image>` token positions.
+//!
+//! The model is built by one walk of candle [`VarBuilder`]s (`vb.pp("self_attn").pp("q_proj")`):
+//! over a [`Recorder`] of stand-in zeros that walk lists the tensors a checkpoint must hold
+//! ([`Llava::expected`]); over the checkpoint's tensors it builds the model and records them
+//! by name ([`Llava::named_tensors`]).
 
 use super::clip::ClipVisionModel;
 use super::config::{Activation, Config, FeatureSelect};
 use super::linear::Linear;
 use super::llama::{KvCache, LlamaForCausalLm};
-use super::weights::{self, SaveOptions, Weights};
+use super::weights::{self, Expected, Recorder, SaveOptions, Weights};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor};
+use candle_nn::{Module, VarBuilder};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// `linear_2(act(linear_1(x)))`: vision width → text width.
 #[derive(Debug, Clone)]
-pub struct Projector {
-    /// First linear.
-    pub linear_1: Linear,
-    /// Second linear.
-    pub linear_2: Linear,
+struct Projector {
+    linear_1: Linear,
+    linear_2: Linear,
     act: Activation,
 }
 
-impl Projector {
-    /// Projects `[..., D_vision]` to `[..., D_text]`.
-    pub fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+impl Module for Projector {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         self.linear_2
             .forward(&self.act.forward(&self.linear_1.forward(x)?)?)
     }
@@ -46,16 +50,32 @@ pub struct LlavaOutput {
 pub struct Llava {
     /// Resolved configuration.
     pub config: Config,
-    /// The CLIP tower.
-    pub vision_tower: ClipVisionModel,
-    /// The projector.
-    pub multi_modal_projector: Projector,
-    /// The Llama decoder and head.
-    pub language_model: LlamaForCausalLm,
-    pub(crate) lora: Option<super::lora::LoraState>,
+    vision_tower: ClipVisionModel,
+    multi_modal_projector: Projector,
+    pub(crate) language_model: LlamaForCausalLm,
+    /// Every parameter by checkpoint name, as the loading code read it.
+    params: Vec<(String, Tensor)>,
+    pub(crate) lora: Option<super::adapter::LoraState>,
     device: Device,
     dtype: DType,
     source_dir: Option<PathBuf>,
+}
+
+/// What one decoder run reads besides the ids; every field is optional.
+#[derive(Debug, Default)]
+pub(crate) struct RunInputs<'a> {
+    /// The images of all rows, in order.
+    pub pixel_values: Option<&'a Tensor>,
+    /// Per row, 0/1 for every key: cached positions, then the new ones (`None`: no padding).
+    pub key_mask: Option<&'a [Vec<u8>]>,
+    /// Positions `[B|1, L]` (`None`: `past..past + L`).
+    pub positions: Option<&'a Tensor>,
+    /// The cache of past keys and values, extended in place.
+    pub cache: Option<&'a mut KvCache>,
+    /// Receives the input embeddings and every layer's output.
+    pub hidden: Option<&'a mut Vec<Tensor>>,
+    /// The ids were generated: embed them as text, `<image>` included.
+    pub generated: bool,
 }
 
 /// Reads a `[B, L]` mask tensor (any dtype) as rows of 0/1.
@@ -110,10 +130,8 @@ impl Llava {
     pub fn load(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Llava> {
         let dir = dir.as_ref();
         let config = Config::load(dir)?;
-        let w = Weights::load(dir, &config, device, dtype)?;
-        let mut m = Llava::from_weights(config, &w)?;
-        m.source_dir = Some(dir.to_path_buf());
-        Ok(m)
+        let w = Weights::load(dir, &Llava::expected(&config)?, device, dtype)?;
+        Llava::from_weights(config, &w)
     }
 
     /// Loads like [`Llava::load`] with every weight a trainable variable; the
@@ -125,33 +143,70 @@ impl Llava {
     ) -> Result<(Llava, candle_nn::VarMap)> {
         let dir = dir.as_ref();
         let config = Config::load(dir)?;
-        let (w, vars) = Weights::load(dir, &config, device, dtype)?.into_vars()?;
-        let mut m = Llava::from_weights(config, &w)?;
-        m.source_dir = Some(dir.to_path_buf());
-        Ok((m, vars))
+        let w = Weights::load(dir, &Llava::expected(&config)?, device, dtype)?;
+        let (w, vars) = w.into_vars()?;
+        Ok((Llava::from_weights(config, &w)?, vars))
     }
 
-    /// Builds the model from named tensors (plain tensors or variables' tensors).
+    /// The tensors (legacy names and shapes) a checkpoint for `config` holds, listed by
+    /// running the loading code over stand-ins.
+    ///
+    /// ```
+    /// let cfg = mllmu::model::Config::load("tests/fixtures/tiny-llava".as_ref())?;
+    /// let expected = mllmu::model::Llava::expected(&cfg)?;
+    /// assert_eq!(expected.shapes["language_model.model.layers.1.mlp.up_proj.weight"], [200, 96]);
+    /// # Ok::<(), mllmu::Error>(())
+    /// ```
+    pub fn expected(config: &Config) -> Result<Expected> {
+        let rec = Recorder::stand_ins();
+        Llava::build(config, rec.var_builder(&Device::Cpu))?;
+        Ok(rec.expected())
+    }
+
+    /// Builds the model from named tensors (plain tensors or variables' tensors), after
+    /// checking them against [`Llava::expected`].
     pub fn from_weights(config: Config, w: &Weights) -> Result<Llava> {
-        w.validate(&config)?;
-        let embed = w.get("language_model.model.embed_tokens.weight")?;
-        let device = embed.device().clone();
-        let dtype = embed.dtype();
-        let projector = Projector {
-            linear_1: Linear::load(w, "multi_modal_projector.linear_1", config.projector_bias)?,
-            linear_2: Linear::load(w, "multi_modal_projector.linear_2", config.projector_bias)?,
-            act: config.projector_hidden_act,
-        };
+        w.check(&Llava::expected(&config)?)?;
+        let rec = Recorder::serving(w.iter().map(|(n, t)| (n.clone(), t.clone())).collect());
+        let first = w.iter().next().map(|(_, t)| t);
+        let (device, dtype) = first.map_or((Device::Cpu, DType::F32), |t| {
+            (t.device().clone(), t.dtype())
+        });
+        let (vision_tower, multi_modal_projector, language_model) =
+            Llava::build(&config, rec.var_builder(&device))?;
         Ok(Llava {
-            vision_tower: ClipVisionModel::load(w, &config.vision)?,
-            multi_modal_projector: projector,
-            language_model: LlamaForCausalLm::load(w, &config.text, &device)?,
+            dtype,
+            vision_tower,
+            multi_modal_projector,
+            language_model,
+            params: rec.served(),
             config,
             lora: None,
             device,
-            dtype,
             source_dir: (!w.dir.as_os_str().is_empty()).then(|| w.dir.clone()),
         })
+    }
+
+    /// The loading code: every tensor of the model, read under `vb` once.
+    fn build(
+        config: &Config,
+        vb: VarBuilder,
+    ) -> Result<(ClipVisionModel, Projector, LlamaForCausalLm)> {
+        let (d, h, bias) = (
+            config.vision.hidden_size,
+            config.text.hidden_size,
+            config.projector_bias,
+        );
+        let p = vb.pp("multi_modal_projector");
+        Ok((
+            ClipVisionModel::new(vb.pp("vision_tower").pp("vision_model"), &config.vision)?,
+            Projector {
+                linear_1: Linear::new(p.pp("linear_1"), (d, h), bias)?,
+                linear_2: Linear::new(p.pp("linear_2"), (h, h), bias)?,
+                act: config.projector_hidden_act,
+            },
+            LlamaForCausalLm::new(vb.pp("language_model"), &config.text)?,
+        ))
     }
 
     /// The device holding the weights.
@@ -234,17 +289,15 @@ impl Llava {
     }
 
     /// Runs the decoder and returns the normed last hidden state `[B, L, hidden]`.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn run(
-        &self,
-        input_ids: &Tensor,
-        pixel_values: Option<&Tensor>,
-        key_mask: Option<&[Vec<u8>]>,
-        positions: Option<&Tensor>,
-        cache: Option<&mut KvCache>,
-        hidden: Option<&mut Vec<Tensor>>,
-        generated: bool,
-    ) -> Result<Tensor> {
+    pub(crate) fn run(&self, input_ids: &Tensor, inputs: RunInputs) -> Result<Tensor> {
+        let RunInputs {
+            pixel_values,
+            key_mask,
+            positions,
+            cache,
+            hidden,
+            generated,
+        } = inputs;
         let (b, l) = input_ids.dims2()?;
         let past = cache.as_ref().map_or(0, |c| c.len());
         if let Some(k) = key_mask {
@@ -306,17 +359,7 @@ impl Llava {
         pixel_values: Option<&Tensor>,
         attention_mask: Option<&Tensor>,
     ) -> Result<Tensor> {
-        let keys = attention_mask.map(mask_rows).transpose()?;
-        let h = self.run(
-            input_ids,
-            pixel_values,
-            keys.as_deref(),
-            None,
-            None,
-            None,
-            false,
-        )?;
-        Ok(self.language_model.lm_head.forward(&h)?)
+        self.logits(input_ids, pixel_values, attention_mask, None, None)
     }
 
     /// [`Llava::forward`] with explicit `position_ids` (`[B, L]` or `[1, L]`).
@@ -327,17 +370,13 @@ impl Llava {
         attention_mask: Option<&Tensor>,
         position_ids: &Tensor,
     ) -> Result<Tensor> {
-        let keys = attention_mask.map(mask_rows).transpose()?;
-        let h = self.run(
+        self.logits(
             input_ids,
             pixel_values,
-            keys.as_deref(),
+            attention_mask,
             Some(position_ids),
             None,
-            None,
-            false,
-        )?;
-        Ok(self.language_model.lm_head.forward(&h)?)
+        )
     }
 
     /// [`Llava::forward`] also returning every decoder hidden state.
@@ -347,149 +386,78 @@ impl Llava {
         pixel_values: Option<&Tensor>,
         attention_mask: Option<&Tensor>,
     ) -> Result<LlavaOutput> {
-        let keys = attention_mask.map(mask_rows).transpose()?;
         let mut hidden = Vec::with_capacity(self.config.text.num_hidden_layers + 1);
-        let h = self.run(
+        let logits = self.logits(
             input_ids,
             pixel_values,
-            keys.as_deref(),
-            None,
+            attention_mask,
             None,
             Some(&mut hidden),
-            false,
         )?;
         Ok(LlavaOutput {
-            logits: self.language_model.lm_head.forward(&h)?,
+            logits,
             hidden_states: hidden,
         })
     }
 
+    fn logits(
+        &self,
+        input_ids: &Tensor,
+        pixel_values: Option<&Tensor>,
+        attention_mask: Option<&Tensor>,
+        positions: Option<&Tensor>,
+        hidden: Option<&mut Vec<Tensor>>,
+    ) -> Result<Tensor> {
+        let keys = attention_mask.map(mask_rows).transpose()?;
+        let inputs = RunInputs {
+            pixel_values,
+            key_mask: keys.as_deref(),
+            positions,
+            hidden,
+            ..RunInputs::default()
+        };
+        let h = self.run(input_ids, inputs)?;
+        Ok(self.language_model.lm_head.forward(&h)?)
+    }
+
+    /// The output projection (sharing the embeddings when they are tied).
+    pub fn lm_head(&self) -> &Linear {
+        &self.language_model.lm_head
+    }
+
     /// Every linear layer of the model (vision tower, projector, decoder, head).
     pub fn linears(&self) -> Vec<&Linear> {
-        let mut out = Vec::new();
-        for l in &self.vision_tower.layers {
-            let a = &l.self_attn;
-            out.extend([
-                &a.q_proj,
-                &a.k_proj,
-                &a.v_proj,
-                &a.out_proj,
-                &l.mlp.fc1,
-                &l.mlp.fc2,
-            ]);
-        }
-        out.extend([
-            &self.multi_modal_projector.linear_1,
-            &self.multi_modal_projector.linear_2,
-        ]);
-        for l in &self.language_model.layers {
-            let a = &l.self_attn;
-            out.extend([
-                &a.q_proj,
-                &a.k_proj,
-                &a.v_proj,
-                &a.o_proj,
-                &l.mlp.gate_proj,
-                &l.mlp.up_proj,
-                &l.mlp.down_proj,
-            ]);
-        }
-        out.push(&self.language_model.lm_head);
-        out
+        let p = &self.multi_modal_projector;
+        (self.vision_tower.linears())
+            .chain([&p.linear_1, &p.linear_2])
+            .chain(self.language_model.linears())
+            .collect()
     }
 
     /// Mutable access to every linear layer, in the order of [`Llava::linears`].
-    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
-        let mut out = Vec::new();
-        for l in &mut self.vision_tower.layers {
-            let a = &mut l.self_attn;
-            out.extend([&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.out_proj]);
-            out.extend([&mut l.mlp.fc1, &mut l.mlp.fc2]);
-        }
-        out.extend([
-            &mut self.multi_modal_projector.linear_1,
-            &mut self.multi_modal_projector.linear_2,
-        ]);
-        for l in &mut self.language_model.layers {
-            let a = &mut l.self_attn;
-            out.extend([&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.o_proj]);
-            out.extend([
-                &mut l.mlp.gate_proj,
-                &mut l.mlp.up_proj,
-                &mut l.mlp.down_proj,
-            ]);
-        }
-        out.push(&mut self.language_model.lm_head);
-        out
+    pub(crate) fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let p = &mut self.multi_modal_projector;
+        (self.vision_tower.linears_mut())
+            .chain([&mut p.linear_1, &mut p.linear_2])
+            .chain(self.language_model.linears_mut())
+            .collect()
     }
 
     /// The model's parameters by checkpoint name (legacy layout), LoRA adapters left out and
     /// not merged; a tied head is listed once, as the embeddings.
     pub fn named_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut out: Vec<(String, Tensor)> = Vec::new();
-        let vt = &self.vision_tower;
-        let vp = "vision_tower.vision_model";
-        out.push((
-            format!("{vp}.embeddings.class_embedding"),
-            vt.embeddings.class_embedding.clone(),
-        ));
-        out.push((
-            format!("{vp}.embeddings.patch_embedding.weight"),
-            vt.embeddings.patch_embedding.clone(),
-        ));
-        out.push((
-            format!("{vp}.embeddings.position_embedding.weight"),
-            vt.embeddings.position_embedding.clone(),
-        ));
-        let ln = |out: &mut Vec<(String, Tensor)>, n: String, l: &super::norm::LayerNorm| {
-            out.push((format!("{n}.weight"), l.weight.clone()));
-            out.push((format!("{n}.bias"), l.bias.clone()));
-        };
-        ln(&mut out, format!("{vp}.pre_layrnorm"), &vt.pre_layrnorm);
-        ln(&mut out, format!("{vp}.post_layernorm"), &vt.post_layernorm);
-        for (i, l) in vt.layers.iter().enumerate() {
-            ln(
-                &mut out,
-                format!("{vp}.encoder.layers.{i}.layer_norm1"),
-                &l.layer_norm1,
-            );
-            ln(
-                &mut out,
-                format!("{vp}.encoder.layers.{i}.layer_norm2"),
-                &l.layer_norm2,
-            );
+        self.params.clone()
+    }
+
+    /// Replaces the weight called `key` (`<linear>.weight`) of a linear layer.
+    pub(crate) fn replace_linear_weight(&mut self, key: &str, weight: Tensor) {
+        if let Some(p) = self.params.iter_mut().find(|(n, _)| n == key) {
+            p.1 = weight.clone();
         }
-        let lm = &self.language_model;
-        out.push((
-            "language_model.model.embed_tokens.weight".into(),
-            lm.embed_tokens.clone(),
-        ));
-        out.push((
-            "language_model.model.norm.weight".into(),
-            lm.norm.weight.clone(),
-        ));
-        for (i, l) in lm.layers.iter().enumerate() {
-            let p = format!("language_model.model.layers.{i}");
-            out.push((
-                format!("{p}.input_layernorm.weight"),
-                l.input_layernorm.weight.clone(),
-            ));
-            out.push((
-                format!("{p}.post_attention_layernorm.weight"),
-                l.post_attention_layernorm.weight.clone(),
-            ));
+        let linear = key.strip_suffix(".weight").unwrap_or(key);
+        if let Some(l) = self.linears_mut().into_iter().find(|l| l.name == linear) {
+            l.weight = weight;
         }
-        let tied = self.config.text.tie_word_embeddings;
-        for lin in self.linears() {
-            if tied && lin.name == "language_model.lm_head" {
-                continue;
-            }
-            out.push((format!("{}.weight", lin.name), lin.weight.clone()));
-            if let Some(b) = &lin.bias {
-                out.push((format!("{}.bias", lin.name), b.clone()));
-            }
-        }
-        out
     }
 
     /// An independent, frozen copy: weights copied into new storage with any LoRA adapters
@@ -497,7 +465,7 @@ impl Llava {
     /// (e.g. the reference model of KL or NPO unlearning).
     pub fn frozen_copy(&self) -> Result<Llava> {
         let merged = self.merged_lora_weights()?;
-        let mut map = std::collections::HashMap::new();
+        let mut map = HashMap::new();
         for (name, t) in self.named_tensors() {
             let t = merged
                 .iter()
@@ -549,4 +517,138 @@ fn to_json_2(v: &serde_json::Value) -> Result<String> {
         file: "config.json".into(),
         reason: e.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::weights::save_tensors;
+
+    /// Reads the fixture's weights as `cfg` expects them.
+    fn read(dir: &Path, cfg: &Config) -> Result<Weights> {
+        Weights::load(dir, &Llava::expected(cfg)?, &Device::Cpu, DType::F32)
+    }
+
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    }
+
+    #[test]
+    fn expected_names_cover_the_fixture() {
+        let cfg = Config::load(&fixture("tiny-llava")).unwrap();
+        let exp = Llava::expected(&cfg).unwrap();
+        assert_eq!(exp.shapes.len(), 89);
+        let w = read(&fixture("tiny-llava"), &cfg).unwrap();
+        assert_eq!(w.len(), 89);
+        assert_eq!(
+            w.get("language_model.lm_head.weight").unwrap().dims(),
+            &[1472, 96]
+        );
+        assert_eq!(
+            w.get("language_model.lm_head.weight").unwrap().dtype(),
+            DType::F32
+        );
+    }
+
+    #[test]
+    fn problems_are_listed_together() {
+        let mut cfg = Config::load(&fixture("tiny-llava")).unwrap();
+        cfg.text.intermediate_size = 201;
+        cfg.text.tie_word_embeddings = false;
+        cfg.text.num_hidden_layers = 4;
+        let err = read(&fixture("tiny-llava"), &cfg).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("missing tensor `language_model.model.layers.3.mlp.up_proj.weight`"),
+            "{msg}"
+        );
+        assert!(msg.contains("tensor `language_model.model.layers.0.mlp.up_proj.weight` in model.safetensors: expected shape [201, 96], found [200, 96]"), "{msg}");
+        cfg.text.num_hidden_layers = 2;
+        cfg.text.intermediate_size = 200;
+        let msg = read(&fixture("tiny-llava"), &cfg).unwrap_err().to_string();
+        assert!(msg.contains("unexpected tensor `language_model.model.layers.2.input_layernorm.weight` in model.safetensors"), "{msg}");
+    }
+
+    #[test]
+    fn save_shards_and_reads_back() {
+        let cfg = Config::load(&fixture("tiny-llava")).unwrap();
+        let w = read(&fixture("tiny-llava"), &cfg).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let named: Vec<_> = w.iter().map(|(n, t)| (n.clone(), t.clone())).collect();
+        let files = save_tensors(
+            tmp.path(),
+            &named,
+            &SaveOptions {
+                dtype: None,
+                max_shard_bytes: 1_000_000,
+            },
+        )
+        .unwrap();
+        let index: serde_json::Value =
+            crate::io::read_json(&tmp.path().join("model.safetensors.index.json")).unwrap();
+        let mut shards: Vec<&str> = index["weight_map"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        shards.sort();
+        shards.dedup();
+        assert!(shards.len() >= 3, "{shards:?}");
+        assert_eq!(files.len(), shards.len() + 1);
+        for s in &shards {
+            let size = std::fs::metadata(tmp.path().join(s)).unwrap().len();
+            assert!(size < 1_100_000, "{s}: {size}"); // data ≤ 1 MB plus header
+        }
+        assert_eq!(index["metadata"]["total_size"], 2605248);
+        let back = read(tmp.path(), &cfg).unwrap();
+        for (n, t) in w.iter() {
+            let diff = (t - back.get(n).unwrap())
+                .unwrap()
+                .abs()
+                .unwrap()
+                .max_all()
+                .unwrap()
+                .to_scalar::<f32>()
+                .unwrap();
+            assert_eq!(diff, 0.0, "{n}");
+        }
+    }
+
+    #[test]
+    fn newer_key_names_are_accepted() {
+        let cfg = Config::load(&fixture("tiny-llava")).unwrap();
+        let w = read(&fixture("tiny-llava"), &cfg).unwrap();
+        let modern = |n: &str| -> String {
+            if let Some(r) = n.strip_prefix("language_model.model.") {
+                format!("model.language_model.{r}")
+            } else if let Some(r) = n.strip_prefix("language_model.lm_head.") {
+                format!("lm_head.{r}")
+            } else {
+                format!("model.{n}")
+            }
+        };
+        let named: Vec<_> = w.iter().map(|(n, t)| (modern(n), t.clone())).collect();
+        assert!(named
+            .iter()
+            .any(|(n, _)| n == "model.vision_tower.vision_model.pre_layrnorm.weight"));
+        let tmp = tempfile::tempdir().unwrap();
+        save_tensors(tmp.path(), &named, &SaveOptions::default()).unwrap();
+        let back = read(tmp.path(), &cfg).unwrap();
+        assert_eq!(back.len(), 89);
+        let a = w.get("multi_modal_projector.linear_2.bias").unwrap();
+        let b = back.get("multi_modal_projector.linear_2.bias").unwrap();
+        assert_eq!(a.to_vec1::<f32>().unwrap(), b.to_vec1::<f32>().unwrap());
+    }
+
+    #[test]
+    fn tied_embeddings_skip_the_head() {
+        let mut cfg = Config::load(&fixture("tiny-llava")).unwrap();
+        cfg.text.tie_word_embeddings = true;
+        let w = read(&fixture("tiny-llava"), &cfg).unwrap();
+        assert_eq!(w.len(), 88);
+        assert!(w.get("language_model.lm_head.weight").is_err());
+    }
 }

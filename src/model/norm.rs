@@ -5,28 +5,29 @@
 //! Both normalise in float32 and cast back, as transformers does for half precision.
 
 use candle_core::{DType, Result, Tensor, D};
+use candle_nn::{Module, VarBuilder};
 
 /// `weight · x / sqrt(mean(x²) + eps)` over the last dimension.
 #[derive(Debug, Clone)]
-pub struct RmsNorm {
+pub(crate) struct RmsNorm {
     /// Scale, shape `[hidden]`.
-    pub weight: Tensor,
+    weight: Tensor,
     /// Added to the mean square.
-    pub eps: f64,
+    eps: f64,
 }
 
 impl RmsNorm {
-    /// Normalises `x` (`[..., hidden]`).
-    ///
-    /// ```
-    /// use candle_core::{Device, Tensor};
-    /// let n = mllmu::model::norm::RmsNorm { weight: Tensor::new(&[1f32, 2.], &Device::Cpu)?, eps: 0. };
-    /// let y = n.forward(&Tensor::new(&[[3f32, 4.]], &Device::Cpu)?)?;
-    /// let rms = (12.5f32).sqrt();
-    /// assert_eq!(y.to_vec2::<f32>()?, [[3. / rms, 8. / rms]]);
-    /// # Ok::<(), candle_core::Error>(())
-    /// ```
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// Reads `weight` `[size]` under `vb`.
+    pub(crate) fn new(vb: VarBuilder, size: usize, eps: f64) -> Result<RmsNorm> {
+        Ok(RmsNorm {
+            weight: vb.get(size, "weight")?,
+            eps,
+        })
+    }
+}
+
+impl Module for RmsNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?;
         let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
@@ -38,28 +39,28 @@ impl RmsNorm {
 
 /// `(x − mean) / sqrt(var + eps) · weight + bias` over the last dimension (biased variance).
 #[derive(Debug, Clone)]
-pub struct LayerNorm {
+pub(crate) struct LayerNorm {
     /// Scale, shape `[hidden]`.
-    pub weight: Tensor,
+    weight: Tensor,
     /// Shift, shape `[hidden]`.
-    pub bias: Tensor,
+    bias: Tensor,
     /// Added to the variance.
-    pub eps: f64,
+    eps: f64,
 }
 
 impl LayerNorm {
-    /// Normalises `x` (`[..., hidden]`).
-    ///
-    /// ```
-    /// use candle_core::{Device, Tensor};
-    /// let dev = Device::Cpu;
-    /// let n = mllmu::model::norm::LayerNorm {
-    ///     weight: Tensor::new(&[1f32, 1.], &dev)?, bias: Tensor::new(&[0f32, 10.], &dev)?, eps: 0. };
-    /// let y = n.forward(&Tensor::new(&[[1f32, 3.]], &dev)?)?;
-    /// assert_eq!(y.to_vec2::<f32>()?, [[-1., 11.]]);
-    /// # Ok::<(), candle_core::Error>(())
-    /// ```
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+    /// Reads `weight` and `bias` `[size]` under `vb`.
+    pub(crate) fn new(vb: VarBuilder, size: usize, eps: f64) -> Result<LayerNorm> {
+        Ok(LayerNorm {
+            weight: vb.get(size, "weight")?,
+            bias: vb.get(size, "bias")?,
+            eps,
+        })
+    }
+}
+
+impl Module for LayerNorm {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?;
         let mean = xf.mean_keepdim(D::Minus1)?;
@@ -76,6 +77,26 @@ impl LayerNorm {
 mod tests {
     use super::*;
     use candle_core::{Device, Var};
+
+    #[test]
+    fn norms_match_their_definitions() {
+        let dev = Device::Cpu;
+        let t = |v: &[f32]| Tensor::new(v, &dev).unwrap();
+        let n = RmsNorm {
+            weight: t(&[1., 2.]),
+            eps: 0.,
+        };
+        let y = n.forward(&t(&[3., 4.]).unsqueeze(0).unwrap()).unwrap();
+        let rms = (12.5f32).sqrt();
+        assert_eq!(y.to_vec2::<f32>().unwrap(), [[3. / rms, 8. / rms]]);
+        let n = LayerNorm {
+            weight: t(&[1., 1.]),
+            bias: t(&[0., 10.]),
+            eps: 0.,
+        };
+        let y = n.forward(&t(&[1., 3.]).unsqueeze(0).unwrap()).unwrap();
+        assert_eq!(y.to_vec2::<f32>().unwrap(), [[-1., 11.]]);
+    }
 
     #[test]
     fn norms_pass_gradients_to_input_and_weights() {

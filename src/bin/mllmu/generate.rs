@@ -1,9 +1,13 @@
-//! `mllmu generate` (one prompt, greedy) and `mllmu bench-model` (timings of a checkpoint).
+//! `mllmu generate`: one prompt in, one greedy continuation out. The prompt is tokenized as
+//! the LLaVA processor does (BOS, every `<image>` expanded), the images are preprocessed in
+//! order, and the continuation is decoded without special tokens.
 
 use candle_core::{DType, Device};
-use mllmu::model::bench::{self, BenchModelOptions};
-use mllmu::model::{device, hub, prompt, ImageProcessor, Llava, LlavaTokenizer};
-use std::path::PathBuf;
+use image::DynamicImage;
+use mllmu::model::{device, hub, GenerationConfig, ImageProcessor, Llava, LlavaTokenizer};
+use mllmu::{Error, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `mllmu generate`.
 #[derive(clap::Args)]
@@ -32,36 +36,8 @@ pub struct GenerateArgs {
     dtype: Option<String>,
 }
 
-/// Arguments of `mllmu bench-model`.
-#[derive(clap::Args)]
-pub struct BenchModelArgs {
-    /// Model folder (llava-hf layout) or, with the `hub` feature, a hub id.
-    #[arg(long)]
-    model: String,
-    /// CPU threads (default: all cores, or RAYON_NUM_THREADS).
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Print the result as JSON.
-    #[arg(long)]
-    json: bool,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// f32, bf16 or f16 (default: bf16 on a GPU, f32 on the CPU).
-    #[arg(long)]
-    dtype: Option<String>,
-    /// Timed runs per measurement (the median is reported).
-    #[arg(long, default_value_t = 5)]
-    repeats: usize,
-    /// Untimed warm-up runs per measurement.
-    #[arg(long, default_value_t = 1)]
-    warmup: usize,
-    /// Keep glibc's default allocator settings (see `device::tune_allocator`).
-    #[arg(long)]
-    no_allocator_tuning: bool,
-}
-
-fn device_and_dtype(dev: &str, dtype: Option<&str>) -> mllmu::Result<(Device, DType)> {
+/// The device named by `--device` and the dtype of `--dtype` (or the device's default).
+pub(crate) fn device_and_dtype(dev: &str, dtype: Option<&str>) -> Result<(Device, DType)> {
     let dev = device::parse(dev)?;
     let dtype = match dtype {
         Some(d) => device::parse_dtype(d)?,
@@ -71,21 +47,17 @@ fn device_and_dtype(dev: &str, dtype: Option<&str>) -> mllmu::Result<(Device, DT
 }
 
 /// Runs `mllmu generate`.
-pub fn run_generate(a: GenerateArgs) -> mllmu::Result<()> {
+pub fn run(a: GenerateArgs) -> Result<()> {
     device::tune_allocator();
     let dir = hub::resolve_model(&a.model)?;
     let tokenizer = LlavaTokenizer::from_dir(&dir)?;
     // Check the prompt against the images before the (slow) model load.
-    prompt::check_image_count(&tokenizer, &a.prompt, a.image.len())?;
-    let images = a
-        .image
-        .iter()
-        .map(prompt::open_image)
-        .collect::<mllmu::Result<Vec<_>>>()?;
+    check_image_count(&tokenizer, &a.prompt, a.image.len())?;
+    let images = a.image.iter().map(open_image).collect::<Result<Vec<_>>>()?;
     let processor = ImageProcessor::from_dir(&dir)?;
     let (dev, dtype) = device_and_dtype(&a.device, a.dtype.as_deref())?;
     let model = Llava::load(&dir, &dev, dtype)?;
-    let out = prompt::generate_for_prompt(
+    let out = generate_for_prompt(
         &model,
         &tokenizer,
         &processor,
@@ -95,7 +67,7 @@ pub fn run_generate(a: GenerateArgs) -> mllmu::Result<()> {
     )?;
     if a.json {
         // Field order: input_ids, new_ids, text, first_step_top5.
-        let json = serde_json::to_string(&out).map_err(|e| mllmu::Error::Json {
+        let json = serde_json::to_string(&out).map_err(|e| Error::Json {
             file: "<generation>".into(),
             reason: e.to_string(),
         })?;
@@ -106,30 +78,141 @@ pub fn run_generate(a: GenerateArgs) -> mllmu::Result<()> {
     Ok(())
 }
 
-/// Runs `mllmu bench-model`.
-pub fn run_bench_model(a: BenchModelArgs) -> mllmu::Result<()> {
-    // First, before any thread pool starts.
-    if let Some(n) = a.threads {
-        bench::set_cpu_threads(n)?;
-    }
-    let tuned = !a.no_allocator_tuning && device::tune_allocator();
-    let dir = hub::resolve_model(&a.model)?;
-    let (dev, dtype) = device_and_dtype(&a.device, a.dtype.as_deref())?;
-    let opts = BenchModelOptions {
-        warmup: a.warmup,
-        repeats: a.repeats,
-        ..BenchModelOptions::default()
-    };
-    let mut report = bench::bench_model(&dir, &dev, dtype, &opts)?;
-    report.allocator_tuned = tuned;
-    if a.json {
-        let json = serde_json::to_string(&report).map_err(|e| mllmu::Error::Json {
-            file: "<bench-model report>".into(),
-            reason: e.to_string(),
-        })?;
-        println!("{json}");
-    } else {
-        print!("{report}");
+/// The result of [`generate_for_prompt`] (the `--json` output).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+struct PromptGeneration {
+    /// The ids fed to the model: BOS included, `<image>` expanded.
+    input_ids: Vec<u32>,
+    /// The generated ids (prompt excluded), ending with the end-of-sequence id if one came.
+    new_ids: Vec<u32>,
+    /// `new_ids` decoded, special tokens skipped.
+    text: String,
+    /// The five highest float32 logits of the first generation step, `(id, logit)`,
+    /// highest first.
+    first_step_top5: Vec<(u32, f32)>,
+}
+
+/// Checks that `prompt` holds as many `<image>` placeholders as `n_images` images given.
+fn check_image_count(tokenizer: &LlavaTokenizer, prompt: &str, n_images: usize) -> Result<()> {
+    let placeholders = tokenizer.count_images(prompt);
+    if placeholders != n_images {
+        return Err(Error::param(
+            "image",
+            format!("{n_images} images"),
+            format!(
+                "the prompt holds {placeholders} {} placeholder{} but {n_images} image{} {} given\nhint: pass one --image per {} in the prompt, in order",
+                tokenizer.image_token(),
+                if placeholders == 1 { "" } else { "s" },
+                if n_images == 1 { "" } else { "s" },
+                if n_images == 1 { "was" } else { "were" },
+                tokenizer.image_token(),
+            ),
+        ));
     }
     Ok(())
+}
+
+/// Opens an image file (PNG or JPEG).
+fn open_image(path: impl AsRef<Path>) -> Result<DynamicImage> {
+    let path = path.as_ref();
+    if !path.is_file() {
+        return Err(Error::MissingFile {
+            path: path.to_path_buf(),
+            hint: "check the --image path".into(),
+        });
+    }
+    image::open(path).map_err(|e| {
+        Error::param(
+            "image",
+            path.display(),
+            format!("cannot decode the image: {e}"),
+        )
+    })
+}
+
+/// Greedily generates up to `max_new_tokens` for `prompt` with `images` (one per
+/// `<image>`, in order), stopping on the folder's end-of-sequence id.
+fn generate_for_prompt(
+    model: &Llava,
+    tokenizer: &LlavaTokenizer,
+    processor: &ImageProcessor,
+    prompt: &str,
+    images: &[DynamicImage],
+    max_new_tokens: usize,
+) -> Result<PromptGeneration> {
+    check_image_count(tokenizer, prompt, images.len())?;
+    if max_new_tokens == 0 {
+        return Err(Error::param(
+            "max-new-tokens",
+            0,
+            "generate at least one token",
+        ));
+    }
+    let input_ids = tokenizer.encode(prompt)?;
+    let pixels = if images.is_empty() {
+        None
+    } else {
+        Some(processor.preprocess_batch_dynamic(images, model.device())?)
+    };
+    let cfg = GenerationConfig::greedy_for(model, max_new_tokens);
+    let out = model.generate(std::slice::from_ref(&input_ids), pixels.as_ref(), &cfg)?;
+    let new_ids = out.new_ids.into_iter().next().unwrap_or_default();
+    let text = tokenizer.decode(&new_ids, true)?;
+    let logits = out.first_logits.squeeze(0)?.to_vec1::<f32>()?;
+    Ok(PromptGeneration {
+        input_ids,
+        new_ids,
+        text,
+        first_step_top5: top_k(&logits, 5),
+    })
+}
+
+/// The `k` largest values with their indices, largest first (earlier index first on ties).
+fn top_k(values: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[b].total_cmp(&values[a]).then(a.cmp(&b)));
+    order
+        .into_iter()
+        .take(k)
+        .map(|i| (i as u32, values[i]))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-llava");
+    const IMAGE: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/tiny-llava/reference/ref_image.png"
+    );
+
+    #[test]
+    fn images_are_checked_and_opened() {
+        let tok = LlavaTokenizer::from_dir(DIR).unwrap();
+        assert!(check_image_count(&tok, "USER: <image>\nHi", 1).is_ok());
+        let err = check_image_count(&tok, "USER: <image>\nHi", 2).unwrap_err();
+        assert!(err.to_string().contains("1 <image> placeholder"));
+        assert!(open_image(IMAGE).unwrap().width() > 0);
+        assert!(open_image("no/such.png").is_err());
+    }
+
+    #[test]
+    fn prompt_generation_reports_the_first_step() {
+        let model = Llava::load(DIR, &Device::Cpu, DType::F32).unwrap();
+        let tok = LlavaTokenizer::from_dir(DIR).unwrap();
+        let proc = ImageProcessor::from_dir(DIR).unwrap();
+        let img = open_image(IMAGE).unwrap();
+        let prompt = "USER: <image>\nWho?\nASSISTANT:";
+        let out = generate_for_prompt(&model, &tok, &proc, prompt, &[img], 3).unwrap();
+        assert_eq!(out.new_ids.len(), 3);
+        assert_eq!(out.first_step_top5[0].0, out.new_ids[0]);
+    }
+
+    #[test]
+    fn top_k_breaks_ties_by_index() {
+        let got = top_k(&[0.5, 2.0, -1.0, 2.0], 3);
+        assert_eq!(got, vec![(1, 2.0), (3, 2.0), (0, 0.5)]);
+    }
 }

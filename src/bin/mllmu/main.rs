@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod bench_model;
 mod demo;
 mod eval;
 mod generate;
@@ -29,7 +30,7 @@ enum Command {
     /// Generate text from a LLaVA checkpoint for one prompt.
     Generate(generate::GenerateArgs),
     /// Time forward, generation and a training step of a checkpoint.
-    BenchModel(generate::BenchModelArgs),
+    BenchModel(bench_model::BenchModelArgs),
     /// Evaluate a checkpoint on the four sets of MLLMU-Bench.
     Eval(eval::EvalArgs),
     /// Score ground-truth/prediction pairs with ROUGE and BLEU.
@@ -48,8 +49,8 @@ fn main() {
     let result = match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Bench(c) => bench::run(c),
-        Command::Generate(a) => generate::run_generate(a),
-        Command::BenchModel(a) => generate::run_bench_model(a),
+        Command::Generate(a) => generate::run(a),
+        Command::BenchModel(a) => bench_model::run(a),
         Command::Eval(a) => eval::run_eval(a),
         Command::ScoreText(a) => eval::run_score_text(a),
         Command::Finetune(a) => train::run_finetune(a),
