@@ -21,7 +21,6 @@ pub mod clip;
 pub mod config;
 pub mod device;
 pub mod generate;
-pub mod hub;
 pub mod linear;
 pub mod llama;
 pub mod llava;

@@ -1,8 +1,9 @@
 //! `mllmu generate` (one prompt, greedy) and `mllmu bench-model` (timings of a checkpoint).
 
 use candle_core::{DType, Device};
+use mllmu::hub::{self, Fetch};
 use mllmu::model::bench::{self, BenchModelOptions};
-use mllmu::model::{device, hub, prompt, ImageProcessor, Llava, LlavaTokenizer};
+use mllmu::model::{device, prompt, ImageProcessor, Llava, LlavaTokenizer};
 use std::path::PathBuf;
 
 /// Arguments of `mllmu generate`.
@@ -73,7 +74,7 @@ fn device_and_dtype(dev: &str, dtype: Option<&str>) -> mllmu::Result<(Device, DT
 /// Runs `mllmu generate`.
 pub fn run_generate(a: GenerateArgs) -> mllmu::Result<()> {
     device::tune_allocator();
-    let dir = hub::resolve_model(&a.model)?;
+    let dir = hub::resolve_model(&a.model, Fetch::Download)?;
     let tokenizer = LlavaTokenizer::from_dir(&dir)?;
     // Check the prompt against the images before the (slow) model load.
     prompt::check_image_count(&tokenizer, &a.prompt, a.image.len())?;
@@ -113,7 +114,7 @@ pub fn run_bench_model(a: BenchModelArgs) -> mllmu::Result<()> {
         bench::set_cpu_threads(n)?;
     }
     let tuned = !a.no_allocator_tuning && device::tune_allocator();
-    let dir = hub::resolve_model(&a.model)?;
+    let dir = hub::resolve_model(&a.model, Fetch::Download)?;
     let (dev, dtype) = device_and_dtype(&a.device, a.dtype.as_deref())?;
     let opts = BenchModelOptions {
         warmup: a.warmup,
