@@ -210,6 +210,7 @@ fn snapshot_in(
 }
 
 /// Splits `owner/name`, rejecting anything else before a request is made.
+#[cfg(feature = "hub")]
 fn split_repo_id(repo_id: &str) -> Result<(String, String)> {
     match repo_id.split_once('/') {
         Some((owner, name)) if is_hub_id(repo_id) => Ok((owner.to_string(), name.to_string())),
@@ -240,6 +241,7 @@ mod tests {
         assert!(err.to_string().contains("is a file"), "{err}");
     }
 
+    #[cfg(feature = "hub")]
     #[test]
     fn repo_ids_are_checked_before_any_request() {
         assert_eq!(
