@@ -1,9 +1,11 @@
-//! Atomic file writes and content hashes, shared by every stage that persists something.
+//! Atomic file writes, content hashes and the append-only JSONL cache, shared by every stage
+//! that persists something.
 
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, fsync, rename.
 ///
@@ -98,58 +100,147 @@ pub fn hash_parts(parts: &[&[u8]]) -> String {
     hex::encode(h.finalize())
 }
 
-/// Opens an append-only JSONL file: creates its folder, hands every non-blank line of the
-/// existing file to `accept` (which returns whether it understood the line), and returns the
-/// file opened for appending plus the number of lines not accepted (a torn last line after a
-/// crash, say). When the file does not end in a newline, one is written first, so the next
-/// entry never glues onto a torn line.
+/// A line of a [`JsonlCache`]: a JSON object that carries its own key.
+pub trait CacheLine: serde::Serialize + serde::de::DeserializeOwned {
+    /// The key the entry is found by.
+    fn key(&self) -> &str;
+
+    /// Whether a parsed line holds a usable entry (a line that fails is skipped and counted,
+    /// like a torn one).
+    fn is_valid(&self) -> bool {
+        true
+    }
+}
+
+/// A cache kept as an append-only JSONL file, one entry per line, the one kind of file the
+/// crate appends to instead of writing atomically (the generation cache and the judge's).
+///
+/// Every entry is written, flushed and synced as soon as it is inserted, so an interrupted
+/// run loses nothing it finished, and the next run resumes. A crash can leave a torn last
+/// line: opening skips (and counts) unreadable lines, and the next entry starts on a fresh
+/// line. Floats read back bit for bit (serde_json's `float_roundtrip`).
 ///
 /// ```
-/// use std::io::Write;
+/// use mllmu::io::{CacheLine, JsonlCache};
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Seen { key: String, x: f64 }
+/// impl CacheLine for Seen {
+///     fn key(&self) -> &str { &self.key }
+/// }
 /// let dir = tempfile::tempdir().unwrap();
-/// let p = dir.path().join("log.jsonl");
-/// std::fs::write(&p, "{\"a\":1}\n{\"a\":").unwrap(); // the second line was torn
-/// let mut seen = vec![];
-/// let (mut f, skipped) = mllmu::io::open_jsonl(&p, |line| {
-///     serde_json::from_str::<serde_json::Value>(line).map(|v| seen.push(v)).is_ok()
-/// })?;
-/// assert_eq!((seen.len(), skipped), (1, 1));
-/// writeln!(f, "{{\"a\":2}}").unwrap();
-/// assert!(std::fs::read_to_string(&p).unwrap().ends_with("\n{\"a\":2}\n"));
+/// let p = dir.path().join("c.jsonl");
+/// std::fs::write(&p, "{\"key\":\"a\",\"x\":0.1}\n{\"key\":\"b\",\"x\"").unwrap(); // torn
+/// let mut c = JsonlCache::<Seen>::open(&p)?;
+/// assert_eq!((c.len(), c.skipped_lines()), (1, 1));
+/// c.insert(Seen { key: "b".into(), x: -9.179413526739241 })?;
+/// drop(c);
+/// let c = JsonlCache::<Seen>::open(&p)?;
+/// assert_eq!(c.get("b").unwrap().x, -9.179413526739241);
+/// assert!(std::fs::read_to_string(&p).unwrap().ends_with("\n{\"key\":\"b\",\"x\":-9.179413526739241}\n"));
 /// # Ok::<(), mllmu::Error>(())
 /// ```
-pub fn open_jsonl(
-    path: &Path,
-    mut accept: impl FnMut(&str) -> bool,
-) -> Result<(std::fs::File, usize)> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+#[derive(Debug)]
+pub struct JsonlCache<E> {
+    path: Option<PathBuf>,
+    entries: HashMap<String, E>,
+    file: Option<std::fs::File>,
+    skipped_lines: usize,
+}
+
+impl<E: CacheLine> JsonlCache<E> {
+    /// A cache kept in memory only (nothing read, nothing written).
+    pub fn in_memory() -> Self {
+        JsonlCache {
+            path: None,
+            entries: HashMap::new(),
+            file: None,
+            skipped_lines: 0,
+        }
     }
-    let mut skipped = 0;
-    let mut torn = false;
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            torn = bytes.last().is_some_and(|&b| b != b'\n');
-            for line in bytes.split(|&b| b == b'\n') {
-                if line.iter().all(u8::is_ascii_whitespace) {
-                    continue;
-                }
-                if !std::str::from_utf8(line).is_ok_and(&mut accept) {
-                    skipped += 1;
+
+    /// Opens (or creates, with its folder) a cache file and reads its entries; lines that do
+    /// not parse or are not [valid](CacheLine::is_valid) are skipped and counted. When the
+    /// file does not end in a newline, one is written first.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
+        }
+        let mut entries = HashMap::new();
+        let mut skipped_lines = 0;
+        let mut torn = false;
+        match std::fs::read(path) {
+            Ok(bytes) => {
+                torn = bytes.last().is_some_and(|&b| b != b'\n');
+                for line in bytes.split(|&b| b == b'\n') {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    match serde_json::from_slice::<E>(line) {
+                        Ok(e) if e.is_valid() => {
+                            entries.insert(e.key().to_string(), e);
+                        }
+                        _ => skipped_lines += 1,
+                    }
                 }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("read", path, e)),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(Error::io("read", path, e)),
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io("open", path, e))?;
+        if torn {
+            file.write_all(b"\n")
+                .map_err(|e| Error::io("write", path, e))?;
+        }
+        Ok(JsonlCache {
+            path: Some(path.to_path_buf()),
+            entries,
+            file: Some(file),
+            skipped_lines,
+        })
     }
-    let mut file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(|e| Error::io("open", path, e))?;
-    if torn {
-        file.write_all(b"\n")
-            .map_err(|e| Error::io("write", path, e))?;
+
+    /// The cache file (`None` in memory).
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
     }
-    Ok((file, skipped))
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Lines that could not be read when the file was opened.
+    pub fn skipped_lines(&self) -> usize {
+        self.skipped_lines
+    }
+
+    /// The entry for a key.
+    pub fn get(&self, key: &str) -> Option<&E> {
+        self.entries.get(key)
+    }
+
+    /// Adds an entry; with a file, appends it as one line, synced to disk before returning.
+    pub fn insert(&mut self, entry: E) -> Result<()> {
+        if let (Some(file), Some(path)) = (self.file.as_mut(), self.path.as_ref()) {
+            let mut line = serde_json::to_string(&entry).map_err(|e| Error::Json {
+                file: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            line.push('\n');
+            file.write_all(line.as_bytes())
+                .and_then(|_| file.sync_data())
+                .map_err(|e| Error::io("append to", path, e))?;
+        }
+        self.entries.insert(entry.key().to_string(), entry);
+        Ok(())
+    }
 }

@@ -63,6 +63,7 @@ pub mod bench;
 pub mod display;
 pub mod error;
 pub mod eval;
+pub mod hub;
 pub mod io;
 #[cfg(feature = "judge")]
 pub mod judge;

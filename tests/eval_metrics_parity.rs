@@ -25,71 +25,30 @@ fn jsonl(name: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Every number of a JSON line by its dotted key path, parsed from its text with Rust's
-/// correctly rounded `str::parse` (serde_json's default float parsing may be 1 ulp off, which
-/// would hide whether the results are bit-exact).
+/// Every number of a JSON line by its dotted key path (serde_json's `float_roundtrip` parses
+/// them correctly rounded, so a 1-ulp parsing error cannot hide whether results are
+/// bit-exact).
 fn raw_numbers(line: &str) -> HashMap<String, f64> {
-    fn skip_ws(b: &[u8], i: &mut usize) {
-        while *i < b.len() && (b[*i] as char).is_ascii_whitespace() {
-            *i += 1;
-        }
-    }
-    fn string(b: &[u8], i: &mut usize) -> String {
-        // Only keys and simple values are read as text; escapes are kept verbatim.
-        assert_eq!(b[*i], b'"');
-        let start = *i + 1;
-        *i += 1;
-        while b[*i] != b'"' {
-            if b[*i] == b'\\' {
-                *i += 1;
-            }
-            *i += 1;
-        }
-        *i += 1;
-        String::from_utf8(b[start..*i - 1].to_vec()).unwrap()
-    }
-    fn object(b: &[u8], i: &mut usize, prefix: &str, out: &mut HashMap<String, f64>) {
-        assert_eq!(b[*i], b'{');
-        *i += 1;
-        loop {
-            skip_ws(b, i);
-            if b[*i] == b'}' {
-                *i += 1;
-                return;
-            }
-            let key = string(b, i);
-            let path = if prefix.is_empty() {
-                key
-            } else {
-                format!("{prefix}.{key}")
-            };
-            skip_ws(b, i);
-            assert_eq!(b[*i], b':');
-            *i += 1;
-            skip_ws(b, i);
-            match b[*i] {
-                b'{' => object(b, i, &path, out),
-                b'"' => {
-                    string(b, i);
-                }
-                _ => {
-                    let start = *i;
-                    while !matches!(b[*i], b',' | b'}') && !(b[*i] as char).is_ascii_whitespace() {
-                        *i += 1;
-                    }
-                    let text = std::str::from_utf8(&b[start..*i]).unwrap();
-                    out.insert(path, text.parse::<f64>().unwrap());
+    fn walk(v: &Value, prefix: &str, out: &mut HashMap<String, f64>) {
+        match v {
+            Value::Object(map) => {
+                for (key, v) in map {
+                    let path = if prefix.is_empty() {
+                        key.clone()
+                    } else {
+                        format!("{prefix}.{key}")
+                    };
+                    walk(v, &path, out);
                 }
             }
-            skip_ws(b, i);
-            if b[*i] == b',' {
-                *i += 1;
+            Value::String(_) => {}
+            other => {
+                out.insert(prefix.to_string(), other.as_f64().unwrap());
             }
         }
     }
     let mut out = HashMap::new();
-    let mut i = 0;
-    object(line.as_bytes(), &mut i, "", &mut out);
+    walk(&serde_json::from_str(line).unwrap(), "", &mut out);
     out
 }
 

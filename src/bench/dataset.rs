@@ -24,6 +24,9 @@ pub const FOLDERS: [&str; 10] = [
 /// The forget ratios (percent) the benchmark ships.
 pub const FORGET_RATIOS: [u8; 3] = [5, 10, 15];
 
+/// The hub dataset of the benchmark.
+pub const DEFAULT_REPO: &str = "MLLMMU/MLLMU-Bench";
+
 const DOWNLOAD_HINT: &str = "download it with `mllmu bench download` (or `Bench::download`), \
 or write a synthetic one with `mllmu bench mini DIR`";
 
@@ -181,6 +184,20 @@ impl Bench {
             });
         }
         Ok(bench)
+    }
+
+    /// Downloads a benchmark dataset repository (e.g. [`DEFAULT_REPO`]) into the HF cache and
+    /// opens it (feature `hub`; see [`crate::hub`]). Offline, or when the hub is unreachable,
+    /// a complete cached snapshot is used. Works inside an async runtime (evcxr) too.
+    ///
+    /// ```no_run
+    /// let bench = mllmu::bench::Bench::download(mllmu::bench::DEFAULT_REPO).unwrap();
+    /// println!("{bench}");
+    /// ```
+    #[cfg(feature = "hub")]
+    pub fn download(repo_id: &str) -> Result<Bench> {
+        use crate::hub::{snapshot, Fetch, RepoKind};
+        Bench::open(snapshot(RepoKind::Dataset, repo_id, Fetch::Download)?)
     }
 
     /// The folder this was opened from.

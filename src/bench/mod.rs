@@ -12,8 +12,6 @@
 
 mod dataset;
 mod ft;
-#[cfg(feature = "hub")]
-mod hub;
 mod load;
 pub mod mini;
 pub(crate) mod parquet;
@@ -23,10 +21,8 @@ mod split;
 mod summary;
 mod write;
 
-pub use dataset::{Bench, EvalSet, TrainSet, FOLDERS, FORGET_RATIOS};
+pub use dataset::{Bench, EvalSet, TrainSet, DEFAULT_REPO, FOLDERS, FORGET_RATIOS};
 pub use ft::{parse_metadata, FtRow, QaPair};
-#[cfg(feature = "hub")]
-pub use hub::DEFAULT_REPO;
 pub use mini::MiniConfig;
 pub use portrait::Portrait;
 pub use schema::{Classification, Mcq, Modality, OpenQuestion, Profile, ProfileId};

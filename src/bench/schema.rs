@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 /// assert_eq!(id.as_str(), "005");
 /// assert_eq!(id.to_string(), "005");
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ProfileId(pub String);
 
@@ -55,12 +55,15 @@ impl std::borrow::Borrow<str> for ProfileId {
 /// assert_eq!(Modality::parse("Image_Textual"), Some(Modality::ImageTextual));
 /// assert_eq!(Modality::parse("pure text"), None);
 /// assert_eq!(Modality::PureText.as_str(), "Pure_Text");
+/// assert_eq!(serde_json::to_string(&Modality::ImageTextual).unwrap(), "\"Image_Textual\"");
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Modality {
-    /// The question is shown with the profile image.
+    /// The question is shown with the profile image (`"Image_Textual"`).
+    #[serde(rename = "Image_Textual")]
     ImageTextual,
-    /// The question is text only.
+    /// The question is text only (`"Pure_Text"`).
+    #[serde(rename = "Pure_Text")]
     PureText,
 }
 
@@ -218,7 +221,7 @@ impl OpenQuestion {
 
 /// One row of an evaluation folder (`Full_Set`, `forget_*`, `retain_*`, `Test_Set`,
 /// `Retain_Set`).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Profile {
     /// `ID`.
     pub id: ProfileId,

@@ -2,15 +2,12 @@
 //! decides the output (see [`generation_key`]).
 //!
 //! A line is flushed as soon as its batch is decoded, so a killed evaluation loses at most
-//! one batch and the next run resumes; a rerun with nothing changed generates nothing. Like
-//! the judge's cache this is the one kind of file appended instead of written atomically: a
-//! torn last line (a crash mid-write) is skipped and counted when the file is opened.
+//! one batch and the next run resumes; a rerun with nothing changed generates nothing. It is
+//! a [`JsonlCache`], like the judge's: a torn last line (a crash mid-write) is skipped and
+//! counted when the file is opened.
 
-use crate::{Error, Result};
+use crate::io::{CacheLine, JsonlCache};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 
 /// The key of one generation: SHA-256 over the weights hash, the full prompt token ids
 /// (image tokens expanded), the SHA-256 of every image shown (in order) and the decoding
@@ -59,108 +56,30 @@ pub struct CachedGeneration {
     pub option_logprobs: Option<[f64; 4]>,
 }
 
-/// An open generation cache: entries read at start, plus an append handle (none when the
-/// cache is in memory only).
-#[derive(Debug)]
-pub struct GenerationCache {
-    path: Option<PathBuf>,
-    entries: HashMap<String, CachedGeneration>,
-    file: Option<std::fs::File>,
-    skipped_lines: usize,
-}
-
-impl GenerationCache {
-    /// A cache kept in memory only (nothing read, nothing written).
-    pub fn in_memory() -> Self {
-        GenerationCache {
-            path: None,
-            entries: HashMap::new(),
-            file: None,
-            skipped_lines: 0,
-        }
-    }
-
-    /// Opens (or creates) a cache file and reads its entries; unreadable lines are skipped
-    /// and counted.
-    ///
-    /// ```
-    /// use mllmu::eval::cache::{CachedGeneration, GenerationCache};
-    /// let dir = tempfile::tempdir().unwrap();
-    /// let p = dir.path().join("c.jsonl");
-    /// let mut c = GenerationCache::open(&p)?;
-    /// c.insert(CachedGeneration { key: "k".into(), new_ids: vec![5, 2], stopped_on_eos: true, option_logprobs: None })?;
-    /// drop(c);
-    /// assert_eq!(GenerationCache::open(&p)?.get("k").unwrap().new_ids, vec![5, 2]);
-    /// # Ok::<(), mllmu::Error>(())
-    /// ```
-    pub fn open(path: &Path) -> Result<Self> {
-        let mut entries = HashMap::new();
-        // Correctly rounded floats: cached log-probabilities read back exactly.
-        let (file, skipped_lines) = crate::io::open_jsonl(path, |line| {
-            match crate::eval::exactjson::parse(line, "")
-                .ok()
-                .and_then(|v| serde_json::from_value::<CachedGeneration>(v).ok())
-            {
-                Some(e) => {
-                    entries.insert(e.key.clone(), e);
-                    true
-                }
-                None => false,
-            }
-        })?;
-        Ok(GenerationCache {
-            path: Some(path.to_path_buf()),
-            entries,
-            file: Some(file),
-            skipped_lines,
-        })
-    }
-
-    /// The cache file, if any.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
-    }
-
-    /// Entries held.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether no entry is held.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Lines that could not be read when the file was opened.
-    pub fn skipped_lines(&self) -> usize {
-        self.skipped_lines
-    }
-
-    /// The entry for a key.
-    pub fn get(&self, key: &str) -> Option<&CachedGeneration> {
-        self.entries.get(key)
-    }
-
-    /// Adds an entry, appending it as one line (flushed) when the cache has a file.
-    pub fn insert(&mut self, entry: CachedGeneration) -> Result<()> {
-        if let (Some(file), Some(path)) = (self.file.as_mut(), self.path.as_ref()) {
-            let mut line = serde_json::to_string(&entry).map_err(|e| Error::Json {
-                file: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            line.push('\n');
-            file.write_all(line.as_bytes())
-                .and_then(|_| file.flush())
-                .map_err(|e| Error::io("append to", path, e))?;
-        }
-        self.entries.insert(entry.key.clone(), entry);
-        Ok(())
+impl CacheLine for CachedGeneration {
+    fn key(&self) -> &str {
+        &self.key
     }
 }
+
+/// The open generation cache (in memory with [`JsonlCache::in_memory`]).
+///
+/// ```
+/// use mllmu::eval::cache::{CachedGeneration, GenerationCache};
+/// let dir = tempfile::tempdir().unwrap();
+/// let p = dir.path().join("c.jsonl");
+/// let mut c = GenerationCache::open(&p)?;
+/// c.insert(CachedGeneration { key: "k".into(), new_ids: vec![5, 2], stopped_on_eos: true, option_logprobs: None })?;
+/// drop(c);
+/// assert_eq!(GenerationCache::open(&p)?.get("k").unwrap().new_ids, vec![5, 2]);
+/// # Ok::<(), mllmu::Error>(())
+/// ```
+pub type GenerationCache = JsonlCache<CachedGeneration>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn entry(key: &str, ids: Vec<u32>) -> CachedGeneration {
         CachedGeneration {

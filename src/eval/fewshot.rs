@@ -14,7 +14,8 @@
 //! (SPEC Q1–Q5): [`ShotPool::Disjoint`] draws shots from profiles outside the evaluated set,
 //! [`FewShotOptions::k`] overrides the count, [`ShotPool::ZeroShot`] disables few-shot.
 
-use crate::eval::items::{ChoiceQuestion, EvalMode, Modality, OpenQuestion, ProfileItems, Task};
+use crate::bench::{Mcq, Modality, OpenQuestion, Profile};
+use crate::eval::items::{EvalMode, Task};
 use crate::{Error, Result};
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -198,16 +199,20 @@ impl FewShotDraw {
     ///
     /// ```
     /// use mllmu::eval::fewshot::{select, FewShotOptions, ModelFamily};
-    /// use mllmu::eval::items::{ChoiceQuestion, EvalMode, Modality, ProfileItems, Task};
-    /// let q = ChoiceQuestion {
+    /// use mllmu::bench::{Mcq, Modality, Profile};
+    /// use mllmu::eval::items::{EvalMode, Task};
+    /// let q = Mcq {
     ///     question: "Job?".into(),
     ///     options: ["a", "b", "c", "d"].map(String::from),
-    ///     correct_answer: "A".into(),
+    ///     correct: 'A',
     /// };
-    /// let full: Vec<ProfileItems> = ["001", "002"]
-    ///     .iter()
-    ///     .map(|id| ProfileItems { id: id.to_string(), pure_text: vec![q.clone()], ..Default::default() })
-    ///     .collect();
+    /// let full: Vec<Profile> = ["001", "002"]
+    ///     .map(|id| {
+    ///         let mut p = Profile { id: id.into(), ..Default::default() };
+    ///         p.classification.pure_text.push(q.clone());
+    ///         p
+    ///     })
+    ///     .to_vec();
     /// let ids = vec!["001".to_string()]; // the evaluated (forget) profiles
     /// let opts = FewShotOptions::reference(7);
     /// let d = select(EvalMode::Forget, Task::Classification, ModelFamily::Llava, &ids, &full, &opts).unwrap();
@@ -224,14 +229,12 @@ impl FewShotDraw {
     }
 
     /// The classification questions shown for `modality`, looked up in the few-shot source.
-    pub fn choice_shots<'a>(
-        &self,
-        modality: Modality,
-        source: &'a [ProfileItems],
-    ) -> Vec<&'a ChoiceQuestion> {
+    pub fn choice_shots<'a>(&self, modality: Modality, source: &'a [Profile]) -> Vec<&'a Mcq> {
         self.prompt_shots(modality)
             .into_iter()
-            .filter_map(|s| find(source, &s.profile).and_then(|p| p.choices(modality).get(s.index)))
+            .filter_map(|s| {
+                find(source, &s.profile).and_then(|p| p.classification.get(modality).get(s.index))
+            })
             .collect()
     }
 
@@ -239,56 +242,64 @@ impl FewShotDraw {
     pub fn cloze_shots<'a>(
         &self,
         modality: Modality,
-        source: &'a [ProfileItems],
+        source: &'a [Profile],
     ) -> Vec<&'a OpenQuestion> {
         self.prompt_shots(modality)
             .into_iter()
-            .filter_map(|s| find(source, &s.profile).and_then(|p| p.mask.get(s.index)))
+            .filter_map(|s| find(source, &s.profile).and_then(|p| p.cloze.get(s.index)))
             .collect()
     }
 }
 
-fn find<'a>(source: &'a [ProfileItems], id: &str) -> Option<&'a ProfileItems> {
-    source.iter().find(|p| p.id == id)
+fn find<'a>(source: &'a [Profile], id: &str) -> Option<&'a Profile> {
+    source.iter().find(|p| p.id.as_str() == id)
 }
 
-/// The generator of one `(seed, mode, task)` stream.
-fn stream(seed: u64, mode: EvalMode, task: Task) -> ChaCha8Rng {
-    let digest = crate::io::hash_parts(&[
-        b"mllmu-fewshot",
-        &seed.to_le_bytes(),
-        mode.as_str().as_bytes(),
-        task.as_str().as_bytes(),
-    ]);
+/// A generator seeded by the SHA-256 of some parts ([`crate::io::hash_parts`]): each
+/// seeded draw of a run gets its own stream, independent of the order of calls.
+pub(crate) fn seeded_rng(parts: &[&[u8]]) -> ChaCha8Rng {
     let mut key = [0u8; 32];
     // `hash_parts` returns 64 hex digits; a decoding failure is impossible, zeros are a
     // harmless fallback.
-    if let Ok(bytes) = hex::decode(digest) {
+    if let Ok(bytes) = hex::decode(crate::io::hash_parts(parts)) {
         key.copy_from_slice(&bytes[..32]);
     }
     ChaCha8Rng::from_seed(key)
 }
 
+/// The generator of one `(seed, mode, task)` stream.
+fn stream(seed: u64, mode: EvalMode, task: Task) -> ChaCha8Rng {
+    seeded_rng(&[
+        b"mllmu-fewshot",
+        &seed.to_le_bytes(),
+        mode.as_str().as_bytes(),
+        task.as_str().as_bytes(),
+    ])
+}
+
 /// All shots of the sampled profiles, in source row order, for `task`.
-fn collect_shots(task: Task, sampled: &[String], source: &[ProfileItems]) -> Vec<ShotRef> {
+fn collect_shots(task: Task, sampled: &[String], source: &[Profile]) -> Vec<ShotRef> {
     let mut shots = Vec::new();
-    for p in source.iter().filter(|p| sampled.contains(&p.id)) {
+    for p in source
+        .iter()
+        .filter(|p| sampled.iter().any(|id| id == p.id.as_str()))
+    {
         match task {
             Task::Classification => {
                 for m in Modality::ALL {
-                    shots.extend((0..p.choices(m).len()).map(|index| ShotRef {
-                        profile: p.id.clone(),
+                    shots.extend((0..p.classification.get(m).len()).map(|index| ShotRef {
+                        profile: p.id.to_string(),
                         modality: m,
                         index,
                     }));
                 }
             }
             Task::Cloze => {
-                for (index, q) in p.mask.iter().enumerate() {
+                for (index, q) in p.cloze.iter().enumerate() {
                     // Types other than the two are neither shown nor skipped.
-                    if let Some(modality) = Modality::from_type(&q.question_type) {
+                    if let Some(modality) = q.cloze_modality() {
                         shots.push(ShotRef {
-                            profile: p.id.clone(),
+                            profile: p.id.to_string(),
                             modality,
                             index,
                         });
@@ -310,7 +321,7 @@ pub fn select(
     task: Task,
     family: ModelFamily,
     eval_ids: &[String],
-    source: &[ProfileItems],
+    source: &[Profile],
     opts: &FewShotOptions,
 ) -> Result<FewShotDraw> {
     let requested_k = match (opts.pool, task) {
@@ -328,7 +339,7 @@ pub fn select(
             let mut seen_src = HashSet::new();
             source
                 .iter()
-                .map(|p| &p.id)
+                .map(|p| &p.id.0)
                 .filter(|id| !eval_ids.contains(id) && seen_src.insert(id.as_str()))
                 .collect()
         }
@@ -376,42 +387,42 @@ pub fn select(
 mod tests {
     use super::*;
 
-    fn choice(q: &str) -> ChoiceQuestion {
-        ChoiceQuestion {
+    use crate::bench::Classification;
+
+    fn choice(q: &str) -> Mcq {
+        Mcq {
             question: q.into(),
             options: ["a", "b", "c", "d"].map(String::from),
-            correct_answer: "A".into(),
+            correct: 'A',
         }
     }
 
     fn open(t: &str, q: &str) -> OpenQuestion {
-        OpenQuestion {
-            question_type: t.into(),
-            question: q.into(),
-            ground_truth: "x".into(),
-        }
+        OpenQuestion::new(q, "x", t)
     }
 
-    fn profile(id: &str) -> ProfileItems {
-        ProfileItems {
+    fn profile(id: &str) -> Profile {
+        Profile {
             id: id.into(),
-            image_textual: vec![choice(&format!("{id} i0")), choice(&format!("{id} i1"))],
-            pure_text: vec![
-                choice(&format!("{id} t0")),
-                choice(&format!("{id} t1")),
-                choice(&format!("{id} t2")),
-            ],
-            mask: vec![
+            classification: Classification {
+                image_textual: vec![choice(&format!("{id} i0")), choice(&format!("{id} i1"))],
+                pure_text: vec![
+                    choice(&format!("{id} t0")),
+                    choice(&format!("{id} t1")),
+                    choice(&format!("{id} t2")),
+                ],
+            },
+            cloze: vec![
                 open("Image_Textual", &format!("{id} m0")),
                 open("Pure_Text", &format!("{id} m1")),
                 open("Other", &format!("{id} m2")),
                 open("Image_Textual", &format!("{id} m3")),
             ],
-            generation: vec![],
+            ..Default::default()
         }
     }
 
-    fn full() -> Vec<ProfileItems> {
+    fn full() -> Vec<Profile> {
         (1..=10).map(|i| profile(&format!("{i:03}"))).collect()
     }
 
@@ -492,7 +503,7 @@ mod tests {
     #[test]
     fn draws_depend_on_seed_mode_and_task_not_on_call_order() {
         let src = full();
-        let eval: Vec<String> = src.iter().map(|p| p.id.clone()).collect();
+        let eval: Vec<String> = src.iter().map(|p| p.id.to_string()).collect();
         let draw = |mode, task, seed| {
             select(
                 mode,
@@ -583,7 +594,7 @@ mod tests {
         assert_eq!(got, ids(&["009", "010"]));
         assert!(!d.is_skipped("009", Modality::ImageTextual, 0));
         assert_eq!(d.choice_shots(Modality::ImageTextual, &src).len(), 4);
-        let all: Vec<String> = src.iter().map(|p| p.id.clone()).collect();
+        let all: Vec<String> = src.iter().map(|p| p.id.to_string()).collect();
         let e = select(
             EvalMode::Forget,
             Task::Cloze,

@@ -2,16 +2,8 @@
 //! in a notebook.
 
 use crate::eval::report::Report;
-use crate::{Error, Result};
+use crate::Result;
 use polars::prelude::{Column, DataFrame, NamedFrom, Series};
-
-fn frame_err(e: impl std::fmt::Display) -> Error {
-    Error::param(
-        "report",
-        "dataframe",
-        format!("cannot build the DataFrame: {e}"),
-    )
-}
 
 impl Report {
     /// One row per asked question: `set`, `task`, `modality`, `profile`, `index`,
@@ -86,6 +78,7 @@ impl Report {
                 q.iter().map(|x| x.score).collect::<Vec<f64>>(),
             ),
         ];
-        DataFrame::new(q.len(), columns.into_iter().map(Column::from).collect()).map_err(frame_err)
+        let columns = columns.into_iter().map(Column::from).collect();
+        Ok(DataFrame::new(q.len(), columns)?)
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`items`] | the question records evaluation consumes |
+//! | [`items`] | the evaluation sets and tasks ([`items::EvalMode`], [`items::Task`]) |
 //! | [`prompts`] | classification, cloze and generation prompts, to the byte |
 //! | [`fewshot`] | seeded, recorded few-shot selection and the skip rule |
 //! | [`extract`] | answer extraction from decoded text, format-failure detection |
@@ -11,7 +11,6 @@
 //! | [`reference_files`] | the JSON files `eval.py` writes, with its exact keys |
 //! | [`pyjson`] | JSON text exactly as Python's `json.dump(indent=4)` writes it |
 //! | [`pytext`] | Python `str` semantics (`split`, `strip`, `lower`) the scoring relies on |
-//! | [`adapt`] | benchmark rows ([`crate::bench::Profile`]) to question records |
 //! | [`options`] | [`Evaluate`]: options and presets of a run |
 //! | [`plan`] | the questions of a run: rows, few-shot and test-image draws, skips, prompts |
 //! | [`cache`] | the append-only generation cache (resume, no recomputation) |
@@ -19,13 +18,10 @@
 //! | [`report`] | [`Report`]: every question, summaries with intervals, manifest, files |
 //! | [`frame`] | [`Report::to_dataframe`] |
 //! | [`compare`] | paired comparison of two reports |
-//! | [`exactjson`] | JSON reading with correctly rounded floats (report round trips) |
 
-pub mod adapt;
 pub mod beyond;
 pub mod cache;
 pub mod compare;
-pub mod exactjson;
 pub mod extract;
 pub mod fewshot;
 pub mod frame;

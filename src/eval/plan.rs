@@ -6,16 +6,13 @@
 //! ([`EvalMode::task_order`]), rows in file order, and within a row the classification
 //! image questions before the pure-text ones, cloze and generation questions in list order.
 
-use crate::bench::{Bench, Portrait, Profile, Split};
-use crate::eval::adapt::profile_items;
+use crate::bench::{Bench, Mcq, Modality, OpenQuestion, Portrait, Profile, Split};
 use crate::eval::fewshot::{self, FewShotDraw, ModelFamily, ShotPool};
-use crate::eval::items::{ChoiceQuestion, EvalMode, Modality, OpenQuestion, ProfileItems, Task};
+use crate::eval::items::{EvalMode, Task};
 use crate::eval::options::Evaluate;
 use crate::eval::prompts;
 use crate::{Error, Result};
 use rand::Rng;
-use rand_chacha::rand_core::SeedableRng;
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -106,7 +103,7 @@ pub(crate) type Shown = (ImageRef, Portrait);
 /// What a question is scored against.
 #[derive(Debug, Clone)]
 pub(crate) enum Target {
-    Choice(ChoiceQuestion),
+    Choice(Mcq),
     Open(OpenQuestion),
 }
 
@@ -185,17 +182,13 @@ fn rows_of(
 
 /// The seeded stream of one test-image draw: `(seed, task, profile)`.
 fn test_image_index(seed: u64, task: Task, profile: &str, of: usize) -> usize {
-    let digest = crate::io::hash_parts(&[
+    fewshot::seeded_rng(&[
         b"mllmu-test-image",
         &seed.to_le_bytes(),
         task.as_str().as_bytes(),
         profile.as_bytes(),
-    ]);
-    let mut key = [0u8; 32];
-    if let Ok(bytes) = hex::decode(digest) {
-        key.copy_from_slice(&bytes[..32]);
-    }
-    ChaCha8Rng::from_seed(key).gen_range(0..of)
+    ])
+    .gen_range(0..of)
 }
 
 /// Memoised image hashes (a few-shot image appears in every prompt of a task).
@@ -238,7 +231,6 @@ struct Builder<'a> {
     family: ModelFamily,
     ratio: u8,
     full: &'a crate::bench::EvalSet,
-    full_items: &'a [ProfileItems],
     hashes: Hashes,
     plan: Plan,
 }
@@ -377,7 +369,7 @@ impl Builder<'_> {
                 task,
                 self.family,
                 ids,
-                self.full_items,
+                &self.full.profiles,
                 &self.opts.fewshot(),
             )?),
         };
@@ -386,17 +378,17 @@ impl Builder<'_> {
             None => Vec::new(),
         };
         for row in rows {
-            let items = ProfileItems::from(*row);
             let query = self.query_image(mode, task, row)?;
             let skipped = |m: Modality, i: usize| {
-                draw.as_ref().is_some_and(|d| d.is_skipped(&items.id, m, i))
+                draw.as_ref()
+                    .is_some_and(|d| d.is_skipped(row.id.as_str(), m, i))
             };
             match task {
                 Task::Classification => {
                     let Some(d) = &draw else { continue };
                     for m in Modality::ALL {
-                        let shots = d.choice_shots(m, self.full_items);
-                        for (i, q) in items.choices(m).iter().enumerate() {
+                        let shots = d.choice_shots(m, &self.full.profiles);
+                        for (i, q) in row.classification.get(m).iter().enumerate() {
                             if skipped(m, i) {
                                 self.skip(
                                     (mode, task),
@@ -421,9 +413,9 @@ impl Builder<'_> {
                 }
                 Task::Cloze => {
                     let Some(d) = &draw else { continue };
-                    for (i, q) in items.mask.iter().enumerate() {
-                        let Some(m) = Modality::from_type(&q.question_type) else {
-                            let value = q.question_type.clone();
+                    for (i, q) in row.cloze.iter().enumerate() {
+                        let Some(m) = q.cloze_modality() else {
+                            let value = q.kind.clone();
                             self.skip(
                                 (mode, task),
                                 None,
@@ -437,7 +429,7 @@ impl Builder<'_> {
                             self.skip((mode, task), Some(m), row, i, SkipReason::FewShotProfile);
                             continue;
                         }
-                        let shots = d.cloze_shots(m, self.full_items);
+                        let shots = d.cloze_shots(m, &self.full.profiles);
                         let prompt = prompts::cloze_prompt(m, &shots, &q.question);
                         self.push(
                             (mode, task, m),
@@ -450,8 +442,8 @@ impl Builder<'_> {
                     }
                 }
                 Task::Generation => {
-                    for (i, q) in items.generation.iter().enumerate() {
-                        let m = Modality::for_generation(&q.question_type);
+                    for (i, q) in row.generation.iter().enumerate() {
+                        let m = q.generation_modality();
                         let prompt = prompts::generation_prompt(m, &q.question);
                         self.push(
                             (mode, task, m),
@@ -480,13 +472,11 @@ pub(crate) fn plan(
     family: ModelFamily,
 ) -> Result<Plan> {
     let full = bench.full_set()?;
-    let full_items = profile_items(&full.profiles);
     let mut b = Builder {
         opts,
         family,
         ratio: split.ratio(),
         full,
-        full_items: &full_items,
         hashes: Hashes::default(),
         plan: Plan::default(),
     };

@@ -7,7 +7,7 @@
 //! with `"ASSISTANT: "` (trailing space) while the text one does neither and puts the
 //! question on the `USER:` line. No prompt ends with a newline.
 
-use crate::eval::items::{ChoiceQuestion, Modality, OpenQuestion};
+use crate::bench::{Mcq, Modality, OpenQuestion};
 
 /// The letters of the four options, in order.
 pub const OPTION_KEYS: [&str; 4] = ["A", "B", "C", "D"];
@@ -23,16 +23,16 @@ pub const CLOZE_INSTRUCTION: &str =
 /// `f"{question}\n" + "\n".join(f"{key}: {value}" ...)`: the question and its four options.
 ///
 /// ```
-/// use mllmu::eval::items::ChoiceQuestion;
+/// use mllmu::bench::Mcq;
 /// use mllmu::eval::prompts::question_with_options;
-/// let q = ChoiceQuestion {
+/// let q = Mcq {
 ///     question: "Where?".into(),
 ///     options: ["Oslo".into(), "Lima".into(), "Kochi".into(), "Tartu".into()],
-///     correct_answer: "B".into(),
+///     correct: 'B',
 /// };
 /// assert_eq!(question_with_options(&q), "Where?\nA: Oslo\nB: Lima\nC: Kochi\nD: Tartu");
 /// ```
-pub fn question_with_options(q: &ChoiceQuestion) -> String {
+pub fn question_with_options(q: &Mcq) -> String {
     let mut s = q.question.clone();
     for (key, value) in OPTION_KEYS.iter().zip(&q.options) {
         s.push('\n');
@@ -54,12 +54,12 @@ fn classification_user(modality: Modality) -> &'static str {
 /// One classification few-shot example:
 /// `"USER: <image>\nQuestion: {q}\nA: ..\nB: ..\nC: ..\nD: ..\nCorrect Answer: {letter}\n"`
 /// (`"USER:\n..."` for pure text).
-pub fn classification_example(modality: Modality, shot: &ChoiceQuestion) -> String {
+pub fn classification_example(modality: Modality, shot: &Mcq) -> String {
     format!(
         "{}Question: {}\nCorrect Answer: {}\n",
         classification_user(modality),
         question_with_options(shot),
-        shot.correct_answer
+        shot.correct
     )
 }
 
@@ -68,23 +68,19 @@ pub fn classification_example(modality: Modality, shot: &ChoiceQuestion) -> Stri
 /// `retain_celebrity`).
 ///
 /// ```
-/// use mllmu::eval::items::{ChoiceQuestion, Modality};
+/// use mllmu::bench::{Mcq, Modality};
 /// use mllmu::eval::prompts::classification_prompt;
-/// let q = ChoiceQuestion {
+/// let q = Mcq {
 ///     question: "Job?".into(),
 ///     options: ["a".into(), "b".into(), "c".into(), "d".into()],
-///     correct_answer: "A".into(),
+///     correct: 'A',
 /// };
 /// assert_eq!(
 ///     classification_prompt(Modality::PureText, &[], &q),
 ///     "USER:\nJob?\nA: a\nB: b\nC: c\nD: d\nJust give ONE letter representing the answer directly.\nASSISTANT:"
 /// );
 /// ```
-pub fn classification_prompt(
-    modality: Modality,
-    shots: &[&ChoiceQuestion],
-    query: &ChoiceQuestion,
-) -> String {
+pub fn classification_prompt(modality: Modality, shots: &[&Mcq], query: &Mcq) -> String {
     let mut s: String = shots
         .iter()
         .map(|shot| classification_example(modality, shot))
@@ -127,7 +123,7 @@ pub fn cloze_example(modality: Modality, shot: &OpenQuestion) -> String {
 /// `"USER: <image>\n{q'}\nASSISTANT:"` or `"USER:\n{q'}\nASSISTANT:"`.
 ///
 /// ```
-/// use mllmu::eval::items::Modality;
+/// use mllmu::bench::Modality;
 /// use mllmu::eval::prompts::cloze_prompt;
 /// let p = cloze_prompt(Modality::ImageTextual, &[], "She lives in __.");
 /// assert_eq!(p, "USER: <image>\nShe lives in [Blank].\nPlease **ONLY** provide the correct answer that should replace the [Blank].\nASSISTANT:");
@@ -149,7 +145,7 @@ pub fn cloze_prompt(modality: Modality, shots: &[&OpenQuestion], question: &str)
 /// The zero-shot generation prompt.
 ///
 /// ```
-/// use mllmu::eval::items::Modality;
+/// use mllmu::bench::Modality;
 /// use mllmu::eval::prompts::generation_prompt;
 /// assert!(generation_prompt(Modality::ImageTextual, "Who?").ends_with("ASSISTANT: "));
 /// assert!(generation_prompt(Modality::PureText, "Who?").starts_with("USER: Who?\n"));
@@ -170,9 +166,9 @@ mod tests {
     use super::*;
 
     /// A question whose fields are SPEC's placeholder names, so rendering it reproduces the
-    /// SPEC template text.
-    fn placeholder_choice() -> ChoiceQuestion {
-        ChoiceQuestion {
+    /// SPEC template text (the answer letter is a `char`: `B` stands for `{fs_correct_letter}`).
+    fn placeholder_choice() -> Mcq {
+        Mcq {
             question: "{fs_question}".into(),
             options: [
                 "{fs_A}".into(),
@@ -180,7 +176,7 @@ mod tests {
                 "{fs_C}".into(),
                 "{fs_D}".into(),
             ],
-            correct_answer: "{fs_correct_letter}".into(),
+            correct: 'B',
         }
     }
 
@@ -189,22 +185,23 @@ mod tests {
         // SPEC §3.2, copied literally.
         let image = "USER: <image>\nQuestion: {fs_question}\nA: {fs_A}\nB: {fs_B}\nC: {fs_C}\nD: {fs_D}\nCorrect Answer: {fs_correct_letter}\n";
         let text = "USER:\nQuestion: {fs_question}\nA: {fs_A}\nB: {fs_B}\nC: {fs_C}\nD: {fs_D}\nCorrect Answer: {fs_correct_letter}\n";
+        let letter = |t: &str| t.replace("{fs_correct_letter}", "B");
         assert_eq!(
             classification_example(Modality::ImageTextual, &placeholder_choice()),
-            image
+            letter(image)
         );
         assert_eq!(
             classification_example(Modality::PureText, &placeholder_choice()),
-            text
+            letter(text)
         );
     }
 
     #[test]
     fn classification_queries_match_spec_templates() {
-        let q = ChoiceQuestion {
+        let q = Mcq {
             question: "{Q}".into(),
             options: ["{A}".into(), "{B}".into(), "{C}".into(), "{D}".into()],
-            correct_answer: "A".into(),
+            correct: 'A',
         };
         assert_eq!(
             question_with_options(&q),
@@ -237,7 +234,7 @@ C: Painting
 D: Playing with a pet
 Just give ONE letter representing the answer directly.
 ASSISTANT:";
-        let shot = ChoiceQuestion {
+        let shot = Mcq {
             question: "What hobby is likely depicted in this image of the person?".into(),
             options: [
                 "Coding".into(),
@@ -245,9 +242,9 @@ ASSISTANT:";
                 "Playing sports".into(),
                 "Collecting stamps".into(),
             ],
-            correct_answer: "B".into(),
+            correct: 'B',
         };
-        let query = ChoiceQuestion {
+        let query = Mcq {
             question: "What is this person's primary activity in the image?".into(),
             options: [
                 "Working in a tech startup".into(),
@@ -255,7 +252,7 @@ ASSISTANT:";
                 "Painting".into(),
                 "Playing with a pet".into(),
             ],
-            correct_answer: "C".into(),
+            correct: 'C',
         };
         assert_eq!(
             classification_prompt(Modality::ImageTextual, &[&shot], &query),
@@ -271,11 +268,7 @@ ASSISTANT:";
         let rewritten =
             "{q}\nPlease **ONLY** provide the correct answer that should replace the [Blank].";
         assert_eq!(cloze_question("{q}"), rewritten);
-        let shot = OpenQuestion {
-            question_type: "Image_Textual".into(),
-            question: "{q}".into(),
-            ground_truth: "{fs_ground_truth}".into(),
-        };
+        let shot = OpenQuestion::new("{q}", "{fs_ground_truth}", "Image_Textual");
         // SPEC §3.3 with {fs_q'} expanded.
         assert_eq!(
             cloze_example(Modality::ImageTextual, &shot),

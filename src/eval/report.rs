@@ -371,8 +371,8 @@ impl Report {
                 hint: "give the output folder of `mllmu eval` (or `Evaluate::run`), which holds report.json".into(),
             });
         }
-        // Floats must read back bit for bit (serde_json's default parser can be 1 ulp off).
-        crate::eval::exactjson::read(&file)
+        // Floats read back bit for bit (serde_json's `float_roundtrip`).
+        crate::io::read_json(&file)
     }
 
     /// The summary cell of one set × task × modality.

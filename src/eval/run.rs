@@ -232,10 +232,11 @@ fn score(
     };
     match &q.target {
         Target::Choice(c) => {
-            let o = score_choice(&text, &c.correct_answer, extraction);
+            let correct = c.correct.to_string();
+            let o = score_choice(&text, &correct, extraction);
             r.question = c.question.clone();
             r.options = Some(c.options.clone());
-            r.ground_truth = c.correct_answer.clone();
+            r.ground_truth = correct.clone();
             r.format_failure = Some(o.format_failure());
             r.answer = o.response;
             r.predicted = o.predicted;
@@ -246,13 +247,13 @@ fn score(
                 let letter = OPTION_KEYS[best];
                 r.option_logprobs = Some(lp);
                 r.likelihood_choice = letter.chars().next();
-                r.likelihood_correct = Some(letter == c.correct_answer);
+                r.likelihood_correct = Some(letter == correct);
             }
         }
         Target::Open(o) => {
             let resp = open_response(&text, extraction).to_string();
             r.question = o.question.clone();
-            r.question_type = o.question_type.clone();
+            r.question_type = o.kind.clone();
             r.ground_truth = o.ground_truth.clone();
             if q.task == Task::Cloze {
                 let ok = cloze_correct(&o.ground_truth, &resp);
@@ -272,24 +273,24 @@ fn score(
 impl Evaluate {
     fn check(&self) -> Result<()> {
         if self.batch_size == 0 {
-            return Err(Error::param("batch size", 0, "must be at least 1"));
+            return Err(Error::param("--batch-size", 0, "must be at least 1"));
         }
         if self.sets.is_empty() {
             return Err(Error::param(
-                "sets",
+                "--sets",
                 "[]",
                 "choose at least one of forget, test, retain_shared, retain_celebrity",
             ));
         }
         if self.max_profiles == Some(0) {
             return Err(Error::param(
-                "max profiles",
+                "--max-profiles",
                 0,
                 "must be at least 1 (or unset for all profiles)",
             ));
         }
         if self.max_new_tokens == Some(0) {
-            return Err(Error::param("max new tokens", 0, "must be at least 1"));
+            return Err(Error::param("--max-new-tokens", 0, "must be at least 1"));
         }
         Ok(())
     }
@@ -435,12 +436,9 @@ impl Evaluate {
 
         let mut questions = Vec::with_capacity(plan.questions.len());
         for (q, p) in plan.questions.iter().zip(&prepared) {
-            let gen = cache.get(&p.key).ok_or_else(|| {
-                Error::param(
-                    "generation cache",
-                    &p.key,
-                    "an entry vanished during the run",
-                )
+            let gen = cache.get(&p.key).ok_or_else(|| Error::Cache {
+                path: cache.path().unwrap_or(Path::new("<in memory>")).into(),
+                message: format!("the entry {} vanished during the run", p.key),
             })?;
             questions.push(score(q, &p.ids, gen, tok, self.extraction)?);
         }
@@ -533,11 +531,14 @@ impl Evaluate {
             if let Some(budget) = self.max_new_generations {
                 let left = budget.saturating_sub(stats.new_generations);
                 if left == 0 {
-                    return Err(Error::param(
-                        "max new generations",
-                        budget,
-                        format!("stopped after {budget} new generations, as asked; they are in the cache\nhint: run again without the limit to resume"),
-                    ));
+                    // As asked: the generations so far are in the cache; a rerun resumes.
+                    return Err(Error::Stopped {
+                        step: stats.new_generations,
+                        checkpoint: cache.path().map_or_else(
+                            || "nothing (the generation cache is in memory)".into(),
+                            |p| p.display().to_string(),
+                        ),
+                    });
                 }
                 take = take.min(left);
             }

@@ -2,18 +2,14 @@
 //!
 //! A line is written and flushed as soon as an item is scored, so an interrupted run loses
 //! at most the items in flight, and the next run resumes. Failures are never cached: they
-//! are retried on the next run. This file is the one place the crate appends instead of
-//! writing atomically: a crash can leave a torn last line, which [`JudgeCache::open`] skips
-//! (and counts) instead of failing.
+//! are retried on the next run. It is a [`JsonlCache`], like the generation cache: a crash
+//! can leave a torn last line, which opening skips (and counts) instead of failing.
 
 use super::item::JudgeItem;
 use super::options::JudgeOptions;
 use super::rubric::RUBRIC_VERSION;
-use crate::{Error, Result};
+use crate::io::{CacheLine, JsonlCache};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
-use std::io::Write;
-use std::path::{Path, PathBuf};
 
 /// The cache key of an item: a hash of the model, rubric version, sampling, task type,
 /// profile ID, question, answer and ground truth (everything that changes the request).
@@ -58,83 +54,24 @@ pub struct CacheEntry {
     pub rubric: String,
 }
 
-/// An open cache: the entries read at start plus a handle that appends new ones.
-#[derive(Debug)]
-pub struct JudgeCache {
-    path: PathBuf,
-    entries: HashMap<String, CacheEntry>,
-    file: std::fs::File,
-    skipped_lines: usize,
-}
-
-impl JudgeCache {
-    /// Opens (or creates) the cache file and reads its entries. Unreadable lines (a torn
-    /// last line after a crash) are skipped and counted in [`JudgeCache::skipped_lines`].
-    pub fn open(path: &Path) -> Result<Self> {
-        let mut entries = HashMap::new();
-        let (file, skipped_lines) =
-            crate::io::open_jsonl(path, |line| {
-                match serde_json::from_str::<CacheEntry>(line) {
-                    Ok(e) if (1..=10).contains(&e.score) => {
-                        entries.insert(e.key.clone(), e);
-                        true
-                    }
-                    _ => false,
-                }
-            })?;
-        Ok(JudgeCache {
-            path: path.to_path_buf(),
-            entries,
-            file,
-            skipped_lines,
-        })
+impl CacheLine for CacheEntry {
+    fn key(&self) -> &str {
+        &self.key
     }
 
-    /// The cache file.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Entries read or added.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Whether there are no entries.
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-
-    /// Lines that could not be read when the file was opened.
-    pub fn skipped_lines(&self) -> usize {
-        self.skipped_lines
-    }
-
-    /// The entry for a key.
-    pub fn get(&self, key: &str) -> Option<&CacheEntry> {
-        self.entries.get(key)
-    }
-
-    /// Appends an entry as one line and flushes it to disk before returning.
-    pub fn insert(&mut self, entry: CacheEntry) -> Result<()> {
-        let mut line = serde_json::to_string(&entry).map_err(|e| Error::Json {
-            file: self.path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        line.push('\n');
-        self.file
-            .write_all(line.as_bytes())
-            .and_then(|_| self.file.flush())
-            .and_then(|_| self.file.sync_data())
-            .map_err(|e| Error::io("append to", &self.path, e))?;
-        self.entries.insert(entry.key.clone(), entry);
-        Ok(())
+    /// A score outside 1..=10 is not a verdict (an edited or foreign line).
+    fn is_valid(&self) -> bool {
+        (1..=10).contains(&self.score)
     }
 }
+
+/// The judge's open cache.
+pub type JudgeCache = JsonlCache<CacheEntry>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     fn entry(key: &str, score: u8) -> CacheEntry {
         CacheEntry {

@@ -21,7 +21,6 @@ mod clip;
 pub mod config;
 pub mod device;
 pub mod generate;
-pub mod hub;
 pub mod linear;
 mod llama;
 pub mod llava;

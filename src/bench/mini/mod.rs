@@ -192,11 +192,11 @@ pub fn generate(cfg: &MiniConfig) -> Result<MiniBench> {
     for i in 1..=cfg.profiles {
         let id = format!("{i:0width$}");
         let p = person(&mut rng, &id, false, &mut taken)?;
-        let image = p
-            .full
-            .image
-            .clone()
-            .ok_or_else(|| Error::param("profiles", cfg.profiles, "internal: no portrait"))?;
+        let image = p.full.image.clone().ok_or_else(|| Error::BadData {
+            file: "mini Full_Set".into(),
+            profile: id.clone(),
+            message: "internal: the generated profile has no portrait".into(),
+        })?;
         ft.push(FtRow {
             id: Some(p.full.id.clone()),
             image,

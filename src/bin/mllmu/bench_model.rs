@@ -12,7 +12,8 @@ use crate::generate::device_and_dtype;
 use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
 use mllmu::display::Table;
-use mllmu::model::{device, hub, Config, GenerationConfig, ImageProcessor, Llava, LlavaTokenizer};
+use mllmu::hub::{self, Fetch};
+use mllmu::model::{device, Config, GenerationConfig, ImageProcessor, Llava, LlavaTokenizer};
 use mllmu::train::loss::{token_mean_nll, Pass, IGNORE_INDEX};
 use mllmu::train::{AdamW, AdamWParams};
 use mllmu::{Error, Result};
@@ -67,7 +68,7 @@ pub fn run(a: BenchModelArgs) -> Result<()> {
         set_cpu_threads(n)?;
     }
     let tuned = !a.no_allocator_tuning && device::tune_allocator();
-    let dir = hub::resolve_model(&a.model)?;
+    let dir = hub::resolve_model(&a.model, Fetch::Download)?;
     let (dev, dtype) = device_and_dtype(&a.device, a.dtype.as_deref())?;
     let opts = Options {
         warmup: a.warmup,

@@ -4,7 +4,8 @@
 
 use candle_core::{DType, Device};
 use image::DynamicImage;
-use mllmu::model::{device, hub, GenerationConfig, ImageProcessor, Llava, LlavaTokenizer};
+use mllmu::hub::{self, Fetch};
+use mllmu::model::{device, GenerationConfig, ImageProcessor, Llava, LlavaTokenizer};
 use mllmu::{Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -49,7 +50,7 @@ pub(crate) fn device_and_dtype(dev: &str, dtype: Option<&str>) -> Result<(Device
 /// Runs `mllmu generate`.
 pub fn run(a: GenerateArgs) -> Result<()> {
     device::tune_allocator();
-    let dir = hub::resolve_model(&a.model)?;
+    let dir = hub::resolve_model(&a.model, Fetch::Download)?;
     let tokenizer = LlavaTokenizer::from_dir(&dir)?;
     // Check the prompt against the images before the (slow) model load.
     check_image_count(&tokenizer, &a.prompt, a.image.len())?;

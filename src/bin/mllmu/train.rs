@@ -1,11 +1,12 @@
 //! `mllmu finetune` and `mllmu unlearn` (owner: train)
 
 use mllmu::bench::Bench;
+use mllmu::hub::{resolve_model, Fetch};
 use mllmu::model::{device, LoraConfig, Model};
 use mllmu::train::collate::CollateOptions;
 use mllmu::train::{Finetune, SampleSet, Stepping, TrainData, TrainOptions, Trained, Unlearn};
 use mllmu::{Error, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Options shared by `finetune` and `unlearn`.
 #[derive(clap::Args, Debug)]
@@ -114,41 +115,6 @@ pub struct UnlearnArgs {
     pub common: CommonArgs,
 }
 
-/// A folder, or a hub id resolved in the local Hugging Face cache (no download).
-fn resolve_model(spec: &str) -> Result<PathBuf> {
-    let path = Path::new(spec);
-    if path.is_dir() {
-        return Ok(path.to_path_buf());
-    }
-    let hint = "give a checkpoint folder, or download the model first (e.g. `huggingface-cli download ID`)";
-    let Some((owner, name)) = spec
-        .split_once('/')
-        .filter(|_| !spec.starts_with(['.', '/']))
-    else {
-        return Err(Error::MissingFolder {
-            path: path.to_path_buf(),
-            hint: hint.into(),
-        });
-    };
-    let cache = std::env::var_os("HF_HUB_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HF_HOME").map(|h| PathBuf::from(h).join("hub")))
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/huggingface/hub"))
-        })
-        .unwrap_or_default();
-    let repo = cache.join(format!("models--{owner}--{name}"));
-    let revision = std::fs::read_to_string(repo.join("refs/main")).unwrap_or_default();
-    let snapshot = repo.join("snapshots").join(revision.trim());
-    if !revision.trim().is_empty() && snapshot.join("config.json").is_file() {
-        return Ok(snapshot);
-    }
-    Err(Error::MissingFolder {
-        path: repo,
-        hint: format!("{spec} is neither a folder nor in the local Hugging Face cache; {hint}"),
-    })
-}
-
 fn options(c: &CommonArgs, mut o: TrainOptions) -> Result<TrainOptions> {
     o.lr = c.lr.unwrap_or(o.lr);
     o.batch_size = c.batch_size.unwrap_or(o.batch_size);
@@ -194,7 +160,8 @@ fn options(c: &CommonArgs, mut o: TrainOptions) -> Result<TrainOptions> {
 }
 
 fn load_model(c: &CommonArgs) -> Result<Model> {
-    let dir = resolve_model(&c.model)?;
+    // Finetune and unlearn never download: a hub id must already be in the local cache.
+    let dir = resolve_model(&c.model, Fetch::CacheOnly)?;
     let dev = device::parse(&c.device)?;
     let dtype = match &c.dtype {
         Some(d) => device::parse_dtype(d)?,

@@ -104,11 +104,11 @@ fn clusters(items: &[ProfileScore]) -> Result<Vec<(f64, usize)>> {
     let mut out: Vec<(f64, usize)> = Vec::new();
     for it in items {
         if !it.score.is_finite() {
-            return Err(Error::param(
-                "score",
-                it.score,
-                format!("profile {} has a non-finite score", it.profile),
-            ));
+            return Err(Error::BadData {
+                file: "scores".into(),
+                profile: it.profile.clone(),
+                message: format!("non-finite score {}", it.score),
+            });
         }
         let k = *index.entry(it.profile.as_str()).or_insert_with(|| {
             out.push((0.0, 0));
@@ -155,7 +155,11 @@ fn interval(
 ) -> Result<ConfidenceInterval> {
     let cl = clusters(items)?;
     if cl.is_empty() {
-        return Err(Error::param("scores", "[]", "no questions to resample"));
+        return Err(Error::BadData {
+            file: "scores".into(),
+            profile: "-".into(),
+            message: "no questions to resample".into(),
+        });
     }
     let questions = items.len();
     let mean = cl.iter().map(|c| c.0).sum::<f64>() / questions as f64;
@@ -235,28 +239,35 @@ pub fn paired_test(
             .insert((it.profile.as_str(), it.key.as_str()), it.score)
             .is_some()
         {
-            return Err(Error::param(
-                "question",
-                format!("{}/{}", it.profile, it.key),
-                "appears twice in report B",
-            ));
+            return Err(Error::BadData {
+                file: "report B".into(),
+                profile: it.profile.clone(),
+                message: format!("question {}/{} appears twice", it.profile, it.key),
+            });
         }
     }
     if a.len() != b.len() {
-        return Err(Error::param(
-            "reports",
-            format!("{} vs {} questions", a.len(), b.len()),
-            "a paired comparison needs the same questions in both reports",
-        ));
+        return Err(Error::BadData {
+            file: "reports A and B".into(),
+            profile: "-".into(),
+            message: format!(
+                "{} vs {} questions; a paired comparison needs the same questions in both reports",
+                a.len(),
+                b.len()
+            ),
+        });
     }
     let mut diffs = Vec::with_capacity(a.len());
     for it in a {
         let Some(&sb) = b_index.get(&(it.profile.as_str(), it.key.as_str())) else {
-            return Err(Error::param(
-                "question",
-                format!("{}/{}", it.profile, it.key),
-                "is in report A but not in report B (or repeats in A)",
-            ));
+            return Err(Error::BadData {
+                file: "report A".into(),
+                profile: it.profile.clone(),
+                message: format!(
+                    "question {}/{} is not in report B (or repeats in A)",
+                    it.profile, it.key
+                ),
+            });
         };
         diffs.push(ProfileScore::new(it.profile.clone(), sb - it.score));
     }
