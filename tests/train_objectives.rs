@@ -68,7 +68,7 @@ fn finetune_lowers_the_nll() {
     let before = nll(&w, &y);
     step(
         &[&w],
-        Finetune::default()
+        Nll::default()
             .loss(&Pass::new(w.as_tensor(), &y, None))
             .unwrap(),
     );

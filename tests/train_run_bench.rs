@@ -12,7 +12,7 @@ mod train_run_common;
 use mllmu::bench::Portrait;
 use mllmu::model::{device, LoraConfig, Model};
 use mllmu::train::collate::TrainSample;
-use mllmu::train::objectives::{Finetune, ObjectiveSpec};
+use mllmu::train::objectives::{Nll, ObjectiveSpec};
 use mllmu::train::{SampleSet, SampleSource, TrainData, TrainOptions, Trainer};
 use std::time::Instant;
 use train_run_common::*;
@@ -80,7 +80,7 @@ fn train_step_throughput() {
     };
     let mut trainer = Trainer::new(
         &base,
-        ObjectiveSpec::Finetune(Finetune::default()),
+        ObjectiveSpec::Finetune(Nll::default()),
         TrainData {
             primary: set,
             retain: None,

@@ -142,7 +142,7 @@ fn vanilla() -> &'static Llava {
 
 #[test]
 fn finetune_is_the_nll_and_lowers_it() {
-    let mut t = trainer(ObjectiveSpec::Finetune(Finetune::default()));
+    let mut t = trainer(ObjectiveSpec::Finetune(Nll::default()));
     let f = enc(&t, &ctx().forget);
     let got = loss_after_one_step(&mut t, &forget_only());
     let before = nll(t.model(), &f);

@@ -7,7 +7,7 @@ mod train_run_common;
 use candle_core::{DType, Device, Tensor};
 use mllmu::train::collate::Batch;
 use mllmu::train::loss::token_mean_nll;
-use mllmu::train::objectives::{Finetune, ObjectiveSpec};
+use mllmu::train::objectives::{Nll, ObjectiveSpec};
 use mllmu::train::{SampleSet, TrainData, TrainOptions, Trainer};
 use train_run_common::*;
 
@@ -66,7 +66,7 @@ fn one_full_weight_adamw_step_matches_transformers() {
     };
     let mut trainer = Trainer::new(
         &base,
-        ObjectiveSpec::Finetune(Finetune::default()),
+        ObjectiveSpec::Finetune(Nll::default()),
         data,
         options,
         None,

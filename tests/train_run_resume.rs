@@ -54,7 +54,7 @@ fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
         set: "ft".into(),
         options: options(b.path()),
     };
-    budget.max_steps = Some(4);
+    budget.options.max_steps = Some(4);
     let stopped = budget.run_on(&base, ft_data()).unwrap();
     assert!(!stopped.is_complete());
     assert_eq!(stopped.history.len(), 4);
@@ -69,7 +69,7 @@ fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
     assert_eq!(log["status"], "stopped");
 
     // Resume with the same settings and no budget.
-    budget.max_steps = None;
+    budget.options.max_steps = None;
     let resumed = budget.run_on(&base, ft_data()).unwrap();
     assert!(resumed.is_complete());
     assert_eq!(resumed.log.resumed_from_step, Some(4));
@@ -95,7 +95,7 @@ fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
         set: "ft".into(),
         options: options(b.path()),
     };
-    other.lr = 1e-3;
+    other.options.lr = 1e-3;
     let e = other.run_on(&base, ft_data()).unwrap_err().to_string();
     assert!(
         e.contains("other settings (options)") && e.contains("hint:"),
@@ -168,12 +168,13 @@ fn resuming_a_paired_two_set_run_replays_the_retain_batches() {
 fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     let base = base();
     let out = tempfile::tempdir().unwrap();
-    let mut run = Finetune {
+    let run = Finetune {
         set: "ft".into(),
         options: options(out.path()),
     };
-    run.inject_nan_at_step = Some(3);
-    let err = run.run_on(&base, ft_data()).unwrap_err();
+    let mut trainer = run.trainer(&base, ft_data()).unwrap();
+    trainer.inject_nan_at_step(3);
+    let err = trainer.run().unwrap_err();
     let msg = err.to_string();
     assert!(
         matches!(err, mllmu::Error::NonFiniteLoss { step: 3, .. }),
@@ -206,7 +207,7 @@ fn a_nan_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
         set: "ft".into(),
         options: options(other.path()),
     };
-    two.max_steps = Some(2);
+    two.options.max_steps = Some(2);
     let two = two.run_on(&base, ft_data()).unwrap();
     let ids = Tensor::new(&[[1u32, 1401, 353, 29, 7]], &Device::Cpu).unwrap();
     let la = good.llava.forward(&ids, None, None).unwrap();

@@ -4,16 +4,14 @@
 use crate::bench::Bench;
 use crate::model::Model;
 use crate::train::data::SampleSet;
-use crate::train::objectives::{self, ObjectiveSpec};
+use crate::train::objectives::{Nll, ObjectiveSpec};
 use crate::train::options::TrainOptions;
 use crate::train::run_log::Trained;
 use crate::train::trainer::{TrainData, Trainer};
 use crate::Result;
 use serde::{Deserialize, Serialize};
 
-/// Fine-tuning with the token-mean NLL on one set of the benchmark.
-///
-/// Every [`TrainOptions`] field is reachable directly (`ft.lr`, `ft.epochs`, ...).
+/// Fine-tuning with the token-mean NLL ([`Nll`]) on one set of the benchmark.
 ///
 /// ```no_run
 /// use candle_core::Device;
@@ -21,8 +19,8 @@ use serde::{Deserialize, Serialize};
 /// let bench = Bench::open("data/MLLMU-Bench")?;
 /// let base = Model::load("llava-1.5-7b-hf", &mllmu::model::device::auto()?)?;
 /// let mut ft = Finetune::paper();
-/// ft.out_dir = Some("runs/vanilla".into());
-/// ft.max_steps = Some(200); // run again later to continue from the checkpoint
+/// ft.options.out_dir = Some("runs/vanilla".into());
+/// ft.options.max_steps = Some(200); // run again later to continue from the checkpoint
 /// let vanilla = ft.run(&base, &bench)?;
 /// vanilla.history.evcxr_display();
 /// # Ok::<(), mllmu::Error>(())
@@ -42,26 +40,14 @@ impl Default for Finetune {
     }
 }
 
-impl std::ops::Deref for Finetune {
-    type Target = TrainOptions;
-    fn deref(&self) -> &TrainOptions {
-        &self.options
-    }
-}
-
-impl std::ops::DerefMut for Finetune {
-    fn deref_mut(&mut self) -> &mut TrainOptions {
-        &mut self.options
-    }
-}
-
 impl Finetune {
     /// The reference recipe on `ft_Data`: LoRA r 16, α 16, dropout 0.05, lr 2e-5, batch 4,
     /// 5 epochs, seed 0, linear schedule stepped per batch, labels on every non-pad token.
     ///
     /// ```
     /// let ft = mllmu::train::Finetune::paper();
-    /// assert_eq!((ft.set.as_str(), ft.lr, ft.batch_size, ft.epochs), ("ft_Data", 2e-5, 4, 5));
+    /// let o = &ft.options;
+    /// assert_eq!((ft.set.as_str(), o.lr, o.batch_size, o.epochs), ("ft_Data", 2e-5, 4, 5));
     /// ```
     pub fn paper() -> Self {
         Finetune {
@@ -81,9 +67,14 @@ impl Finetune {
 
     /// Fine-tunes `base` on samples built by the caller (`data.retain` is ignored).
     pub fn run_on(&self, base: &Model, data: TrainData) -> Result<Trained> {
-        let objective = ObjectiveSpec::Finetune(objectives::Finetune::default());
-        let mut trainer = Trainer::new(base, objective, data, self.options.clone(), None)?;
+        let mut trainer = self.trainer(base, data)?;
         trainer.run()?;
         trainer.finish()
+    }
+
+    /// The trainer of this run, for step-by-step use.
+    pub fn trainer(&self, base: &Model, data: TrainData) -> Result<Trainer> {
+        let objective = ObjectiveSpec::Finetune(Nll::default());
+        Trainer::new(base, objective, data, self.options.clone(), None)
     }
 }

@@ -123,48 +123,40 @@ impl std::fmt::Display for LossHistory {
 
 /// f64 as a shortest round-trip string; reads strings or numbers.
 mod exact {
-    use serde::de::{self, Visitor};
-    use serde::{Deserializer, Serializer};
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    /// What the JSON may hold: a string with a number (or `NaN`, `inf`), or a number.
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub(super) enum Exact {
+        Text(String),
+        Number(f64),
+    }
+
+    impl Exact {
+        pub(super) fn value<E: Error>(self) -> Result<f64, E> {
+            match self {
+                Exact::Text(v) => v
+                    .parse::<f64>()
+                    .map_err(|_| E::custom(format!("`{v}` is not a number"))),
+                Exact::Number(v) => Ok(v),
+            }
+        }
+    }
 
     pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&format!("{x:?}"))
     }
 
-    struct F64Visitor;
-
-    impl Visitor<'_> for F64Visitor {
-        type Value = f64;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a number or a string holding one")
-        }
-        fn visit_str<E: de::Error>(self, v: &str) -> Result<f64, E> {
-            v.parse::<f64>()
-                .map_err(|_| E::custom(format!("`{v}` is not a number")))
-        }
-        fn visit_f64<E: de::Error>(self, v: f64) -> Result<f64, E> {
-            Ok(v)
-        }
-        fn visit_i64<E: de::Error>(self, v: i64) -> Result<f64, E> {
-            Ok(v as f64)
-        }
-        fn visit_u64<E: de::Error>(self, v: u64) -> Result<f64, E> {
-            Ok(v as f64)
-        }
-    }
-
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        d.deserialize_any(F64Visitor)
-    }
-
-    pub(super) fn visitor() -> impl for<'de> Visitor<'de, Value = f64> {
-        F64Visitor
+        Exact::deserialize(d)?.value()
     }
 }
 
 /// `Option<f64>` with [`exact`]; `null` is `None`.
 mod exact_opt {
-    use serde::de::{self, Visitor};
-    use serde::{Deserializer, Serializer};
+    use super::exact::Exact;
+    use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(x: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
         match x {
@@ -173,26 +165,10 @@ mod exact_opt {
         }
     }
 
-    struct OptVisitor;
-
-    impl<'de> Visitor<'de> for OptVisitor {
-        type Value = Option<f64>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("null, a number or a string holding one")
-        }
-        fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-            d.deserialize_any(super::exact::visitor()).map(Some)
-        }
-    }
-
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
-        d.deserialize_option(OptVisitor)
+        Option::<Exact>::deserialize(d)?
+            .map(Exact::value)
+            .transpose()
     }
 }
 

@@ -255,27 +255,9 @@ pub fn kl_token_mean(
     let (b, l, _) = check_kl_shapes(current, reference)?;
     let per = kl_per_position(current, reference)?;
     let (weights, n) = match attention_mask {
-        Some(m) => {
-            if m.dims() != [b, l] {
-                return Err(Error::param(
-                    "attention_mask",
-                    format!("{:?}", m.dims()),
-                    format!("expected [{b}, {l}]"),
-                ));
-            }
-            let w = m.ne(0f64)?.to_dtype(DType::F32)?;
-            let n = w.sum_all()?.to_scalar::<f32>()? as usize;
-            (w, n)
-        }
+        Some(m) => mask_weights(m, (b, l), "the KL over")?,
         None => (Tensor::ones((b, l), DType::F32, current.device())?, b * l),
     };
-    if n == 0 {
-        return Err(Error::param(
-            "attention_mask",
-            "all zero",
-            "no position to average the KL over",
-        ));
-    }
     Ok((per * weights)?.sum_all()?.affine(1.0 / n as f64, 0.0)?)
 }
 
@@ -322,28 +304,36 @@ pub fn mse(x: &Tensor, target: &Tensor, mask: Option<&Tensor>) -> Result<Tensor>
                     "expected [batch, length, hidden]",
                 )
             })?;
-            if m.dims() != [b, l] {
-                return Err(Error::param(
-                    "attention_mask",
-                    format!("{:?}", m.dims()),
-                    format!("expected [{b}, {l}]"),
-                ));
-            }
-            let w = m.ne(0f64)?.to_dtype(DType::F32)?;
-            let n = w.sum_all()?.to_scalar::<f32>()? as usize;
-            if n == 0 {
-                return Err(Error::param(
-                    "attention_mask",
-                    "all zero",
-                    "no position to average over",
-                ));
-            }
+            let (w, n) = mask_weights(m, (b, l), "over")?;
             Ok(sq
                 .broadcast_mul(&w.unsqueeze(2)?)?
                 .sum_all()?
                 .affine(1.0 / (n * h) as f64, 0.0)?)
         }
     }
+}
+
+/// A `[B, L]` mask as f32 weights (1 where non-zero) with their count; an error when the
+/// shape is not `dims` or no position is left to average `what`.
+fn mask_weights(m: &Tensor, dims: (usize, usize), what: &str) -> Result<(Tensor, usize)> {
+    let (b, l) = dims;
+    if m.dims() != [b, l] {
+        return Err(Error::param(
+            "attention_mask",
+            format!("{:?}", m.dims()),
+            format!("expected [{b}, {l}]"),
+        ));
+    }
+    let w = m.ne(0f64)?.to_dtype(DType::F32)?;
+    let n = w.sum_all()?.to_scalar::<f32>()? as usize;
+    if n == 0 {
+        return Err(Error::param(
+            "attention_mask",
+            "all zero",
+            format!("no position to average {what}"),
+        ));
+    }
+    Ok((w, n))
 }
 
 /// A scalar f32 zero on `device` (the neutral loss term).

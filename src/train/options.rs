@@ -60,8 +60,6 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Show a progress bar on stderr.
     pub progress: bool,
-    /// Test hook: replace the loss of this optimizer step (from 1) with NaN.
-    pub inject_nan_at_step: Option<usize>,
 }
 
 impl Default for TrainOptions {
@@ -84,7 +82,6 @@ impl Default for TrainOptions {
             max_seconds: None,
             resume: true,
             progress: true,
-            inject_nan_at_step: None,
         }
     }
 }
@@ -140,7 +137,6 @@ impl TrainOptions {
         o.max_seconds = None;
         o.resume = false;
         o.progress = false;
-        o.inject_nan_at_step = None;
         serde_json::to_value(o).unwrap_or(serde_json::Value::Null)
     }
 }

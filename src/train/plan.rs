@@ -1,15 +1,29 @@
-//! The shape of a run: batches per epoch, optimizer steps, and the micro-batches of each
-//! epoch (which forget and retain samples go together).
+//! The shape of a run: batches per epoch, optimizer steps, and the micro-batches ([`Unit`]s)
+//! of each epoch (which forget and retain samples go together). Plain functions of the
+//! objective, the set sizes and the options, so that any epoch can be recomputed alone.
 
-use crate::train::data::SampleSet;
 use crate::train::objectives::{ObjectiveSpec, Pairing};
 use crate::train::options::TrainOptions;
-use crate::train::passes::Unit;
 use crate::train::sampler::EpochSampler;
 use crate::train::schedule::Stepping;
-use crate::train::trainer::{TrainData, Trainer};
 use crate::Result;
 use std::collections::HashMap;
+
+/// The samples of one micro-batch, as indices into the run's sets.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unit {
+    /// Indices into the primary set (fine-tuning set or forget set).
+    pub primary: Option<Vec<usize>>,
+    /// Indices into the retain set.
+    pub retain: Option<Vec<usize>>,
+}
+
+impl Unit {
+    /// Samples in the micro-batch.
+    pub fn samples(&self) -> usize {
+        self.primary.as_ref().map_or(0, Vec::len) + self.retain.as_ref().map_or(0, Vec::len)
+    }
+}
 
 /// Salt of the retain set's sample order (independent of the primary order).
 const RETAIN_SALT: u64 = 0x7265_7461_696e;
@@ -35,69 +49,65 @@ pub struct Plan {
     pub stepping: Stepping,
 }
 
-/// The run's plan from the objective, the data and the options.
-pub(crate) fn plan(objective: &ObjectiveSpec, data: &TrainData, options: &TrainOptions) -> Plan {
-    let bs = options.batch_size;
-    let needs = objective.needs();
-    let uses_retain = needs.retain;
-    let pairing = objective.pairing();
-    let primary_batches = data.primary.len().div_ceil(bs);
-    let retain_batches = if uses_retain {
-        data.retain.as_ref().map_or(0, |r| r.len().div_ceil(bs))
-    } else {
-        0
-    };
-    let units_per_epoch = if uses_retain && pairing == Pairing::Sequential {
-        primary_batches + retain_batches
-    } else {
-        primary_batches
-    };
-    let steps_per_epoch = units_per_epoch.div_ceil(options.grad_accum);
-    Plan {
-        pairing,
-        uses_retain,
-        primary_batches,
-        retain_batches,
-        units_per_epoch,
-        steps_per_epoch,
-        total_steps: steps_per_epoch * options.epochs,
-        stepping: options.stepping.unwrap_or(objective.reference_stepping()),
-    }
-}
-
-impl Trainer {
-    /// The micro-batches of `epoch`, in order.
-    pub fn units(&self, epoch: usize) -> Result<Vec<Unit>> {
-        let bs = self.options.batch_size;
-        let primary = EpochSampler::new(self.options.seed, self.data.primary.len(), bs)?;
-        let forget: Vec<Vec<usize>> = primary.batches_from(epoch, 0);
-        if !self.plan.uses_retain {
-            return Ok(forget
-                .into_iter()
-                .map(|b| Unit {
-                    primary: Some(b),
-                    retain: None,
-                })
-                .collect());
+impl Plan {
+    /// The plan of `objective` over `primary` samples and `retain` samples (0: none).
+    pub fn new(
+        objective: &ObjectiveSpec,
+        primary: usize,
+        retain: usize,
+        options: &TrainOptions,
+    ) -> Plan {
+        let bs = options.batch_size;
+        let uses_retain = objective.needs().retain;
+        let pairing = objective.pairing();
+        let primary_batches = primary.div_ceil(bs);
+        let retain_batches = if uses_retain { retain.div_ceil(bs) } else { 0 };
+        let units_per_epoch = if uses_retain && pairing == Pairing::Sequential {
+            primary_batches + retain_batches
+        } else {
+            primary_batches
+        };
+        let steps_per_epoch = units_per_epoch.div_ceil(options.grad_accum);
+        Plan {
+            pairing,
+            uses_retain,
+            primary_batches,
+            retain_batches,
+            units_per_epoch,
+            steps_per_epoch,
+            total_steps: steps_per_epoch * options.epochs,
+            stepping: options.stepping.unwrap_or(objective.reference_stepping()),
         }
-        let retain_len = self.data.retain.as_ref().map_or(0, SampleSet::len);
-        let retain = EpochSampler::new(self.options.seed ^ RETAIN_SALT, retain_len, bs)?;
+    }
+
+    /// The micro-batches of `epoch`, in order, for sets of `primary` and `retain` samples
+    /// visited in batches of `batch_size` in the order `seed` draws.
+    pub fn units(
+        &self,
+        epoch: usize,
+        seed: u64,
+        batch_size: usize,
+        primary: usize,
+        retain: usize,
+    ) -> Result<Vec<Unit>> {
+        let unit = |primary, retain| Unit { primary, retain };
+        let forget = EpochSampler::new(seed, primary, batch_size)?.batches_from(epoch, 0);
+        if !self.uses_retain {
+            return Ok(forget.into_iter().map(|b| unit(Some(b), None)).collect());
+        }
+        let retain = EpochSampler::new(seed ^ RETAIN_SALT, retain, batch_size)?;
         let nr = retain.num_batches().max(1);
-        Ok(match self.plan.pairing {
-            Pairing::Sequential => {
-                let mut units: Vec<Unit> = forget
-                    .into_iter()
-                    .map(|b| Unit {
-                        primary: Some(b),
-                        retain: None,
-                    })
-                    .collect();
-                units.extend(retain.batches_from(epoch, 0).into_iter().map(|b| Unit {
-                    primary: None,
-                    retain: Some(b),
-                }));
-                units
-            }
+        Ok(match self.pairing {
+            Pairing::Sequential => forget
+                .into_iter()
+                .map(|b| unit(Some(b), None))
+                .chain(
+                    retain
+                        .batches_from(epoch, 0)
+                        .into_iter()
+                        .map(|b| unit(None, Some(b))),
+                )
+                .collect(),
             Pairing::Paired => {
                 let nf = forget.len();
                 let mut cache: HashMap<usize, Vec<Vec<usize>>> = HashMap::new();
@@ -107,10 +117,7 @@ impl Trainer {
                     let pass = cache
                         .entry(g / nr)
                         .or_insert_with(|| retain.batches_from(g / nr, 0));
-                    units.push(Unit {
-                        primary: Some(b),
-                        retain: pass.get(g % nr).cloned(),
-                    });
+                    units.push(unit(Some(b), pass.get(g % nr).cloned()));
                 }
                 units
             }

@@ -80,7 +80,7 @@ fn no_plan() -> Plan {
         units_per_epoch: 0,
         steps_per_epoch: 0,
         total_steps: 0,
-        stepping: crate::train::Stepping::PerBatch,
+        stepping: crate::train::schedule::Stepping::PerBatch,
     }
 }
 

@@ -1,7 +1,9 @@
 //! The training loop: trainable parameters (LoRA or every weight), AdamW, the schedule,
 //! accumulation and clipping, seeded batches, checkpoints, resume, and the NaN guard.
 //!
-//! One optimizer step runs `grad_accum` micro-batches ([`Unit`]s) of an epoch. An epoch is
+//! One optimizer step runs `grad_accum` micro-batches ([`Unit`]s) of an epoch; each runs
+//! the forward passes its [`Objective`](crate::train::objectives::Objective) needs and that
+//! objective's loss. An epoch ([`Plan::units`]) is
 //!
 //! * for one-set objectives, the primary set's batches in a seeded order;
 //! * for two-set objectives in [`Pairing::Paired`], the primary set's batches, each with
@@ -14,21 +16,23 @@
 //! step or per epoch ([`Stepping`]). The sample order, the LoRA dropout masks (CPU) and
 //! every counter are functions of the seed and the position, so a run resumed from a
 //! checkpoint ends bit for bit where an uninterrupted one does.
+//!
+//! [`Pairing::Paired`]: crate::train::objectives::Pairing::Paired
+//! [`Pairing::Sequential`]: crate::train::objectives::Pairing::Sequential
+//! [`Stepping`]: crate::train::Stepping
 
-use crate::model::{ImageProcessor, Llava, LlavaTokenizer, Model};
-use crate::train::checkpoint::TrainState;
-use crate::train::checkpoints::{self, Checkpoint};
-use crate::train::clip::{clip_grad_norm, grad_norm, GradAccumulator};
-use crate::train::collate::{Batch, CollateOptions};
-use crate::train::data::{PixelCache, SampleSet};
+use crate::model::{ImageProcessor, Llava, LlavaTokenizer, LoraConfig, Model};
+use crate::train::checkpoint::{self, TrainState};
+use crate::train::collate::{Batch, CollateOptions, TrainSample};
+use crate::train::data::{PixelCache, SampleSet, SetSummary};
+use crate::train::grad_clip::{clip_grad_norm, grad_norm, GradAccumulator};
 use crate::train::history::LossRecord;
-use crate::train::objectives::ObjectiveSpec;
+use crate::train::loss::{token_mean_nll, Pass};
+use crate::train::objectives::{ObjectiveSpec, Passes};
 use crate::train::optim::{AdamW, AdamWParams};
 use crate::train::options::TrainOptions;
-use crate::train::passes::Unit;
-use crate::train::persist::{run_settings, trainable_copy};
-use crate::train::plan::{plan, Plan};
-use crate::train::run_log::RunStatus;
+use crate::train::plan::{Plan, Unit};
+use crate::train::run_log::{RunLog, RunStatus, Trained};
 use crate::train::schedule::{LrSchedule, Scheduler};
 use crate::{Error, Result};
 use candle_core::{DType, Tensor, Var};
@@ -44,32 +48,43 @@ pub struct TrainData {
     pub retain: Option<SampleSet>,
 }
 
+impl TrainData {
+    /// The sets a run trains on, for logs (the retain set when it is used).
+    fn summaries(&self, uses_retain: bool) -> Vec<SetSummary> {
+        let retain = self.retain.iter().filter(|_| uses_retain);
+        std::iter::once(&self.primary)
+            .chain(retain)
+            .map(SampleSet::describe)
+            .collect()
+    }
+}
+
 /// A training run in progress: build it with [`Trainer::new`], call [`Trainer::run`] (as
 /// often as budgets require), then [`Trainer::finish`]. [`Finetune`](crate::train::Finetune)
 /// and [`Unlearn`](crate::train::Unlearn) do all three.
 pub struct Trainer {
-    pub(crate) model: Llava,
-    pub(crate) reference: Option<Llava>,
-    pub(crate) tokenizer: LlavaTokenizer,
-    pub(crate) processor: ImageProcessor,
-    pub(crate) data: TrainData,
-    pub(crate) idk: Option<SampleSet>,
-    pub(crate) pixels: PixelCache,
-    pub(crate) collate: CollateOptions,
-    pub(crate) objective: ObjectiveSpec,
-    pub(crate) control: Option<Tensor>,
-    pub(crate) base_dir: PathBuf,
-    pub(crate) vars: Vec<Var>,
-    pub(crate) var_names: Vec<String>,
-    pub(crate) opt: AdamW,
-    pub(crate) sched: Scheduler,
-    pub(crate) state: TrainState,
-    pub(crate) options: TrainOptions,
-    pub(crate) plan: Plan,
-    pub(crate) lora: bool,
-    pub(crate) resumed_from: Option<usize>,
-    pub(crate) seconds: f64,
-    pub(crate) settings: serde_json::Value,
+    model: Llava,
+    reference: Option<Llava>,
+    tokenizer: LlavaTokenizer,
+    processor: ImageProcessor,
+    data: TrainData,
+    idk: Option<SampleSet>,
+    pixels: PixelCache,
+    collate: CollateOptions,
+    objective: ObjectiveSpec,
+    base_dir: PathBuf,
+    vars: Vec<Var>,
+    var_names: Vec<String>,
+    opt: AdamW,
+    sched: Scheduler,
+    state: TrainState,
+    options: TrainOptions,
+    plan: Plan,
+    lora: bool,
+    resumed_from: Option<usize>,
+    seconds: f64,
+    settings: serde_json::Value,
+    nan_at_step: Option<usize>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -87,6 +102,48 @@ impl std::fmt::Debug for Trainer {
 enum StepResult {
     Done { loss: f64, grad_norm: f64, lr: f64 },
     NonFinite(String),
+}
+
+/// Which set a batch is drawn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Primary,
+    Retain,
+    /// The primary set's questions with refusal answers (same portraits).
+    Idk,
+}
+
+/// A collated batch and its pixel values.
+struct Encoded {
+    batch: Batch,
+    pixels: Option<Tensor>,
+}
+
+/// The logits of `model` on a batch, or the hidden states after decoder `layer`.
+fn output(model: &Llava, e: &Encoded, layer: Option<usize>) -> Result<Tensor> {
+    let (ids, pixels, mask) = (
+        &e.batch.input_ids,
+        e.pixels.as_ref(),
+        &e.batch.attention_mask,
+    );
+    let Some(layer) = layer else {
+        return model.forward(ids, pixels, Some(mask));
+    };
+    let mut out = model.forward_hidden_states(ids, pixels, Some(mask))?;
+    let n = out.hidden_states.len();
+    if layer + 1 >= n {
+        return Err(Error::param(
+            "rmu.layer",
+            layer,
+            format!("the model has {} decoder layers", n.saturating_sub(1)),
+        ));
+    }
+    Ok(out.hidden_states.swap_remove(layer + 1))
+}
+
+/// The loss view of a batch with a model's output on it.
+fn pass<'a>(e: &'a Option<Encoded>, out: &'a Option<Tensor>) -> Option<Pass<'a>> {
+    e.as_ref().zip(out.as_ref()).map(|(e, o)| e.batch.pass(o))
 }
 
 impl Trainer {
@@ -117,56 +174,34 @@ impl Trainer {
                 ),
             ));
         }
-        let start = checkpoints::start_from(&base.llava)?;
+        let start = checkpoint::start_from(&base.llava)?;
         let device = start.device().clone();
-        if let ObjectiveSpec::Rmu(o) = &objective {
-            let n = start.config.text.num_hidden_layers;
-            for &l in std::iter::once(&o.layer).chain(&o.update_layers) {
-                if l >= n {
-                    return Err(Error::param(
-                        "rmu.layer",
-                        l,
-                        format!("the model has {n} decoder layers (0..{n})"),
-                    ));
-                }
-            }
-        }
-        let needs_reference = needs.reference_forget
-            || needs.reference_retain
-            || needs.reference_idk
-            || needs.hidden_layer.is_some();
-        let reference = match (needs_reference, reference) {
+        objective
+            .objective()
+            .check(start.config.text.num_hidden_layers)?;
+        let reference = match (needs.reference(), reference) {
             (false, _) => None,
-            (true, Some(r)) => Some(checkpoints::start_from(&r.llava)?),
+            (true, Some(r)) => Some(checkpoint::start_from(&r.llava)?),
             (true, None) => Some(start.clone()),
         };
         let mut collate = options.collate.clone();
         collate.pad_id = base.tokenizer.pad_id();
         collate.eos_id = base.tokenizer.eos_id();
-        let plan = plan(&objective, &data, &options);
-        let settings = run_settings(&objective, &options, &data, base);
+        let retain_len = data.retain.as_ref().map_or(0, SampleSet::len);
+        let plan = Plan::new(&objective, data.primary.len(), retain_len, &options);
+        let summaries = data.summaries(plan.uses_retain);
+        let settings = checkpoint::run_settings(&objective, &options, &summaries, &base.dir);
 
-        // Resume or start over.
-        let mut resume_from = None;
-        if let Some(out) = &options.out_dir {
-            match Checkpoint::latest(out)? {
-                Some(c) if options.resume => {
-                    checkpoints::check_same_run(&c, &settings)?;
-                    resume_from = Some(c);
-                }
-                Some(_) => {
-                    let root = out.join(checkpoints::CHECKPOINTS_DIR);
-                    std::fs::remove_dir_all(&root).map_err(|e| Error::io("remove", &root, e))?;
-                }
-                None => {}
-            }
-        }
+        let resume_from = match &options.out_dir {
+            Some(out) => checkpoint::resume_or_clear(out, options.resume, &settings)?,
+            None => None,
+        };
 
         let lora = options.lora.is_some();
         let (model, varmap) = match (&options.lora, &resume_from) {
             (Some(cfg), None) => {
                 let mut m = start.clone();
-                let cfg = crate::model::LoraConfig {
+                let cfg = LoraConfig {
                     seed: options.seed,
                     ..cfg.clone()
                 };
@@ -178,25 +213,19 @@ impl Trainer {
                 let vars = m.load_lora(&c.dir)?;
                 (m, vars)
             }
-            (None, None) => trainable_copy(&start)?,
+            (None, None) => checkpoint::trainable_copy(&start)?,
             (None, Some(c)) => Llava::load_trainable(&c.dir, &device, DType::F32)?,
         };
+        // A panic elsewhere cannot leave the map half-written: read it even if poisoned.
         let mut named: Vec<(String, Var)> = varmap
             .data()
             .lock()
-            .map_err(|_| Error::param("varmap", "poisoned", "a previous panic left it locked"))?
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
+            .filter(|(k, _)| objective.objective().trains(k))
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
-        if let ObjectiveSpec::Rmu(o) = &objective {
-            let keep: Vec<String> = o
-                .update_layers
-                .iter()
-                .map(|l| format!("language_model.model.layers.{l}.mlp.down_proj."))
-                .collect();
-            named.retain(|(n, _)| keep.iter().any(|k| n.contains(k.as_str())));
-        }
         let (var_names, vars): (Vec<String>, Vec<Var>) = named.into_iter().unzip();
         let mut opt = AdamW::new(
             vars.clone(),
@@ -225,12 +254,6 @@ impl Trainer {
             }
             None => None,
         };
-        let control = match &objective {
-            ObjectiveSpec::Rmu(o) => {
-                Some(o.control_vector(start.config.text.hidden_size, &device)?)
-            }
-            _ => None,
-        };
         let idk = needs
             .idk
             .then(|| data.primary.with_idk_answers(options.seed));
@@ -244,7 +267,6 @@ impl Trainer {
             pixels: PixelCache::new(1024),
             collate,
             objective,
-            control,
             base_dir: base.dir.clone(),
             vars,
             var_names,
@@ -257,6 +279,7 @@ impl Trainer {
             resumed_from,
             seconds: 0.0,
             settings,
+            nan_at_step: None,
         })
     }
 
@@ -300,6 +323,98 @@ impl Trainer {
         self.resumed_from
     }
 
+    /// The micro-batches of `epoch`, in order ([`Plan::units`]).
+    pub fn units(&self, epoch: usize) -> Result<Vec<Unit>> {
+        let (o, retain) = (&self.options, self.data.retain.as_ref());
+        let (primary, retain) = (self.data.primary.len(), retain.map_or(0, SampleSet::len));
+        self.plan
+            .units(epoch, o.seed, o.batch_size, primary, retain)
+    }
+
+    /// Fault injection for tests: the loss of optimizer step `step` (from 1) reads as NaN.
+    #[doc(hidden)]
+    pub fn inject_nan_at_step(&mut self, step: usize) {
+        self.nan_at_step = Some(step);
+    }
+
+    /// Tokenizes and collates samples `idx` of a set, with their pixel values.
+    fn encode(&mut self, role: Role, idx: &[usize]) -> Result<Encoded> {
+        let set = match role {
+            Role::Primary => &self.data.primary,
+            Role::Retain => self.data.retain.as_ref().ok_or_else(|| {
+                Error::param("retain set", "none", "this objective needs a retain set")
+            })?,
+            Role::Idk => self.idk.as_ref().ok_or_else(|| {
+                Error::param("refusal set", "none", "only IdkNLL and IdkDPO use refusals")
+            })?,
+        };
+        let samples: Vec<TrainSample> = idx
+            .iter()
+            .map(|&i| {
+                set.samples.get(i).cloned().ok_or_else(|| {
+                    Error::param(
+                        "sample index",
+                        i,
+                        format!("{} has {} samples", set.name, set.samples.len()),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+        let tokenizer = &self.tokenizer;
+        let device = self.model.device().clone();
+        let batch = self
+            .collate
+            .batch(&samples, &|t| tokenizer.encode(t), &device)?;
+        // Refusals share the primary set's portraits.
+        let key = if role == Role::Retain { 1 } else { 0 };
+        let pixels = self
+            .pixels
+            .pixel_values(key, set, &batch.images, &self.processor, &device)?;
+        Ok(Encoded { batch, pixels })
+    }
+
+    /// The objective's loss on one micro-batch, with the current model's graph attached
+    /// (call `backward` on it). Dropout follows the model's training switch.
+    ///
+    /// The passes the objective needs run in one fixed order, which fixes the order of the
+    /// LoRA dropout draws: current model on the refusal batch, on the forget batch,
+    /// reference model on those two, then current and reference model on the retain batch.
+    pub fn objective_loss(&mut self, unit: &Unit) -> Result<Tensor> {
+        let needs = self.objective.needs();
+        let mut encode = |role, idx: &Option<Vec<usize>>, on: bool| match idx {
+            Some(idx) if on => self.encode(role, idx).map(Some),
+            _ => Ok(None),
+        };
+        let forget = encode(Role::Primary, &unit.primary, needs.forget)?;
+        let idk = encode(Role::Idk, &unit.primary, needs.idk)?;
+        let retain = encode(Role::Retain, &unit.retain, needs.retain)?;
+        let (model, layer, name) = (&self.model, needs.hidden_layer, self.objective.name());
+        let current = |e: &Option<Encoded>| e.as_ref().map(|e| output(model, e, layer)).transpose();
+        let frozen = |e: &Option<Encoded>, on: bool| -> Result<Option<Tensor>> {
+            let (Some(e), true) = (e, on) else {
+                return Ok(None);
+            };
+            let m = self.reference.as_ref().ok_or_else(|| {
+                Error::param("reference model", "none", format!("{name} needs one"))
+            })?;
+            Ok(Some(output(m, e, layer)?.detach()))
+        };
+        let current_idk = current(&idk)?;
+        let current_forget = current(&forget)?;
+        let reference_idk = frozen(&idk, needs.reference_idk)?;
+        let reference_forget = frozen(&forget, needs.reference_forget)?;
+        let current_retain = current(&retain)?;
+        let reference_retain = frozen(&retain, needs.reference_retain)?;
+        self.objective.objective().loss_on(&Passes {
+            forget: pass(&forget, &current_forget),
+            retain: pass(&retain, &current_retain),
+            idk: pass(&idk, &current_idk),
+            reference_forget: reference_forget.as_ref(),
+            reference_retain: reference_retain.as_ref(),
+            reference_idk: reference_idk.as_ref(),
+        })
+    }
+
     /// Runs micro-batches and one optimizer step. On a non-finite loss or gradient norm,
     /// the weights are left untouched.
     fn train_units(&mut self, units: &[(u64, &Unit)]) -> Result<StepResult> {
@@ -312,7 +427,7 @@ impl Trainer {
             self.model.reseed_lora_dropout(self.options.seed, *key)?;
             let loss = self.objective_loss(unit)?;
             let mut value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-            if self.options.inject_nan_at_step == Some(self.state.step + 1) {
+            if self.nan_at_step == Some(self.state.step + 1) {
                 value = f64::NAN;
             }
             if !value.is_finite() {
@@ -337,15 +452,28 @@ impl Trainer {
         if !norm.is_finite() {
             return Ok(StepResult::NonFinite(format!("{norm} (gradient norm)")));
         }
-        let lr = self.sched.lr();
-        self.opt.set_lr(lr);
-        self.opt.step(&grads)?;
+        let lr = self.apply(&grads)?;
         let loss = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
         Ok(StepResult::Done {
             loss,
             grad_norm: norm,
             lr,
         })
+    }
+
+    /// One AdamW update at the schedule's rate; returns the rate.
+    fn apply(&mut self, grads: &candle_core::backprop::GradStore) -> Result<f64> {
+        let lr = self.sched.lr();
+        self.opt.set_lr(lr);
+        self.opt.step(grads)?;
+        Ok(lr)
+    }
+
+    /// Counts an optimizer step (and a scheduler step when stepping per batch).
+    fn count_step(&mut self) {
+        self.state.step += 1;
+        self.sched.batch_end();
+        self.state.scheduler_steps = self.sched.steps();
     }
 
     /// One optimizer step of the fine-tuning loss on a batch collated by the caller (e.g.
@@ -358,15 +486,10 @@ impl Trainer {
         let logits =
             self.model
                 .forward(&batch.input_ids, pixel_values, Some(&batch.attention_mask))?;
-        let loss = crate::train::loss::token_mean_nll(&batch.pass(&logits))?;
+        let loss = token_mean_nll(&batch.pass(&logits))?;
         let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        let grads = loss.backward()?;
-        let lr = self.sched.lr();
-        self.opt.set_lr(lr);
-        self.opt.step(&grads)?;
-        self.state.step += 1;
-        self.sched.batch_end();
-        self.state.scheduler_steps = self.sched.steps();
+        self.apply(&loss.backward()?)?;
+        self.count_step();
         Ok(value)
     }
 
@@ -375,9 +498,7 @@ impl Trainer {
         let key = u64::MAX / 2 + self.state.step as u64;
         match self.train_units(&[(key, unit)])? {
             StepResult::Done { loss, .. } => {
-                self.state.step += 1;
-                self.sched.batch_end();
-                self.state.scheduler_steps = self.sched.steps();
+                self.count_step();
                 Ok(loss)
             }
             StepResult::NonFinite(v) => Err(Error::NonFiniteLoss {
@@ -443,7 +564,12 @@ impl Trainer {
                     .collect();
                 let samples: usize = chunk.iter().map(|(_, u)| u.samples()).sum();
                 let t0 = Instant::now();
-                match self.train_units(&chunk)? {
+                let (loss, grad_norm, lr) = match self.train_units(&chunk)? {
+                    StepResult::Done {
+                        loss,
+                        grad_norm,
+                        lr,
+                    } => (loss, grad_norm, lr),
                     StepResult::NonFinite(value) => {
                         let ckpt = self.save_checkpoint()?;
                         return Err(Error::NonFiniteLoss {
@@ -455,47 +581,115 @@ impl Trainer {
                             ),
                         });
                     }
-                    StepResult::Done {
-                        loss,
-                        grad_norm,
-                        lr,
-                    } => {
-                        let secs = t0.elapsed().as_secs_f64();
-                        self.state.step += 1;
-                        self.state.batch_in_epoch = to;
-                        self.state.samples_seen += samples as u64;
-                        self.sched.batch_end();
-                        if to == n {
-                            self.state.epoch += 1;
-                            self.state.batch_in_epoch = 0;
-                            self.sched.epoch_end();
-                        }
-                        self.state.scheduler_steps = self.sched.steps();
-                        let rate = samples as f64 / secs.max(1e-9);
-                        self.state.history.push(LossRecord {
-                            step: self.state.step,
-                            epoch,
-                            loss,
-                            lr,
-                            samples_per_sec: rate,
-                            grad_norm: Some(grad_norm),
-                        });
-                        bar.set_position(self.state.step as u64);
-                        bar.set_message(format!(
-                            "loss {loss:.4}  lr {lr:.2e}  {rate:.2} samples/s"
-                        ));
-                        if self
-                            .options
-                            .checkpoint_every
-                            .is_some_and(|k| self.state.step % k == 0)
-                        {
-                            self.save_checkpoint()?;
-                        }
-                    }
+                };
+                let secs = t0.elapsed().as_secs_f64();
+                self.count_step();
+                self.state.batch_in_epoch = to;
+                self.state.samples_seen += samples as u64;
+                if to == n {
+                    self.state.epoch += 1;
+                    self.state.batch_in_epoch = 0;
+                    self.sched.epoch_end();
+                }
+                self.state.scheduler_steps = self.sched.steps();
+                let rate = samples as f64 / secs.max(1e-9);
+                self.state.history.push(LossRecord {
+                    step: self.state.step,
+                    epoch,
+                    loss,
+                    lr,
+                    samples_per_sec: rate,
+                    grad_norm: Some(grad_norm),
+                });
+                bar.set_position(self.state.step as u64);
+                bar.set_message(format!("loss {loss:.4}  lr {lr:.2e}  {rate:.2} samples/s"));
+                let every = self.options.checkpoint_every;
+                if every.is_some_and(|k| self.state.step % k == 0) {
+                    self.save_checkpoint()?;
                 }
             }
         }
         Ok(true)
+    }
+
+    /// Writes a checkpoint of the current state (if there is an output folder and the
+    /// latest checkpoint is not already at this step); returns its folder.
+    pub fn save_checkpoint(&mut self) -> Result<Option<PathBuf>> {
+        let Some(out) = &self.options.out_dir else {
+            return Ok(None);
+        };
+        let opt = self.opt.state();
+        let (model, lora, settings) = (&self.model, self.lora, &self.settings);
+        checkpoint::save(out, model, lora, settings, &mut self.state, &opt).map(Some)
+    }
+
+    /// The run's record (what `train_log.json` holds).
+    pub fn log(&self, status: RunStatus) -> RunLog {
+        let h = &self.state.history;
+        RunLog {
+            mllmu_version: env!("CARGO_PKG_VERSION").to_string(),
+            status,
+            objective: self.objective.clone(),
+            options: self.options.clone(),
+            seed: self.options.seed,
+            data: self.data.summaries(self.plan.uses_retain),
+            plan: self.plan,
+            base_model: self.base_dir.display().to_string(),
+            device: crate::model::device::describe(self.model.device()),
+            dtype: format!("{:?}", self.model.dtype()),
+            mode: if self.lora { "lora" } else { "full" }.to_string(),
+            trainable_tensors: self.vars.len(),
+            trainable_parameters: self.trainable_parameters(),
+            steps: self.state.step,
+            samples_seen: self.state.samples_seen,
+            loss_first: h.records.first().map(|r| r.loss),
+            loss_last: h.last().map(|r| r.loss),
+            seconds: self.seconds,
+            samples_per_sec: self.state.samples_seen as f64 / self.seconds.max(1e-9),
+            resumed_from_step: self.resumed_from,
+            history: h.clone(),
+        }
+    }
+
+    fn write_log(&self, status: RunStatus) -> Result<()> {
+        if let Some(out) = &self.options.out_dir {
+            crate::io::write_json(&out.join("train_log.json"), &self.log(status))?;
+        }
+        Ok(())
+    }
+
+    /// Ends the run: merges the adapters, returns the model with plain (frozen) tensors,
+    /// and, when complete and there is an output folder, saves it there (`Llava::save`:
+    /// config, safetensors, tokenizer and processor files) with `train_log.json`.
+    pub fn finish(self) -> Result<Trained> {
+        let status = if self.is_complete() {
+            RunStatus::Complete
+        } else {
+            RunStatus::Stopped
+        };
+        let log = self.log(status);
+        let mut model = self.model;
+        model.set_training(false);
+        model.merge_lora()?;
+        let llava = checkpoint::plain_copy(&model)?;
+        let out_dir = self.options.out_dir.clone();
+        if let Some(out) = &out_dir {
+            if status == RunStatus::Complete {
+                llava.save(out, &crate::model::SaveOptions::default())?;
+            }
+            crate::io::write_json(&out.join("train_log.json"), &log)?;
+        }
+        Ok(Trained {
+            model: Model {
+                llava,
+                tokenizer: self.tokenizer,
+                processor: self.processor,
+                dir: self.base_dir,
+            },
+            history: log.history.clone(),
+            out_dir,
+            log,
+        })
     }
 }
 

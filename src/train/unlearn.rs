@@ -39,7 +39,7 @@ use std::path::PathBuf;
 /// let vanilla = Model::load("runs/vanilla", &mllmu::model::device::auto()?)?;
 /// let split = bench.split(5)?;
 /// let mut npo = Unlearn::npo();
-/// npo.epochs = 2;
+/// npo.options.epochs = 2;
 /// let unlearned = npo.run(&vanilla, &bench, &split)?;
 /// println!("{unlearned}");
 /// # Ok::<(), mllmu::Error>(())
@@ -53,19 +53,6 @@ pub struct Unlearn {
     pub reference: Option<PathBuf>,
     /// Training settings.
     pub options: TrainOptions,
-}
-
-impl std::ops::Deref for Unlearn {
-    type Target = TrainOptions;
-    fn deref(&self) -> &TrainOptions {
-        &self.options
-    }
-}
-
-impl std::ops::DerefMut for Unlearn {
-    fn deref_mut(&mut self) -> &mut TrainOptions {
-        &mut self.options
-    }
 }
 
 impl Unlearn {

@@ -71,21 +71,21 @@ pub fn run(a: DemoArgs) -> mllmu::Result<()> {
     let mut ft = Finetune::paper();
     // A tiny random model needs a larger step and all weights to learn in a few epochs; the
     // paper's recipe (LoRA r16, lr 2e-5, 5 epochs) is `Finetune::paper()` unchanged.
-    ft.lr = 1e-3;
-    ft.lora = None;
-    ft.epochs = a.epochs;
-    ft.seed = a.seed;
-    ft.out_dir = Some(a.out.join("vanilla"));
+    ft.options.lr = 1e-3;
+    ft.options.lora = None;
+    ft.options.epochs = a.epochs;
+    ft.options.seed = a.seed;
+    ft.options.out_dir = Some(a.out.join("vanilla"));
     let vanilla = ft.run(&base, &bench)?;
     println!("{}", vanilla.history);
 
     println!("[4/6] unlearning forget_10 with gradient ascent and NPO");
     let mut runs = Vec::new();
     for (name, mut u) in [("GA", Unlearn::grad_ascent()), ("NPO", Unlearn::npo())] {
-        u.lr = 1e-4;
-        u.lora = None;
-        u.seed = a.seed;
-        u.out_dir = Some(a.out.join(name.to_lowercase()));
+        u.options.lr = 1e-4;
+        u.options.lora = None;
+        u.options.seed = a.seed;
+        u.options.out_dir = Some(a.out.join(name.to_lowercase()));
         let trained = u.run(&vanilla.model, &bench, &split)?;
         println!(
             "{name}: {} steps, loss {:.3} -> {:.3}",

@@ -1,5 +1,6 @@
 //! Gradient ascent (GA): `L = −NLL(forget batch)` (SPEC.md §5.1, `GA.py`).
 
+use super::{required, Needs, Objective, Passes};
 use crate::train::loss::{token_mean_nll, Pass};
 use crate::Result;
 use candle_core::Tensor;
@@ -11,17 +12,26 @@ use serde::{Deserialize, Serialize};
 pub struct GradAscent {}
 
 impl GradAscent {
-    /// `"grad_ascent"`.
-    pub const NAME: &'static str = "grad_ascent";
-
-    /// The objective's name.
-    pub fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
     /// `−NLL(forget)`.
     pub fn loss(&self, forget: &Pass) -> Result<Tensor> {
         Ok(token_mean_nll(forget)?.neg()?)
+    }
+}
+
+impl Objective for GradAscent {
+    fn name(&self) -> &'static str {
+        "grad_ascent"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            forget: true,
+            ..Needs::default()
+        }
+    }
+
+    fn loss_on(&self, p: &Passes) -> Result<Tensor> {
+        self.loss(&required(p.forget, "forget", self.name())?)
     }
 }
 

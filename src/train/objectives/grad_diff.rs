@@ -8,9 +8,9 @@
 //! with one of the two passes. [`Pairing::Paired`] sums both terms for one
 //! (forget, retain) batch pair per step.
 
-use super::Pairing;
-use crate::train::loss::{token_mean_nll, zero, Pass};
-use crate::{Error, Result};
+use super::{zero_on, Needs, Objective, Pairing, Passes};
+use crate::train::loss::{token_mean_nll, Pass};
+use crate::Result;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -36,27 +36,9 @@ impl Default for GradDiff {
 }
 
 impl GradDiff {
-    /// `"grad_diff"`.
-    pub const NAME: &'static str = "grad_diff";
-
-    /// The objective's name.
-    pub fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
     /// `−w_f·NLL(forget) + w_r·NLL(retain)` over the passes given (at least one).
     pub fn loss(&self, forget: Option<&Pass>, retain: Option<&Pass>) -> Result<Tensor> {
-        let device = match (forget, retain) {
-            (Some(p), _) | (None, Some(p)) => p.logits.device().clone(),
-            (None, None) => {
-                return Err(Error::param(
-                    "grad_diff",
-                    "no batch",
-                    "needs a forget batch, a retain batch or both",
-                ))
-            }
-        };
-        let mut total = zero(&device)?;
+        let mut total = zero_on(self.name(), forget.or(retain))?;
         if let Some(f) = forget {
             total = (total - token_mean_nll(f)?.affine(self.forget_weight, 0.0)?)?;
         }
@@ -64,6 +46,28 @@ impl GradDiff {
             total = (total + token_mean_nll(r)?.affine(self.retain_weight, 0.0)?)?;
         }
         Ok(total)
+    }
+}
+
+impl Objective for GradDiff {
+    fn name(&self) -> &'static str {
+        "grad_diff"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            forget: true,
+            retain: true,
+            ..Needs::default()
+        }
+    }
+
+    fn pairing(&self) -> Pairing {
+        self.pairing
+    }
+
+    fn loss_on(&self, p: &Passes) -> Result<Tensor> {
+        self.loss(p.forget.as_ref(), p.retain.as_ref())
     }
 }
 

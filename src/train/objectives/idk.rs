@@ -12,7 +12,7 @@
 //! means the same thing for every batch size. The templates are this project's own
 //! wording.
 
-use super::check_retain;
+use super::{check_retain, plus_retain, required, Needs, Objective, Passes};
 use crate::train::loss::{token_mean_nll, Pass};
 use crate::Result;
 use candle_core::Tensor;
@@ -87,22 +87,29 @@ impl Default for IdkNll {
 }
 
 impl IdkNll {
-    /// `"idk_nll"`.
-    pub const NAME: &'static str = "idk_nll";
-
-    /// The objective's name.
-    pub fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
     /// `NLL(idk) + w_r·NLL(retain)`.
     pub fn loss(&self, idk: &Pass, retain: Option<&Pass>) -> Result<Tensor> {
         let retain = check_retain("idk_nll", self.retain_weight, retain)?;
-        let mut loss = token_mean_nll(idk)?;
-        if let Some(r) = retain {
-            loss = (loss + token_mean_nll(r)?.affine(self.retain_weight, 0.0)?)?;
+        plus_retain(token_mean_nll(idk)?, self.retain_weight, retain)
+    }
+}
+
+impl Objective for IdkNll {
+    fn name(&self) -> &'static str {
+        "idk_nll"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            idk: true,
+            retain: self.retain_weight > 0.0,
+            ..Needs::default()
         }
-        Ok(loss)
+    }
+
+    fn loss_on(&self, p: &Passes) -> Result<Tensor> {
+        let idk = required(p.idk, "refusal", self.name())?;
+        self.loss(&idk, p.retain.as_ref())
     }
 }
 

@@ -13,8 +13,8 @@
 //! code bases multiply this loss by 2/β; the plain DPO form is used here. The reference
 //! model is the model before unlearning (the vanilla model).
 
-use super::{check_positive, check_retain};
-use crate::train::loss::{log_sigmoid, sequence_nll, token_mean_nll, Pass};
+use super::{check_positive, check_retain, plus_retain, required, Needs, Objective, Passes};
+use crate::train::loss::{log_sigmoid, sequence_nll, Pass};
 use crate::{Error, Result};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
@@ -38,14 +38,6 @@ impl Default for IdkDpo {
 }
 
 impl IdkDpo {
-    /// `"idk_dpo"`.
-    pub const NAME: &'static str = "idk_dpo";
-
-    /// The objective's name.
-    pub fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
     /// The DPO loss. `idk` and `forget` are the current model's passes on the same
     /// questions with the refusal and the original answer (row i of both belongs to one
     /// question); the reference logits come from the reference model on those two batches
@@ -76,11 +68,36 @@ impl IdkDpo {
         let chosen = (sequence_nll(&idk.with_logits(&ri))?.0 - sequence_nll(idk)?.0)?;
         let rejected = (sequence_nll(&forget.with_logits(&rf))?.0 - sequence_nll(forget)?.0)?;
         let margin = (chosen - rejected)?.affine(self.beta, 0.0)?;
-        let mut loss = log_sigmoid(&margin)?.mean_all()?.neg()?;
-        if let Some(r) = retain {
-            loss = (loss + token_mean_nll(r)?.affine(self.retain_weight, 0.0)?)?;
+        let loss = log_sigmoid(&margin)?.mean_all()?.neg()?;
+        plus_retain(loss, self.retain_weight, retain)
+    }
+}
+
+impl Objective for IdkDpo {
+    fn name(&self) -> &'static str {
+        "idk_dpo"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            forget: true,
+            idk: true,
+            reference_forget: true,
+            reference_idk: true,
+            retain: self.retain_weight > 0.0,
+            ..Needs::default()
         }
-        Ok(loss)
+    }
+
+    fn loss_on(&self, p: &Passes) -> Result<Tensor> {
+        let name = self.name();
+        self.loss(
+            &required(p.idk, "refusal", name)?,
+            &required(p.forget, "forget", name)?,
+            required(p.reference_idk, "reference", name)?,
+            required(p.reference_forget, "reference", name)?,
+            p.retain.as_ref(),
+        )
     }
 }
 

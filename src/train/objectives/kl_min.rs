@@ -12,9 +12,9 @@
 //! token-mean NLL (Q22); [`KlReduction::TokenMean`] averages over the attended positions
 //! instead. The vanilla model is a frozen copy taken before LoRA (fp16 in the reference).
 
-use super::Pairing;
-use crate::train::loss::{kl_batchmean, kl_token_mean, token_mean_nll, zero, Pass};
-use crate::{Error, Result};
+use super::{required, zero_on, Needs, Objective, Pairing, Passes};
+use crate::train::loss::{kl_batchmean, kl_token_mean, token_mean_nll, Pass};
+use crate::Result;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -56,14 +56,6 @@ impl Default for KlMin {
 }
 
 impl KlMin {
-    /// `"kl_min"`.
-    pub const NAME: &'static str = "kl_min";
-
-    /// The objective's name.
-    pub fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
     /// The KL term alone: `KL(vanilla ‖ current)` on a batch, reduced per [`KlMin::reduction`].
     pub fn kl(&self, current: &Pass, vanilla_logits: &Tensor) -> Result<Tensor> {
         match self.reduction {
@@ -77,17 +69,7 @@ impl KlMin {
     /// Sum of the terms for the passes given: `forget` gives `−w_f·NLL_f`; `retain`
     /// (current pass, vanilla logits on the same batch) gives `w_r·NLL_r + w_kl·KL`.
     pub fn loss(&self, forget: Option<&Pass>, retain: Option<(&Pass, &Tensor)>) -> Result<Tensor> {
-        let device = match (forget, retain) {
-            (Some(p), _) | (None, Some((p, _))) => p.logits.device().clone(),
-            (None, None) => {
-                return Err(Error::param(
-                    "kl_min",
-                    "no batch",
-                    "needs a forget batch, a retain batch or both",
-                ))
-            }
-        };
-        let mut total = zero(&device)?;
+        let mut total = zero_on(self.name(), forget.or(retain.map(|r| r.0)))?;
         if let Some(f) = forget {
             total = (total - token_mean_nll(f)?.affine(self.forget_weight, 0.0)?)?;
         }
@@ -96,6 +78,33 @@ impl KlMin {
             total = (total + self.kl(r, vanilla)?.affine(self.kl_weight, 0.0)?)?;
         }
         Ok(total)
+    }
+}
+
+impl Objective for KlMin {
+    fn name(&self) -> &'static str {
+        "kl_min"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            forget: true,
+            retain: true,
+            reference_retain: true,
+            ..Needs::default()
+        }
+    }
+
+    fn pairing(&self) -> Pairing {
+        self.pairing
+    }
+
+    fn loss_on(&self, p: &Passes) -> Result<Tensor> {
+        let retain = match &p.retain {
+            Some(r) => Some((r, required(p.reference_retain, "reference", self.name())?)),
+            None => None,
+        };
+        self.loss(p.forget.as_ref(), retain)
     }
 }
 

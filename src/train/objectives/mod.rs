@@ -2,13 +2,13 @@
 //!
 //! Each objective is a plain struct of hyper-parameters (`Default` = the reference or paper
 //! setting, documented per field with its source) with a `loss(...)` on tensors: the
-//! logits of the current model on a batch ([`Pass`](crate::train::Pass)), a reference
-//! model's logits, or hidden states. The training loop runs the forward passes listed by
-//! [`ObjectiveSpec::needs`] and hands the results over.
+//! logits of the current model on a batch ([`Pass`]), a reference model's logits, or
+//! hidden states. Its [`Objective`] impl tells the trainer which forward passes to run
+//! and picks its inputs from their [`Passes`].
 //!
-//! | objective | loss (NLL = token-mean NLL of [`token_mean_nll`](crate::train::loss::token_mean_nll) unless noted) | source |
+//! | objective | loss (NLL = token-mean NLL of [`token_mean_nll`] unless noted) | source |
 //! |---|---|---|
-//! | [`Finetune`] | NLL | `finetune.py` |
+//! | [`Nll`] (fine-tuning) | NLL | `finetune.py` |
 //! | [`GradAscent`] | −NLL_forget | `GA.py` |
 //! | [`GradDiff`] | −w_f·NLL_forget + w_r·NLL_retain (passes in sequence or paired) | `GA_Difference.py` |
 //! | [`KlMin`] | −NLL_forget; NLL_retain + KL(vanilla ‖ current) on retain | `KL_Min.py` |
@@ -18,29 +18,78 @@
 //! | [`IdkDpo`] | DPO, refusal preferred over the original answer | TOFU "dpo" |
 //! | [`Rmu`] | mean‖h(x_f) − c·u‖² + α·mean‖h(x_r) − h_frozen(x_r)‖² | Li et al. 2024 (WMDP) |
 
-mod finetune;
 mod grad_ascent;
 mod grad_diff;
 mod idk;
 mod idk_dpo;
 mod kl_min;
+mod nll;
 mod npo;
 mod rmu;
 mod simnpo;
 
-pub use finetune::Finetune;
 pub use grad_ascent::GradAscent;
 pub use grad_diff::GradDiff;
 pub use idk::{IdkAnswers, IdkNll, IDK_TEMPLATES};
 pub use idk_dpo::IdkDpo;
 pub use kl_min::{KlMin, KlReduction};
+pub use nll::Nll;
 pub use npo::{Npo, NpoForm};
 pub use rmu::{Hidden, Rmu};
 pub use simnpo::SimNpo;
 
+use crate::train::loss::{token_mean_nll, zero, Pass};
 use crate::train::schedule::Stepping;
 use crate::{Error, Result};
+use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
+
+/// What a training objective is to the trainer: the forward passes it needs on a
+/// micro-batch, how it visits the forget and retain sets, and its loss on those passes.
+///
+/// The trainer runs the passes [`Objective::needs`] lists, in one fixed order (current
+/// model on the refusal batch, on the forget batch, reference model on those two, current
+/// then reference model on the retain batch), and hands them to [`Objective::loss_on`].
+/// Each objective's own `loss` method is the formula on plain tensors.
+///
+/// ```
+/// use mllmu::train::objectives::{GradAscent, Objective, Passes};
+/// use mllmu::train::Pass;
+/// use candle_core::{DType, Device, Tensor};
+/// let logits = Tensor::zeros((1, 2, 8), DType::F32, &Device::Cpu).unwrap();
+/// let labels = Tensor::new(&[[1i64, 5]], &Device::Cpu).unwrap();
+/// let passes = Passes { forget: Some(Pass::new(&logits, &labels, None)), ..Passes::default() };
+/// let ga = GradAscent::default();
+/// assert!(ga.needs().forget && !ga.needs().retain);
+/// let l = ga.loss_on(&passes).unwrap().to_scalar::<f32>().unwrap();
+/// assert!((l + 8f32.ln()).abs() < 1e-6);
+/// ```
+pub trait Objective {
+    /// The objective's name (`"npo"`, `"grad_diff"`, ...), as in the JSON tag.
+    fn name(&self) -> &'static str;
+
+    /// The forward passes one micro-batch needs. For [`Pairing::Sequential`] objectives
+    /// this lists both sets' passes; a micro-batch then carries one of the two.
+    fn needs(&self) -> Needs;
+
+    /// How the forget and retain sets are visited.
+    fn pairing(&self) -> Pairing {
+        Pairing::Paired
+    }
+
+    /// Checks the hyper-parameters against a model with `decoder_layers` layers.
+    fn check(&self, _decoder_layers: usize) -> Result<()> {
+        Ok(())
+    }
+
+    /// Whether the trainable tensor `name` is trained (RMU trains a few only).
+    fn trains(&self, _name: &str) -> bool {
+        true
+    }
+
+    /// The loss on the passes of one micro-batch.
+    fn loss_on(&self, passes: &Passes) -> Result<Tensor>;
+}
 
 /// How the forget and retain sets are visited by two-set objectives (GradDiff, KL_Min).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +122,46 @@ pub struct Needs {
     pub hidden_layer: Option<usize>,
 }
 
+impl Needs {
+    /// Whether a frozen reference model runs.
+    pub fn reference(&self) -> bool {
+        self.reference_forget || self.reference_retain || self.reference_idk
+    }
+}
+
+/// The outputs of one micro-batch's forward passes, as [`Objective::needs`] listed them
+/// (`None` where not needed or where the micro-batch has no such batch).
+///
+/// A current-model pass holds the logits, or the hidden states of
+/// [`Needs::hidden_layer`] in `logits` (`[B, L, H]`), with its batch's labels and mask. A
+/// reference output is the frozen model's on the same batch, detached.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Passes<'a> {
+    /// The current model on the forget (or fine-tuning) batch.
+    pub forget: Option<Pass<'a>>,
+    /// The current model on the retain batch.
+    pub retain: Option<Pass<'a>>,
+    /// The current model on the refusal batch.
+    pub idk: Option<Pass<'a>>,
+    /// The reference model on the forget batch.
+    pub reference_forget: Option<&'a Tensor>,
+    /// The reference model on the retain batch.
+    pub reference_retain: Option<&'a Tensor>,
+    /// The reference model on the refusal batch.
+    pub reference_idk: Option<&'a Tensor>,
+}
+
+/// `x`, or an error naming the `what` batch that `objective` needs and lacks.
+pub(crate) fn required<T>(x: Option<T>, what: &str, objective: &str) -> Result<T> {
+    x.ok_or_else(|| {
+        Error::param(
+            "unit",
+            what,
+            format!("the {objective} objective needs a {what} batch here"),
+        )
+    })
+}
+
 /// Any objective, tagged by name: what the run manifest records.
 ///
 /// ```
@@ -87,7 +176,7 @@ pub struct Needs {
 #[serde(tag = "objective", rename_all = "snake_case")]
 pub enum ObjectiveSpec {
     /// Fine-tuning (the vanilla model, the NPO reference model).
-    Finetune(Finetune),
+    Finetune(Nll),
     /// Gradient ascent on the forget set.
     GradAscent(GradAscent),
     /// Gradient difference.
@@ -108,25 +197,40 @@ pub enum ObjectiveSpec {
 }
 
 impl ObjectiveSpec {
+    /// The objective inside.
+    pub fn objective(&self) -> &dyn Objective {
+        match self {
+            ObjectiveSpec::Finetune(o) => o,
+            ObjectiveSpec::GradAscent(o) => o,
+            ObjectiveSpec::GradDiff(o) => o,
+            ObjectiveSpec::KlMin(o) => o,
+            ObjectiveSpec::Npo(o) => o,
+            ObjectiveSpec::SimNpo(o) => o,
+            ObjectiveSpec::IdkNll(o) => o,
+            ObjectiveSpec::IdkDpo(o) => o,
+            ObjectiveSpec::Rmu(o) => o,
+        }
+    }
+
     /// The objective's name (`"npo"`, `"grad_diff"`, ...), as in the JSON tag.
     pub fn name(&self) -> &'static str {
-        match self {
-            ObjectiveSpec::Finetune(o) => o.name(),
-            ObjectiveSpec::GradAscent(o) => o.name(),
-            ObjectiveSpec::GradDiff(o) => o.name(),
-            ObjectiveSpec::KlMin(o) => o.name(),
-            ObjectiveSpec::Npo(o) => o.name(),
-            ObjectiveSpec::SimNpo(o) => o.name(),
-            ObjectiveSpec::IdkNll(o) => o.name(),
-            ObjectiveSpec::IdkDpo(o) => o.name(),
-            ObjectiveSpec::Rmu(o) => o.name(),
-        }
+        self.objective().name()
+    }
+
+    /// The forward passes one micro-batch needs ([`Objective::needs`]).
+    pub fn needs(&self) -> Needs {
+        self.objective().needs()
+    }
+
+    /// How the forget and retain sets are visited (`Paired` for one-set objectives).
+    pub fn pairing(&self) -> Pairing {
+        self.objective().pairing()
     }
 
     /// Every objective's default, in the order of the table above.
     pub fn all_defaults() -> Vec<ObjectiveSpec> {
         vec![
-            ObjectiveSpec::Finetune(Finetune::default()),
+            ObjectiveSpec::Finetune(Nll::default()),
             ObjectiveSpec::GradAscent(GradAscent::default()),
             ObjectiveSpec::GradDiff(GradDiff::default()),
             ObjectiveSpec::KlMin(KlMin::default()),
@@ -156,72 +260,6 @@ impl ObjectiveSpec {
             })
     }
 
-    /// The forward passes one optimizer step needs. For [`Pairing::Sequential`] objectives
-    /// this lists both passes; the loop runs them in separate steps.
-    pub fn needs(&self) -> Needs {
-        let none = Needs::default();
-        match self {
-            ObjectiveSpec::Finetune(_) => Needs {
-                forget: true,
-                ..none
-            },
-            ObjectiveSpec::GradAscent(_) => Needs {
-                forget: true,
-                ..none
-            },
-            ObjectiveSpec::GradDiff(_) => Needs {
-                forget: true,
-                retain: true,
-                ..none
-            },
-            ObjectiveSpec::KlMin(_) => Needs {
-                forget: true,
-                retain: true,
-                reference_retain: true,
-                ..none
-            },
-            ObjectiveSpec::Npo(o) => Needs {
-                forget: true,
-                reference_forget: true,
-                retain: o.retain_weight > 0.0,
-                ..none
-            },
-            ObjectiveSpec::SimNpo(o) => Needs {
-                forget: true,
-                retain: o.retain_weight > 0.0,
-                ..none
-            },
-            ObjectiveSpec::IdkNll(o) => Needs {
-                idk: true,
-                retain: o.retain_weight > 0.0,
-                ..none
-            },
-            ObjectiveSpec::IdkDpo(o) => Needs {
-                forget: true,
-                idk: true,
-                reference_forget: true,
-                reference_idk: true,
-                retain: o.retain_weight > 0.0,
-                ..none
-            },
-            ObjectiveSpec::Rmu(o) => Needs {
-                forget: true,
-                retain: true,
-                hidden_layer: Some(o.layer),
-                ..none
-            },
-        }
-    }
-
-    /// How the forget and retain sets are visited (`Paired` for one-set objectives).
-    pub fn pairing(&self) -> Pairing {
-        match self {
-            ObjectiveSpec::GradDiff(o) => o.pairing,
-            ObjectiveSpec::KlMin(o) => o.pairing,
-            _ => Pairing::Paired,
-        }
-    }
-
     /// When the reference script steps its learning-rate scheduler: once per epoch for
     /// GradDiff and KL_Min run in sequence (SPEC.md Q21), per batch otherwise.
     pub fn reference_stepping(&self) -> Stepping {
@@ -246,6 +284,26 @@ pub(crate) fn check_retain<T>(
         ));
     }
     Ok(if weight > 0.0 { retain } else { None })
+}
+
+/// `loss + weight·NLL(retain)` when there is a retain pass.
+pub(crate) fn plus_retain(loss: Tensor, weight: f64, retain: Option<&Pass>) -> Result<Tensor> {
+    match retain {
+        Some(r) => Ok((loss + token_mean_nll(r)?.affine(weight, 0.0)?)?),
+        None => Ok(loss),
+    }
+}
+
+/// A zero loss on the device of `pass`; an error when `objective` got no batch at all.
+pub(crate) fn zero_on(objective: &str, pass: Option<&Pass>) -> Result<Tensor> {
+    match pass {
+        Some(p) => zero(p.logits.device()),
+        None => Err(Error::param(
+            objective,
+            "no batch",
+            "needs a forget batch, a retain batch or both",
+        )),
+    }
 }
 
 /// Rejects non-finite or negative weights and non-positive temperatures.

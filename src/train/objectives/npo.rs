@@ -19,7 +19,7 @@
 //! term; `retain_weight > 0` adds `w_r·NLL(retain)` (NPO+RT in the paper). The reference
 //! model in the benchmark is the base model fine-tuned on the retain split only (§5.4).
 
-use super::check_retain;
+use super::{check_retain, plus_retain, required, Needs, Objective, Passes};
 use crate::train::loss::{log_sigmoid, sequence_nll, token_mean_nll, Pass};
 use crate::Result;
 use candle_core::Tensor;
@@ -57,14 +57,6 @@ impl Default for Npo {
 }
 
 impl Npo {
-    /// `"npo"`.
-    pub const NAME: &'static str = "npo";
-
-    /// The objective's name.
-    pub fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
     /// The NPO loss on a forget batch given the reference model's logits on the same batch
     /// (detached here), plus the retain term when `retain_weight > 0`.
     pub fn loss(
@@ -81,13 +73,31 @@ impl Npo {
             NpoForm::BatchTokenMean => (token_mean_nll(forget)? - token_mean_nll(&reference)?)?,
             NpoForm::SequenceSum => (sequence_nll(forget)?.0 - sequence_nll(&reference)?.0)?,
         };
-        let mut loss = log_sigmoid(&delta.affine(self.beta, 0.0)?)?
+        let loss = log_sigmoid(&delta.affine(self.beta, 0.0)?)?
             .mean_all()?
             .affine(-2.0 / self.beta, 0.0)?;
-        if let Some(r) = retain {
-            loss = (loss + token_mean_nll(r)?.affine(self.retain_weight, 0.0)?)?;
+        plus_retain(loss, self.retain_weight, retain)
+    }
+}
+
+impl Objective for Npo {
+    fn name(&self) -> &'static str {
+        "npo"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            forget: true,
+            reference_forget: true,
+            retain: self.retain_weight > 0.0,
+            ..Needs::default()
         }
-        Ok(loss)
+    }
+
+    fn loss_on(&self, p: &Passes) -> Result<Tensor> {
+        let forget = required(p.forget, "forget", self.name())?;
+        let reference = required(p.reference_forget, "reference", self.name())?;
+        self.loss(&forget, reference, p.retain.as_ref())
     }
 }
 

@@ -18,9 +18,10 @@
 //! --steering_coeffs 6.5 --alpha 1200 --lr 5e-5`); Zephyr-7B has the hidden size (4096) of
 //! LLaVA-1.5-7B's Vicuna decoder, so they carry over as a starting point, untuned here.
 
-use crate::train::loss::mse;
+use super::{required, Needs, Objective, Passes};
+use crate::train::loss::{mse, Pass};
 use crate::{Error, Result};
-use candle_core::{Device, Tensor};
+use candle_core::{Device, Tensor, D};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,16 @@ pub struct Hidden<'a> {
     pub states: &'a Tensor,
     /// `[B, L]`, non-zero for real tokens (used when `masked`).
     pub attention_mask: Option<&'a Tensor>,
+}
+
+impl<'a> From<Pass<'a>> for Hidden<'a> {
+    /// A pass whose `logits` hold hidden states ([`Passes`]).
+    fn from(p: Pass<'a>) -> Self {
+        Hidden {
+            states: p.logits,
+            attention_mask: p.attention_mask,
+        }
+    }
 }
 
 /// RMU hyper-parameters.
@@ -65,14 +76,6 @@ impl Default for Rmu {
 }
 
 impl Rmu {
-    /// `"rmu"`.
-    pub const NAME: &'static str = "rmu";
-
-    /// The objective's name.
-    pub fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
     /// The control vector `c·u`, `[hidden]` f32: u uniform in [0, 1) per component
     /// (ChaCha8 seeded with `seed`), normalised to unit length.
     ///
@@ -126,6 +129,58 @@ impl Rmu {
         let forget_term = mse(forget.states, control, mask(forget))?;
         let retain_term = mse(retain.states, &frozen_retain.detach(), mask(retain))?;
         Ok((forget_term + retain_term.affine(self.alpha, 0.0)?)?)
+    }
+}
+
+impl Objective for Rmu {
+    fn name(&self) -> &'static str {
+        "rmu"
+    }
+
+    /// Hidden states of `layer` on both sets, and the frozen model's on the retain set.
+    fn needs(&self) -> Needs {
+        Needs {
+            forget: true,
+            retain: true,
+            reference_retain: true,
+            hidden_layer: Some(self.layer),
+            ..Needs::default()
+        }
+    }
+
+    fn check(&self, decoder_layers: usize) -> Result<()> {
+        let n = decoder_layers;
+        match std::iter::once(&self.layer)
+            .chain(&self.update_layers)
+            .find(|&&l| l >= n)
+        {
+            Some(l) => Err(Error::param(
+                "rmu.layer",
+                l,
+                format!("the model has {n} decoder layers (0..{n})"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// The MLP down-projections of `update_layers`.
+    fn trains(&self, name: &str) -> bool {
+        self.update_layers
+            .iter()
+            .any(|l| name.contains(&format!("language_model.model.layers.{l}.mlp.down_proj.")))
+    }
+
+    /// The control vector is drawn for the hidden size of the states (see
+    /// [`Rmu::control_vector`]).
+    fn loss_on(&self, p: &Passes) -> Result<Tensor> {
+        let name = self.name();
+        let (f, r) = (
+            required(p.forget, "forget", name)?,
+            required(p.retain, "retain", name)?,
+        );
+        let frozen = required(p.reference_retain, "reference", name)?;
+        let control = self.control_vector(f.logits.dim(D::Minus1)?, f.logits.device())?;
+        self.loss(&control, &f.into(), &r.into(), frozen)
     }
 }
 

@@ -14,8 +14,8 @@
 //! `TOFU/README.md`: `npo_coeff=0.1375 beta=2.5`; `TOFU/config/forget.yaml`: `gamma: 0.0`,
 //! `grad_diff_coeff: 1.0`). Their forget10 run uses β = 4.5, `npo_coeff` 0.125.
 
-use super::{check_positive, check_retain};
-use crate::train::loss::{log_sigmoid, sequence_nll, token_mean_nll, Pass};
+use super::{check_positive, check_retain, plus_retain, required, Needs, Objective, Passes};
+use crate::train::loss::{log_sigmoid, sequence_nll, Pass};
 use crate::Result;
 use candle_core::{Tensor, D};
 use serde::{Deserialize, Serialize};
@@ -45,14 +45,6 @@ impl Default for SimNpo {
 }
 
 impl SimNpo {
-    /// `"simnpo"`.
-    pub const NAME: &'static str = "simnpo";
-
-    /// The objective's name.
-    pub fn name(&self) -> &'static str {
-        Self::NAME
-    }
-
     /// `w_f·L_forget + w_r·NLL(retain)` (see the module docs).
     pub fn loss(&self, forget: &Pass, retain: Option<&Pass>) -> Result<Tensor> {
         check_positive("simnpo.beta", self.beta)?;
@@ -65,11 +57,30 @@ impl SimNpo {
         let forget_term = log_sigmoid(&arg)?
             .mean(D::Minus1)?
             .affine(-2.0 / self.beta, 0.0)?;
-        let mut loss = forget_term.affine(self.forget_weight, 0.0)?;
-        if let Some(r) = retain {
-            loss = (loss + token_mean_nll(r)?.affine(self.retain_weight, 0.0)?)?;
+        plus_retain(
+            forget_term.affine(self.forget_weight, 0.0)?,
+            self.retain_weight,
+            retain,
+        )
+    }
+}
+
+impl Objective for SimNpo {
+    fn name(&self) -> &'static str {
+        "simnpo"
+    }
+
+    fn needs(&self) -> Needs {
+        Needs {
+            forget: true,
+            retain: self.retain_weight > 0.0,
+            ..Needs::default()
         }
-        Ok(loss)
+    }
+
+    fn loss_on(&self, p: &Passes) -> Result<Tensor> {
+        let forget = required(p.forget, "forget", self.name())?;
+        self.loss(&forget, p.retain.as_ref())
     }
 }
 

@@ -39,7 +39,7 @@ pub fn grad_norm(grads: &GradStore, vars: &[Var]) -> Result<f64> {
 ///
 /// ```
 /// use candle_core::{Device, Var};
-/// use mllmu::train::clip::{clip_grad_norm, grad_norm};
+/// use mllmu::train::grad_clip::{clip_grad_norm, grad_norm};
 /// let w = Var::new(&[3f32, 4.0], &Device::Cpu).unwrap();
 /// let loss = (w.as_tensor().sqr().unwrap() * 0.5).unwrap().sum_all().unwrap(); // grad = w
 /// let mut g = loss.backward().unwrap();
@@ -73,7 +73,7 @@ pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Res
 ///
 /// ```
 /// use candle_core::{Device, Var};
-/// use mllmu::train::clip::GradAccumulator;
+/// use mllmu::train::grad_clip::GradAccumulator;
 /// let w = Var::new(&[1f32], &Device::Cpu).unwrap();
 /// let mut acc = GradAccumulator::new(2).unwrap();
 /// for scale in [2.0, 4.0] {
@@ -95,11 +95,7 @@ impl GradAccumulator {
     /// An accumulator over `micro_batches >= 1` backward passes per optimizer step.
     pub fn new(micro_batches: usize) -> Result<Self> {
         if micro_batches == 0 {
-            return Err(Error::param(
-                "gradient_accumulation",
-                0,
-                "must be at least 1",
-            ));
+            return Err(Error::param("grad_accum", 0, "must be at least 1"));
         }
         Ok(GradAccumulator {
             micro_batches,
