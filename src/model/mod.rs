@@ -22,6 +22,7 @@ pub mod config;
 pub mod device;
 pub mod generate;
 pub mod hub;
+mod json;
 pub mod linear;
 mod llama;
 pub mod llava;
