@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use tokenizers::processors::template::TemplateProcessing;
 
+use super::config::{Config, FeatureSelect};
 use super::json;
 use crate::{Error, Result};
 
@@ -146,8 +147,7 @@ struct ProcessorConfig {
     image_token: String,
     #[serde(deserialize_with = "json::uint")]
     patch_size: Option<u64>,
-    #[serde(deserialize_with = "json::string")]
-    vision_feature_select_strategy: Option<String>,
+    vision_feature_select_strategy: Option<FeatureSelect>,
     #[serde(deserialize_with = "json::uint")]
     num_additional_image_tokens: u64,
 }
@@ -159,40 +159,6 @@ impl Default for ProcessorConfig {
             patch_size: None,
             vision_feature_select_strategy: None,
             num_additional_image_tokens: 1,
-        }
-    }
-}
-
-/// The fields of the model's `config.json` the tokenizer reads.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct ModelConfig {
-    #[serde(deserialize_with = "json::uint")]
-    pad_token_id: Option<u64>,
-    #[serde(deserialize_with = "json::uint")]
-    image_token_index: Option<u64>,
-    #[serde(deserialize_with = "json::uint")]
-    image_seq_length: Option<u64>,
-    #[serde(deserialize_with = "json::string")]
-    vision_feature_select_strategy: Option<String>,
-    vision_config: VisionSizes,
-}
-
-/// `config.json` `vision_config`, with `CLIPVisionConfig`'s defaults.
-#[derive(Debug, Deserialize)]
-#[serde(default)]
-struct VisionSizes {
-    #[serde(deserialize_with = "json::uint")]
-    patch_size: u64,
-    #[serde(deserialize_with = "json::uint")]
-    image_size: u64,
-}
-
-impl Default for VisionSizes {
-    fn default() -> Self {
-        VisionSizes {
-            patch_size: 32,
-            image_size: 224,
         }
     }
 }
@@ -216,13 +182,12 @@ impl LlavaTokenizer {
             tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| tok_err(e.to_string()))?;
 
         let tok_path = json::model_file(dir, "tokenizer_config.json")?;
-        let model_path = json::model_file(dir, "config.json")?;
         let tok_cfg: TokenizerConfig = json::read_fields(&tok_path)?;
-        let model_cfg: ModelConfig = json::read_fields(&model_path)?;
+        let config = Config::load(dir)?;
         let special: SpecialTokens = json::read_optional(dir, "special_tokens_map.json")?;
         let proc_cfg: ProcessorConfig = json::read_optional(dir, "processor_config.json")?;
         let tok_file = tok_path.display().to_string();
-        let model_file = model_path.display().to_string();
+        let model_file = dir.join("config.json").display().to_string();
         let proc_file = dir.join("processor_config.json").display().to_string();
         let tok_cfg_err = |field: &str, reason: &str| json::config_err(&tok_file, field, reason);
 
@@ -244,18 +209,7 @@ impl LlavaTokenizer {
             .ok_or_else(|| tok_cfg_err("bos_token", "no BOS token is defined"))?;
         let eos_id = id_of("eos_token", &eos)?
             .ok_or_else(|| tok_cfg_err("eos_token", "no EOS token is defined"))?;
-        let pad_id = match id_of("pad_token", &pad)? {
-            Some(id) => id,
-            None => model_cfg
-                .pad_token_id
-                .and_then(|v| u32::try_from(v).ok())
-                .ok_or_else(|| {
-                    tok_cfg_err(
-                        "pad_token",
-                        "no pad token is defined here nor as pad_token_id in config.json",
-                    )
-                })?,
-        };
+        let pad_id = id_of("pad_token", &pad)?.unwrap_or(config.pad_token_id);
 
         // BOS/EOS template, as LlamaTokenizerFast rebuilds it from the two flags
         let (add_bos, add_eos) = (tok_cfg.add_bos_token, tok_cfg.add_eos_token);
@@ -263,30 +217,18 @@ impl LlavaTokenizer {
             let bos = bos.unwrap_or_default();
             let eos = eos.unwrap_or_default();
             let part = |t: &str| -> String {
-                let b = if add_bos {
-                    format!("{bos}:{t} ")
-                } else {
-                    String::new()
-                };
-                let e = if add_eos {
-                    format!(" {eos}:{t}")
-                } else {
-                    String::new()
-                };
+                let b = add_bos.then(|| format!("{bos}:{t} ")).unwrap_or_default();
+                let e = add_eos.then(|| format!(" {eos}:{t}")).unwrap_or_default();
                 format!("{b}${}:{t}{e}", if t == "0" { "A" } else { "B" })
             };
-            let mut specials = Vec::new();
-            if add_bos {
-                specials.push((bos.clone(), bos_id));
-            }
-            if add_eos {
-                specials.push((eos.clone(), eos_id));
-            }
+            let specials = [(add_bos, &bos, bos_id), (add_eos, &eos, eos_id)]
+                .into_iter()
+                .filter_map(|(add, t, id)| add.then(|| (t.clone(), id)));
             let template = TemplateProcessing::builder()
                 .try_single(part("0"))
                 .and_then(|b| b.try_pair(format!("{} {}", part("0"), part("1"))))
                 .map_err(|e| tok_err(format!("cannot build the BOS/EOS template: {e}")))?
-                .special_tokens(specials)
+                .special_tokens(specials.collect::<Vec<_>>())
                 .build()
                 .map_err(|e| tok_err(format!("cannot build the BOS/EOS template: {e}")))?;
             tokenizer.with_post_processor(Some(template));
@@ -301,66 +243,48 @@ impl LlavaTokenizer {
                 format!("`{image_token}` is not in the tokenizer vocabulary"),
             )
         })?;
-        if let Some(index) = model_cfg.image_token_index {
-            if index != u64::from(image_token_id) {
-                return Err(json::config_err(
-                    &model_file,
-                    "image_token_index",
-                    format!(
-                        "is {index} but the tokenizer maps `{image_token}` to {image_token_id}"
-                    ),
-                ));
-            }
+        let index = config.image_token_index;
+        if index != image_token_id {
+            return Err(json::config_err(
+                &model_file,
+                "image_token_index",
+                format!("is {index} but the tokenizer maps `{image_token}` to {image_token_id}"),
+            ));
         }
-        let (patch_size, patch_file) = match proc_cfg.patch_size {
-            Some(p) => (p, &proc_file),
-            None => (model_cfg.vision_config.patch_size, &model_file),
-        };
+        let patch_size = (proc_cfg.patch_size).unwrap_or(config.vision.patch_size as u64);
         if patch_size == 0 {
             return Err(json::config_err(
-                patch_file,
+                &proc_file,
                 "patch_size",
                 "must be positive",
             ));
         }
-        let strategy = proc_cfg
-            .vision_feature_select_strategy
-            .or(model_cfg.vision_feature_select_strategy)
-            .unwrap_or_else(|| "default".into());
-        let side = model_cfg.vision_config.image_size / patch_size;
+        let side = config.vision.image_size as u64 / patch_size;
         let full = side * side + proc_cfg.num_additional_image_tokens;
-        let image_seq_len = match strategy.as_str() {
-            "default" => full.checked_sub(1).ok_or_else(|| {
+        let strategy =
+            (proc_cfg.vision_feature_select_strategy).unwrap_or(config.vision_feature_select);
+        let image_seq_len = match strategy {
+            FeatureSelect::Default => full.checked_sub(1).ok_or_else(|| {
                 json::config_err(
                     &proc_file,
                     "num_additional_image_tokens",
                     "the \"default\" strategy drops the CLS token, so it must be at least 1",
                 )
             })?,
-            "full" => full,
-            other => {
-                return Err(json::config_err(
-                    &proc_file,
-                    "vision_feature_select_strategy",
-                    format!("expected \"default\" or \"full\", found {other:?}"),
-                ))
-            }
+            FeatureSelect::Full => full,
         };
-        if let Some(configured) = model_cfg.image_seq_length {
-            if configured != image_seq_len {
-                return Err(json::config_err(
-                    &model_file,
-                    "image_seq_length",
-                    format!(
-                        "is {configured} but the processor expands each image to {image_seq_len} tokens\n\
-                         hint: set image_seq_length to {image_seq_len} (transformers would re-expand the image tokens)"
-                    ),
-                ));
-            }
+        let configured = config.image_seq_length as u64;
+        if configured != image_seq_len {
+            return Err(json::config_err(
+                &model_file,
+                "image_seq_length",
+                format!(
+                    "is {configured} but the processor expands each image to {image_seq_len} tokens\n\
+                     hint: set image_seq_length to {image_seq_len} (transformers would re-expand the image tokens)"
+                ),
+            ));
         }
-        let image_seq_len = usize::try_from(image_seq_len)
-            .map_err(|_| json::config_err(&model_file, "vision_config.image_size", "too large"))?;
-
+        let image_seq_len = config.image_seq_length; // equal, checked above
         Ok(LlavaTokenizer {
             tokenizer,
             file,
