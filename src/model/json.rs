@@ -110,36 +110,41 @@ fn culprit<T: DeserializeOwned>(v: &Value) -> Option<(String, String)> {
     found
 }
 
-/// Deserialises a JSON value with `parse`; `None` is the error "expected `what`, found ..".
-fn with<'de, D: Deserializer<'de>, T>(
+/// Deserialises a field from its JSON value with `parse`, whose message becomes the error.
+pub(crate) fn parsed<'de, D: Deserializer<'de>, T>(
     d: D,
-    what: &str,
-    parse: impl FnOnce(&Value) -> Option<T>,
+    parse: impl FnOnce(&Value) -> std::result::Result<T, String>,
 ) -> std::result::Result<T, D::Error> {
-    let v = Value::deserialize(d)?;
-    parse(&v).ok_or_else(|| D::Error::custom(format!("expected {what}, found {v}")))
+    parse(&Value::deserialize(d)?).map_err(D::Error::custom)
+}
+
+/// `got`, or the message "expected `what`, found `v`".
+fn expect<T>(what: &str, v: &Value, got: Option<T>) -> std::result::Result<T, String> {
+    got.ok_or_else(|| format!("expected {what}, found {v}"))
 }
 
 /// `true` or `false` (for `bool` or `Option<bool>` fields).
 pub(crate) fn flag<'de, D: Deserializer<'de>, T: From<bool>>(
     d: D,
 ) -> std::result::Result<T, D::Error> {
-    with(d, "true or false", |v| v.as_bool().map(T::from))
+    parsed(d, |v| expect("true or false", v, v.as_bool().map(T::from)))
 }
 
 /// A non-negative integer (for `u64` or `Option<u64>` fields).
 pub(crate) fn uint<'de, D: Deserializer<'de>, T: From<u64>>(
     d: D,
 ) -> std::result::Result<T, D::Error> {
-    with(d, "a non-negative integer", |v| v.as_u64().map(T::from))
+    parsed(d, |v| {
+        expect("a non-negative integer", v, v.as_u64().map(T::from))
+    })
 }
 
 /// A string (for `String` or `Option<String>` fields).
 pub(crate) fn string<'de, D: Deserializer<'de>, T: From<String>>(
     d: D,
 ) -> std::result::Result<T, D::Error> {
-    with(d, "a string", |v| {
-        v.as_str().map(|s| T::from(s.to_string()))
+    parsed(d, |v| {
+        expect("a string", v, v.as_str().map(|s| T::from(s.into())))
     })
 }
 

@@ -15,7 +15,7 @@ use candle_core::{DType, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::Deserialize;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -155,6 +155,19 @@ impl Llava {
             }
         }
         Ok(out)
+    }
+
+    /// [`Llava::named_tensors`] with every adapter folded into its weight: the weights a
+    /// saved checkpoint holds.
+    pub fn merged_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut merged: HashMap<_, _> = self.merged_lora_weights()?.into_iter().collect();
+        let mut named = self.named_tensors();
+        for (n, t) in named.iter_mut() {
+            if let Some(m) = merged.remove(n) {
+                *t = m;
+            }
+        }
+        Ok(named)
     }
 
     /// Folds every adapter into its base weight (`merge_and_unload`) and removes them.

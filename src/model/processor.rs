@@ -367,14 +367,6 @@ impl ImageProcessor {
     }
 }
 
-/// A serde field parsed from its JSON value by `parse`, whose message becomes the error.
-fn parsed<'de, D: Deserializer<'de>, T>(
-    d: D,
-    parse: fn(&Value) -> std::result::Result<T, String>,
-) -> std::result::Result<T, D::Error> {
-    parse(&Value::deserialize(d)?).map_err(serde::de::Error::custom)
-}
-
 fn positive(v: &Value) -> std::result::Result<u32, String> {
     v.as_u64()
         .filter(|n| *n > 0)
@@ -383,7 +375,7 @@ fn positive(v: &Value) -> std::result::Result<u32, String> {
 }
 
 fn size<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ResizeTarget, D::Error> {
-    parsed(d, |v| {
+    json::parsed(d, |v| {
         if v.is_number() {
             return Ok(ResizeTarget::ShortestEdge(positive(v)?));
         }
@@ -416,7 +408,7 @@ fn size<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ResizeTarget, D:
 }
 
 fn crop<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<CropSize, D::Error> {
-    parsed(d, |v| {
+    json::parsed(d, |v| {
         let (height, width) = match (v.get("height"), v.get("width")) {
             _ if v.is_number() => (v, v),
             (Some(h), Some(w)) => (h, w),
@@ -434,7 +426,7 @@ fn crop<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<CropSize, D::Err
 }
 
 fn resample<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Resample, D::Error> {
-    parsed(d, |v| {
+    json::parsed(d, |v| {
         let code = v
             .as_i64()
             .ok_or_else(|| format!("expected an integer, found {v}"))?;
@@ -445,7 +437,7 @@ fn resample<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Resample, D:
 }
 
 fn factor<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
-    parsed(d, |v| {
+    json::parsed(d, |v| {
         v.as_f64()
             .filter(|f| f.is_finite())
             .ok_or_else(|| format!("expected a number, found {v}"))
@@ -453,7 +445,7 @@ fn factor<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error>
 }
 
 fn triple<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<[f32; 3], D::Error> {
-    parsed(d, |v| {
+    json::parsed(d, |v| {
         if let Some(x) = v.as_f64() {
             return Ok([x as f32; 3]);
         }
