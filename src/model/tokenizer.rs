@@ -217,13 +217,14 @@ impl LlavaTokenizer {
             let bos = bos.unwrap_or_default();
             let eos = eos.unwrap_or_default();
             let part = |t: &str| -> String {
-                let b = add_bos.then(|| format!("{bos}:{t} ")).unwrap_or_default();
-                let e = add_eos.then(|| format!(" {eos}:{t}")).unwrap_or_default();
+                let (b, e) = (format!("{bos}:{t} "), format!(" {eos}:{t}"));
+                let (b, e) = (if add_bos { &b } else { "" }, if add_eos { &e } else { "" });
                 format!("{b}${}:{t}{e}", if t == "0" { "A" } else { "B" })
             };
             let specials = [(add_bos, &bos, bos_id), (add_eos, &eos, eos_id)]
                 .into_iter()
-                .filter_map(|(add, t, id)| add.then(|| (t.clone(), id)));
+                .filter(|s| s.0)
+                .map(|(_, t, id)| (t.clone(), id));
             let template = TemplateProcessing::builder()
                 .try_single(part("0"))
                 .and_then(|b| b.try_pair(format!("{} {}", part("0"), part("1"))))
