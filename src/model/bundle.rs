@@ -61,17 +61,7 @@ impl Model {
     /// weights (seconds for a 7B model).
     pub fn weights_hash(&self) -> Result<String> {
         use sha2::{Digest, Sha256};
-        let merged: std::collections::HashMap<String, candle_core::Tensor> =
-            self.llava.merged_lora_weights()?.into_iter().collect();
-        let mut tensors: Vec<(String, candle_core::Tensor)> = self
-            .llava
-            .named_tensors()
-            .into_iter()
-            .map(|(n, t)| match merged.get(&n) {
-                Some(m) => (n, m.clone()),
-                None => (n, t),
-            })
-            .collect();
+        let mut tensors = self.llava.merged_tensors()?;
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
         let mut h = Sha256::new();
         for (name, t) in tensors {

@@ -8,6 +8,7 @@
 //! `model_type`, an unknown activation, `rope_scaling`, ...) with an [`Error::Config`] that
 //! names the field.
 
+use super::json;
 use crate::{Error, Result};
 use serde::Deserialize;
 use serde_json::Value;
@@ -47,22 +48,6 @@ impl Activation {
             "relu" => Activation::Relu,
             _ => return None,
         })
-    }
-
-    /// Checks the activation called `field` in `value` (when given) against `allowed`.
-    fn check(value: &Value, file: &str, field: &str, allowed: &[Activation]) -> Result<()> {
-        let name = match value.pointer(&pointer(field)) {
-            Some(Value::String(name)) => name,
-            _ => return Ok(()), // absent, or not a string: serde reports it
-        };
-        match Activation::parse(name) {
-            Some(a) if allowed.contains(&a) => Ok(()),
-            _ => Err(bad(
-                file,
-                field,
-                format!("activation `{name}` is not supported"),
-            )),
-        }
     }
 
     /// Applies the activation with differentiable candle ops.
@@ -268,58 +253,15 @@ impl Default for Config {
     }
 }
 
-fn bad(file: &str, field: &str, reason: impl Into<String>) -> Error {
-    Error::Config {
-        file: file.to_string(),
-        field: field.to_string(),
-        reason: reason.into(),
-    }
-}
-
 /// The JSON pointer of a dotted field name (`text_config.hidden_act`).
 fn pointer(field: &str) -> String {
     format!("/{}", field.replace('.', "/"))
 }
 
-/// `v` without the `null`s of its objects (transformers writes `null` for "not set").
-fn without_nulls(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(_, x)| !x.is_null())
-                .map(|(k, x)| (k.clone(), without_nulls(x)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-/// Activations accepted by the decoder MLP (every one but CLIP's `quick_gelu`).
-const TEXT_ACTIVATIONS: &[Activation] = &[
-    Activation::Silu,
-    Activation::Gelu,
-    Activation::GeluTanh,
-    Activation::Relu,
-];
-/// Activations accepted by the vision MLP and the projector.
-const ALL_ACTIVATIONS: &[Activation] = &[
-    Activation::Silu,
-    Activation::QuickGelu,
-    Activation::Gelu,
-    Activation::GeluTanh,
-    Activation::Relu,
-];
-
 impl Config {
     /// Reads and resolves `dir/config.json`.
     pub fn load(dir: &Path) -> Result<Config> {
-        let path = dir.join("config.json");
-        if !path.is_file() {
-            return Err(Error::MissingFile {
-                path,
-                hint: "a llava-hf model folder holds config.json beside the safetensors".into(),
-            });
-        }
+        let path = json::model_file(dir, "config.json")?;
         let value: Value = crate::io::read_json(&path)?;
         Config::from_json(value, &path.display().to_string())
     }
@@ -338,9 +280,9 @@ impl Config {
     /// assert_eq!(cfg.vision_feature_layer, 1); // -2 of 3 hidden states
     /// ```
     pub fn from_json(source: Value, file: &str) -> Result<Config> {
-        let v = without_nulls(&source);
+        let v = json::without_nulls(&source);
         let given = |field: &str| v.pointer(&pointer(field));
-        let bad = |field: &str, reason: String| bad(file, field, reason);
+        let bad = |field: &str, reason: String| json::config_err(file, field, reason);
         let model_type = |field: &str, want: &str, required: bool| -> Result<()> {
             match given(field).map(|t| t.as_str().unwrap_or("?")) {
                 None if required => Err(bad(field, format!("missing, expected `{want}`"))),
@@ -359,18 +301,6 @@ impl Config {
                 "text_config.rope_scaling",
                 "rope scaling is not supported".into(),
             ));
-        }
-        Activation::check(&v, file, "text_config.hidden_act", TEXT_ACTIVATIONS)?;
-        Activation::check(&v, file, "vision_config.hidden_act", ALL_ACTIVATIONS)?;
-        Activation::check(&v, file, "projector_hidden_act", ALL_ACTIVATIONS)?;
-        if let Some(s) = given("vision_feature_select_strategy") {
-            if !matches!(s.as_str(), Some("default" | "full")) {
-                let s = s.as_str().map_or(s.to_string(), str::to_string);
-                return Err(bad(
-                    "vision_feature_select_strategy",
-                    format!("`{s}` is not supported, expected `default` or `full`"),
-                ));
-            }
         }
         for field in [
             "text_config.vocab_size",
@@ -392,11 +322,14 @@ impl Config {
             }
         }
 
-        let mut c: Config = serde_json::from_value(v.clone()).map_err(|e| Error::Json {
-            file: file.to_string(),
-            reason: e.to_string(),
-        })?;
+        let mut c: Config = json::fields(&v, file)?;
         let t = &mut c.text;
+        if t.hidden_act == Activation::QuickGelu {
+            return Err(bad(
+                "text_config.hidden_act",
+                "activation `quick_gelu` is not supported".into(),
+            ));
+        }
         if given("text_config.tie_word_embeddings").is_none() {
             t.tie_word_embeddings = v["tie_word_embeddings"].as_bool().unwrap_or(false);
         }

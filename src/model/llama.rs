@@ -98,22 +98,15 @@ impl KvCache {
                 Some(l) => {
                     let k = l.k.narrow(2, 0, l.len)?;
                     let v = l.v.narrow(2, 0, l.len)?;
-                    let (b, h, _, d) = k.dims4()?;
+                    let b = k.dim(0)?;
                     if b != 1 {
                         candle_core::bail!("expand_rows needs a single-row cache, found {b} rows");
                     }
-                    let cap = l.len + extra;
-                    let kb = Tensor::zeros((rows, h, cap, d), k.dtype(), k.device())?;
-                    let vb = Tensor::zeros((rows, h, cap, d), v.dtype(), v.device())?;
-                    let k = k.repeat((rows, 1, 1, 1))?.contiguous()?;
-                    let v = v.repeat((rows, 1, 1, 1))?.contiguous()?;
-                    kb.slice_set(&k, 2, 0)?;
-                    vb.slice_set(&v, 2, 0)?;
-                    Some(LayerCache {
-                        k: kb,
-                        v: vb,
-                        len: l.len,
-                    })
+                    let mut c = LayerCache::zeros(&k, &v, rows, l.len + extra)?;
+                    c.k.slice_set(&k.repeat((rows, 1, 1, 1))?.contiguous()?, 2, 0)?;
+                    c.v.slice_set(&v.repeat((rows, 1, 1, 1))?.contiguous()?, 2, 0)?;
+                    c.len = l.len;
+                    Some(c)
                 }
             });
         }
@@ -128,13 +121,7 @@ impl KvCache {
         let s = k.dim(2)?;
         let entry = &mut self.layers[layer];
         if entry.is_none() {
-            let (b, h, _, d) = k.dims4()?;
-            let cap = s.max(16);
-            *entry = Some(LayerCache {
-                k: Tensor::zeros((b, h, cap, d), k.dtype(), k.device())?,
-                v: Tensor::zeros((b, h, cap, d), v.dtype(), v.device())?,
-                len: 0,
-            });
+            *entry = Some(LayerCache::zeros(k, v, k.dim(0)?, s.max(16))?);
         }
         let Some(l) = entry.as_mut() else {
             candle_core::bail!("kv cache layer {layer} missing")
@@ -149,16 +136,29 @@ impl KvCache {
     }
 }
 
-fn grow(l: &mut LayerCache, cap: usize) -> Result<()> {
-    let (b, h, _, d) = l.k.dims4()?;
-    let k = Tensor::zeros((b, h, cap, d), l.k.dtype(), l.k.device())?;
-    let v = Tensor::zeros((b, h, cap, d), l.v.dtype(), l.v.device())?;
-    if l.len > 0 {
-        k.slice_set(&l.k.narrow(2, 0, l.len)?.contiguous()?, 2, 0)?;
-        v.slice_set(&l.v.narrow(2, 0, l.len)?.contiguous()?, 2, 0)?;
+impl LayerCache {
+    /// An empty cache of `rows` rows and room for `cap` positions, shaped like `k` and `v`
+    /// (`[B, H, S, d]`) otherwise.
+    fn zeros(k: &Tensor, v: &Tensor, rows: usize, cap: usize) -> Result<LayerCache> {
+        let (_, h, _, d) = k.dims4()?;
+        Ok(LayerCache {
+            k: Tensor::zeros((rows, h, cap, d), k.dtype(), k.device())?,
+            v: Tensor::zeros((rows, h, cap, d), v.dtype(), v.device())?,
+            len: 0,
+        })
     }
-    l.k = k;
-    l.v = v;
+}
+
+fn grow(l: &mut LayerCache, cap: usize) -> Result<()> {
+    let mut new = LayerCache::zeros(&l.k, &l.v, l.k.dim(0)?, cap)?;
+    if l.len > 0 {
+        new.k
+            .slice_set(&l.k.narrow(2, 0, l.len)?.contiguous()?, 2, 0)?;
+        new.v
+            .slice_set(&l.v.narrow(2, 0, l.len)?.contiguous()?, 2, 0)?;
+    }
+    new.len = l.len;
+    *l = new;
     Ok(())
 }
 

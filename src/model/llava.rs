@@ -128,10 +128,15 @@ impl Llava {
     /// # Ok::<(), mllmu::Error>(())
     /// ```
     pub fn load(dir: impl AsRef<Path>, device: &Device, dtype: DType) -> Result<Llava> {
-        let dir = dir.as_ref();
+        let (config, w) = Llava::read(dir.as_ref(), device, dtype)?;
+        Llava::from_weights(config, &w)
+    }
+
+    /// The configuration and the weights of `dir`.
+    fn read(dir: &Path, device: &Device, dtype: DType) -> Result<(Config, Weights)> {
         let config = Config::load(dir)?;
         let w = Weights::load(dir, &Llava::expected(&config)?, device, dtype)?;
-        Llava::from_weights(config, &w)
+        Ok((config, w))
     }
 
     /// Loads like [`Llava::load`] with every weight a trainable variable; the
@@ -141,9 +146,7 @@ impl Llava {
         device: &Device,
         dtype: DType,
     ) -> Result<(Llava, candle_nn::VarMap)> {
-        let dir = dir.as_ref();
-        let config = Config::load(dir)?;
-        let w = Weights::load(dir, &Llava::expected(&config)?, device, dtype)?;
+        let (config, w) = Llava::read(dir.as_ref(), device, dtype)?;
         let (w, vars) = w.into_vars()?;
         Ok((Llava::from_weights(config, &w)?, vars))
     }
@@ -464,15 +467,9 @@ impl Llava {
     /// merged, so later optimiser steps on this model's variables leave the copy unchanged
     /// (e.g. the reference model of KL or NPO unlearning).
     pub fn frozen_copy(&self) -> Result<Llava> {
-        let merged = self.merged_lora_weights()?;
-        let mut map = HashMap::new();
-        for (name, t) in self.named_tensors() {
-            let t = merged
-                .iter()
-                .find(|(n, _)| *n == name)
-                .map_or(t, |m| m.1.clone());
-            map.insert(name, t.copy()?.detach());
-        }
+        let map = (self.merged_tensors()?.into_iter())
+            .map(|(name, t)| Ok((name, t.copy()?.detach())))
+            .collect::<Result<HashMap<_, _>>>()?;
         let mut w = Weights::from_tensors(map);
         w.dir = self.source_dir.clone().unwrap_or_default();
         Llava::from_weights(self.config.clone(), &w)
@@ -486,13 +483,7 @@ impl Llava {
     pub fn save(&self, dir: impl AsRef<Path>, opts: &SaveOptions) -> Result<Vec<PathBuf>> {
         let dir = dir.as_ref();
         std::fs::create_dir_all(dir).map_err(|e| Error::io("create", dir, e))?;
-        let mut tensors = self.named_tensors();
-        let merged = self.merged_lora_weights()?;
-        for (name, t) in tensors.iter_mut() {
-            if let Some(m) = merged.iter().find(|(n, _)| n == name) {
-                *t = m.1.clone();
-            }
-        }
+        let tensors = self.merged_tensors()?;
         let dtype = opts.dtype.unwrap_or(self.dtype);
         let opts = SaveOptions {
             dtype: Some(dtype),

@@ -6,13 +6,19 @@
 //! no gradient.
 
 use super::adapter::{LoraAdapter, LoraConfig, LoraRuntime, LoraState};
+use super::json;
+use super::linear::Linear;
 use super::llava::Llava;
+use super::weights::insert_var;
 use crate::{Error, Result};
 use candle_core::{DType, Tensor, Var};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use serde::Deserialize;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 /// Standard normal draws (Box–Muller) from a seeded generator.
 fn normal(rng: &mut ChaCha8Rng, n: usize, std: f64) -> Vec<f32> {
@@ -40,19 +46,33 @@ pub fn peft_key(name: &str, which: &str) -> String {
     format!("base_model.model.{name}.lora_{which}.weight")
 }
 
-fn insert(varmap: &candle_nn::VarMap, name: String, var: Var) -> Result<()> {
-    varmap
-        .data()
-        .lock()
-        .map_err(|_| {
-            Error::param(
-                "varmap",
-                "poisoned",
-                "a previous panic left the variable map locked",
-            )
-        })?
-        .insert(name, var);
-    Ok(())
+/// Attaches the adapter `scale · B·A` to `lin`, registering `a` and `b` in `varmap` under
+/// their PEFT keys.
+fn attach(
+    lin: &mut Linear,
+    (a, b): (Var, Var),
+    scale: f64,
+    runtime: &Arc<LoraRuntime>,
+    varmap: &candle_nn::VarMap,
+) -> Result<()> {
+    lin.lora = Some(LoraAdapter {
+        a: a.as_tensor().clone(),
+        b: b.as_tensor().clone(),
+        scale,
+        runtime: runtime.clone(),
+    });
+    insert_var(varmap, peft_key(&lin.name, "A"), a)?;
+    insert_var(varmap, peft_key(&lin.name, "B"), b)
+}
+
+/// The fields of PEFT's `adapter_config.json` that mllmu reads.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PeftConfig {
+    #[serde(deserialize_with = "json::uint")]
+    r: Option<u64>,
+    lora_alpha: Option<f64>,
+    lora_dropout: f64,
 }
 
 impl Llava {
@@ -76,14 +96,7 @@ impl Llava {
                 &device,
             )?)?;
             let b = Var::zeros((out_f, cfg.r), DType::F32, &device)?;
-            lin.lora = Some(LoraAdapter {
-                a: a.as_tensor().clone(),
-                b: b.as_tensor().clone(),
-                scale: cfg.alpha / cfg.r as f64,
-                runtime: runtime.clone(),
-            });
-            insert(&varmap, peft_key(&lin.name, "A"), a)?;
-            insert(&varmap, peft_key(&lin.name, "B"), b)?;
+            attach(lin, (a, b), cfg.alpha / cfg.r as f64, &runtime, &varmap)?;
             count += 1;
         }
         if count == 0 {
@@ -144,6 +157,19 @@ impl Llava {
         Ok(out)
     }
 
+    /// [`Llava::named_tensors`] with every adapter folded into its weight: the weights a
+    /// saved checkpoint holds.
+    pub fn merged_tensors(&self) -> Result<Vec<(String, Tensor)>> {
+        let mut merged: HashMap<_, _> = self.merged_lora_weights()?.into_iter().collect();
+        let mut named = self.named_tensors();
+        for (n, t) in named.iter_mut() {
+            if let Some(m) = merged.remove(n) {
+                *t = m;
+            }
+        }
+        Ok(named)
+    }
+
     /// Folds every adapter into its base weight (`merge_and_unload`) and removes them.
     pub fn merge_lora(&mut self) -> Result<()> {
         for (key, w) in self.merged_lora_weights()? {
@@ -168,7 +194,7 @@ impl Llava {
             ));
         };
         let mut tensors = Vec::new();
-        let mut modules = std::collections::BTreeSet::new();
+        let mut modules = BTreeSet::new();
         for lin in self.linears() {
             if let Some(ad) = &lin.lora {
                 tensors.push((peft_key(&lin.name, "A"), ad.a.clone()));
@@ -212,20 +238,10 @@ impl Llava {
     pub fn load_lora(&mut self, dir: impl AsRef<Path>) -> Result<candle_nn::VarMap> {
         let dir = dir.as_ref();
         let cfg_path = dir.join("adapter_config.json");
-        let v: serde_json::Value = crate::io::read_json(&cfg_path)?;
-        let field = |k: &str| {
-            v.get(k).ok_or_else(|| Error::Config {
-                file: cfg_path.display().to_string(),
-                field: k.into(),
-                reason: "missing".into(),
-            })
-        };
-        let r = field("r")?.as_u64().unwrap_or(0) as usize;
-        let alpha = field("lora_alpha")?.as_f64().unwrap_or(r as f64);
-        let dropout = v
-            .get("lora_dropout")
-            .and_then(|d| d.as_f64())
-            .unwrap_or(0.0);
+        let peft: PeftConfig = json::read_fields(&cfg_path)?;
+        let missing = |k: &str| json::config_err(&cfg_path.display().to_string(), k, "missing");
+        let r = peft.r.ok_or_else(|| missing("r"))? as usize;
+        let alpha = peft.lora_alpha.ok_or_else(|| missing("lora_alpha"))?;
         let path = dir.join("adapter_model.safetensors");
         let tensors =
             candle_core::safetensors::load(&path, self.device()).map_err(|e| Error::Weights {
@@ -235,15 +251,14 @@ impl Llava {
         let mut cfg = LoraConfig {
             r,
             alpha,
-            dropout,
+            dropout: peft.lora_dropout,
             ..LoraConfig::default()
         };
         cfg.check()?;
-        let runtime = LoraRuntime::new(dropout, cfg.seed);
+        let runtime = LoraRuntime::new(cfg.dropout, cfg.seed);
         let varmap = candle_nn::VarMap::new();
-        let mut used = 0;
         let mut problems = Vec::new();
-        let mut names = Vec::new();
+        let mut unused: BTreeSet<&str> = tensors.keys().map(String::as_str).collect();
         for lin in self.linears_mut() {
             let (ka, kb) = (peft_key(&lin.name, "A"), peft_key(&lin.name, "B"));
             let (Some(a), Some(b)) = (tensors.get(&ka), tensors.get(&kb)) else {
@@ -260,34 +275,12 @@ impl Llava {
             }
             let a = Var::from_tensor(&a.to_dtype(DType::F32)?)?;
             let b = Var::from_tensor(&b.to_dtype(DType::F32)?)?;
-            lin.lora = Some(LoraAdapter {
-                a: a.as_tensor().clone(),
-                b: b.as_tensor().clone(),
-                scale: alpha / r as f64,
-                runtime: runtime.clone(),
-            });
-            names.push(lin.name.clone());
-            insert(&varmap, ka, a)?;
-            insert(&varmap, kb, b)?;
-            used += 2;
+            attach(lin, (a, b), alpha / r as f64, &runtime, &varmap)?;
+            unused.remove(ka.as_str());
+            unused.remove(kb.as_str());
+            cfg.include_vision_qkv |= lin.name.starts_with("vision_tower.");
         }
-        if used != tensors.len() {
-            let known: std::collections::HashSet<String> = names
-                .iter()
-                .flat_map(|n| [peft_key(n, "A"), peft_key(n, "B")])
-                .collect();
-            let mut extra: Vec<_> = tensors
-                .keys()
-                .filter(|k| !known.contains(*k))
-                .cloned()
-                .collect();
-            extra.sort();
-            problems.extend(
-                extra
-                    .into_iter()
-                    .map(|k| format!("unexpected tensor `{k}`")),
-            );
-        }
+        problems.extend(unused.iter().map(|k| format!("unexpected tensor `{k}`")));
         if !problems.is_empty() {
             for lin in self.linears_mut() {
                 lin.lora = None;
@@ -297,7 +290,6 @@ impl Llava {
                 details: problems.join("\n"),
             });
         }
-        cfg.include_vision_qkv = names.iter().any(|n| n.starts_with("vision_tower."));
         self.lora = Some(LoraState {
             config: cfg,
             runtime,

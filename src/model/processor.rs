@@ -22,8 +22,10 @@ use std::path::Path;
 
 use candle_core::{Device, Tensor};
 use image::{DynamicImage, RgbImage};
+use serde::{Deserialize, Deserializer};
 use serde_json::Value;
 
+use super::json;
 use crate::{Error, Result};
 
 pub use super::resample::{pillow_resize, Resample};
@@ -77,29 +79,41 @@ pub struct CropSize {
 /// assert!((chw[0] - (1.0 - 0.48145466) / 0.26862954).abs() < 1e-6);
 /// # Ok::<(), mllmu::Error>(())
 /// ```
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
 pub struct ImageProcessor {
     /// Whether to resize (`do_resize`).
+    #[serde(deserialize_with = "json::flag")]
     pub do_resize: bool,
     /// Resize target (`size`).
+    #[serde(deserialize_with = "size")]
     pub size: ResizeTarget,
     /// Resampling filter (`resample`).
+    #[serde(deserialize_with = "resample")]
     pub resample: Resample,
     /// Whether to centre crop (`do_center_crop`).
+    #[serde(deserialize_with = "json::flag")]
     pub do_center_crop: bool,
     /// Crop size (`crop_size`).
+    #[serde(deserialize_with = "crop")]
     pub crop_size: CropSize,
     /// Whether to multiply by `rescale_factor` (`do_rescale`).
+    #[serde(deserialize_with = "json::flag")]
     pub do_rescale: bool,
     /// Rescale factor, applied in `f64` (`rescale_factor`).
+    #[serde(deserialize_with = "factor")]
     pub rescale_factor: f64,
     /// Whether to normalise (`do_normalize`).
+    #[serde(deserialize_with = "json::flag")]
     pub do_normalize: bool,
     /// Per-channel mean, as `f32` like numpy (`image_mean`).
+    #[serde(deserialize_with = "triple")]
     pub image_mean: [f32; 3],
     /// Per-channel standard deviation, as `f32` (`image_std`).
+    #[serde(deserialize_with = "triple")]
     pub image_std: [f32; 3],
     /// Whether non-RGB inputs are converted to RGB (`do_convert_rgb`).
+    #[serde(deserialize_with = "json::flag")]
     pub do_convert_rgb: bool,
 }
 
@@ -139,17 +153,7 @@ impl ImageProcessor {
 
     /// Reads `preprocessor_config.json` from a model folder.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
-        let path = dir.as_ref().join(PREPROCESSOR_CONFIG);
-        if !path.is_file() {
-            return Err(Error::MissingFile {
-                path,
-                hint:
-                    "a llava-hf model folder holds preprocessor_config.json (CLIPImageProcessor); \
-                       copy it from the base model"
-                        .into(),
-            });
-        }
-        Self::from_file(&path)
+        Self::from_file(json::model_file(dir.as_ref(), PREPROCESSOR_CONFIG)?)
     }
 
     /// Reads a `CLIPImageProcessor` configuration file.
@@ -182,65 +186,12 @@ impl ImageProcessor {
             file: file.to_string(),
             reason: e.to_string(),
         })?;
-        let obj = value.as_object().ok_or_else(|| Error::Json {
-            file: file.to_string(),
-            reason: "expected a JSON object".into(),
-        })?;
-        let cfg_err = |field: &str, reason: String| Error::Config {
-            file: file.to_string(),
-            field: field.to_string(),
-            reason,
-        };
-        let flag = |field: &str, default: bool| -> Result<bool> {
-            match obj.get(field) {
-                None | Some(Value::Null) => Ok(default),
-                Some(Value::Bool(b)) => Ok(*b),
-                Some(other) => Err(cfg_err(
-                    field,
-                    format!("expected true or false, found {other}"),
-                )),
-            }
-        };
-        let mut p = ImageProcessor::default();
-        p.do_resize = flag("do_resize", p.do_resize)?;
-        p.do_center_crop = flag("do_center_crop", p.do_center_crop)?;
-        p.do_rescale = flag("do_rescale", p.do_rescale)?;
-        p.do_normalize = flag("do_normalize", p.do_normalize)?;
-        p.do_convert_rgb = flag("do_convert_rgb", p.do_convert_rgb)?;
-        if let Some(v) = obj.get("size").filter(|v| !v.is_null()) {
-            p.size = parse_size(v).map_err(|r| cfg_err("size", r))?;
-        }
-        if let Some(v) = obj.get("resample").filter(|v| !v.is_null()) {
-            let code = v
-                .as_i64()
-                .ok_or_else(|| cfg_err("resample", format!("expected an integer, found {v}")))?;
-            p.resample = Resample::from_pil(code).ok_or_else(|| {
-                cfg_err(
-                    "resample",
-                    format!("Pillow filter {code} is not supported\nhint: use 3 (bicubic) or 2 (bilinear)"),
-                )
-            })?;
-        }
-        if let Some(v) = obj.get("crop_size").filter(|v| !v.is_null()) {
-            p.crop_size = parse_crop(v).map_err(|r| cfg_err("crop_size", r))?;
-        }
-        if let Some(v) = obj.get("rescale_factor").filter(|v| !v.is_null()) {
-            p.rescale_factor = v.as_f64().filter(|f| f.is_finite()).ok_or_else(|| {
-                cfg_err("rescale_factor", format!("expected a number, found {v}"))
-            })?;
-        }
-        for (field, slot) in [
-            ("image_mean", &mut p.image_mean),
-            ("image_std", &mut p.image_std),
-        ] {
-            if let Some(v) = obj.get(field).filter(|v| !v.is_null()) {
-                *slot = parse_triple(v).map_err(|r| cfg_err(field, r))?;
-            }
-        }
+        let p: ImageProcessor = json::fields(&value, file)?;
         if p.do_normalize && p.image_std.contains(&0.0) {
-            return Err(cfg_err(
+            return Err(json::config_err(
+                file,
                 "image_std",
-                "a standard deviation of 0 divides by zero".into(),
+                "a standard deviation of 0 divides by zero",
             ));
         }
         Ok(p)
@@ -416,79 +367,97 @@ impl ImageProcessor {
     }
 }
 
-fn parse_u32(v: &Value) -> std::result::Result<u32, String> {
+fn positive(v: &Value) -> std::result::Result<u32, String> {
     v.as_u64()
         .filter(|n| *n > 0)
         .and_then(|n| u32::try_from(n).ok())
         .ok_or_else(|| format!("expected a positive integer, found {v}"))
 }
 
-fn parse_size(v: &Value) -> std::result::Result<ResizeTarget, String> {
-    if v.is_number() {
-        return Ok(ResizeTarget::ShortestEdge(parse_u32(v)?));
-    }
-    let obj = v
-        .as_object()
-        .ok_or_else(|| format!("expected an integer or an object, found {v}"))?;
-    if let Some(unknown) = obj
-        .keys()
-        .find(|k| !["shortest_edge", "height", "width"].contains(&k.as_str()))
-    {
-        return Err(format!(
-            "key `{unknown}` is not supported\nhint: use shortest_edge or height and width"
-        ));
-    }
-    match (
-        obj.get("shortest_edge"),
-        obj.get("height"),
-        obj.get("width"),
-    ) {
-        (Some(s), None, None) => Ok(ResizeTarget::ShortestEdge(parse_u32(s)?)),
-        (None, Some(h), Some(w)) => Ok(ResizeTarget::Exact {
-            height: parse_u32(h)?,
-            width: parse_u32(w)?,
-        }),
-        _ => Err(format!(
-            "expected {{\"shortest_edge\": n}} or {{\"height\": h, \"width\": w}}, found {v}"
-        )),
-    }
+fn size<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<ResizeTarget, D::Error> {
+    json::parsed(d, |v| {
+        if v.is_number() {
+            return Ok(ResizeTarget::ShortestEdge(positive(v)?));
+        }
+        let obj = v
+            .as_object()
+            .ok_or_else(|| format!("expected an integer or an object, found {v}"))?;
+        if let Some(unknown) = obj
+            .keys()
+            .find(|k| !["shortest_edge", "height", "width"].contains(&k.as_str()))
+        {
+            return Err(format!(
+                "key `{unknown}` is not supported\nhint: use shortest_edge or height and width"
+            ));
+        }
+        match (
+            obj.get("shortest_edge"),
+            obj.get("height"),
+            obj.get("width"),
+        ) {
+            (Some(s), None, None) => Ok(ResizeTarget::ShortestEdge(positive(s)?)),
+            (None, Some(h), Some(w)) => Ok(ResizeTarget::Exact {
+                height: positive(h)?,
+                width: positive(w)?,
+            }),
+            _ => Err(format!(
+                "expected {{\"shortest_edge\": n}} or {{\"height\": h, \"width\": w}}, found {v}"
+            )),
+        }
+    })
 }
 
-fn parse_crop(v: &Value) -> std::result::Result<CropSize, String> {
-    if v.is_number() {
-        let n = parse_u32(v)?;
-        return Ok(CropSize {
-            height: n,
-            width: n,
-        });
-    }
-    match (v.get("height"), v.get("width")) {
-        (Some(h), Some(w)) => Ok(CropSize {
-            height: parse_u32(h)?,
-            width: parse_u32(w)?,
-        }),
-        _ => Err(format!(
-            "expected an integer or {{\"height\": h, \"width\": w}}, found {v}"
-        )),
-    }
+fn crop<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<CropSize, D::Error> {
+    json::parsed(d, |v| {
+        let (height, width) = match (v.get("height"), v.get("width")) {
+            _ if v.is_number() => (v, v),
+            (Some(h), Some(w)) => (h, w),
+            _ => {
+                return Err(format!(
+                    "expected an integer or {{\"height\": h, \"width\": w}}, found {v}"
+                ))
+            }
+        };
+        Ok(CropSize {
+            height: positive(height)?,
+            width: positive(width)?,
+        })
+    })
 }
 
-fn parse_triple(v: &Value) -> std::result::Result<[f32; 3], String> {
-    if let Some(x) = v.as_f64() {
-        return Ok([x as f32; 3]);
-    }
-    let items = v
-        .as_array()
-        .filter(|a| a.len() == 3)
-        .ok_or_else(|| format!("expected 3 numbers, found {v}"))?;
-    let mut out = [0f32; 3];
-    for (slot, item) in out.iter_mut().zip(items) {
-        // numpy's float64 -> float32 cast rounds to nearest, as `as f32` does
-        *slot = item
-            .as_f64()
-            .ok_or_else(|| format!("expected 3 numbers, found {v}"))? as f32;
-    }
-    Ok(out)
+fn resample<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Resample, D::Error> {
+    json::parsed(d, |v| {
+        let code = v
+            .as_i64()
+            .ok_or_else(|| format!("expected an integer, found {v}"))?;
+        Resample::from_pil(code).ok_or_else(|| {
+            format!("Pillow filter {code} is not supported\nhint: use 3 (bicubic) or 2 (bilinear)")
+        })
+    })
+}
+
+fn factor<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    json::parsed(d, |v| {
+        v.as_f64()
+            .filter(|f| f.is_finite())
+            .ok_or_else(|| format!("expected a number, found {v}"))
+    })
+}
+
+fn triple<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<[f32; 3], D::Error> {
+    json::parsed(d, |v| {
+        if let Some(x) = v.as_f64() {
+            return Ok([x as f32; 3]);
+        }
+        let bad = || format!("expected 3 numbers, found {v}");
+        let items = v.as_array().filter(|a| a.len() == 3).ok_or_else(bad)?;
+        let mut out = [0f32; 3];
+        for (slot, item) in out.iter_mut().zip(items) {
+            // numpy's float64 -> float32 cast rounds to nearest, as `as f32` does
+            *slot = item.as_f64().ok_or_else(bad)? as f32;
+        }
+        Ok(out)
+    })
 }
 
 #[cfg(test)]

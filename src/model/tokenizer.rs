@@ -18,11 +18,14 @@
 //! leaves `<image>` unexpanded (the model then expands it itself); here the patch size and
 //! strategy fall back to `config.json`, so ids are always expanded.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use serde::Deserialize;
 use serde_json::Value;
 use tokenizers::processors::template::TemplateProcessing;
 
+use super::config::{Config, FeatureSelect};
+use super::json;
 use crate::{Error, Result};
 
 /// The side on which [`LlavaTokenizer::pad_batch`] adds padding.
@@ -60,85 +63,103 @@ pub struct LlavaTokenizer {
     clean_up_tokenization_spaces: bool,
 }
 
-/// Reads a JSON file of the model folder; a missing file is [`Error::MissingFile`].
-fn read_required(dir: &Path, name: &str) -> Result<Value> {
-    let path = dir.join(name);
-    if !path.is_file() {
-        return Err(Error::MissingFile {
-            path,
-            hint: format!("a llava-hf model folder holds {name}; copy it from the base model (llava-hf/llava-1.5-7b-hf)"),
-        });
-    }
-    crate::io::read_json(&path)
+/// The special tokens of `special_tokens_map.json` or `tokenizer_config.json`; each entry
+/// is `"<s>"` or `{"content": "<s>", ...}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SpecialTokens {
+    #[serde(deserialize_with = "token")]
+    bos_token: Option<String>,
+    #[serde(deserialize_with = "token")]
+    eos_token: Option<String>,
+    #[serde(deserialize_with = "token")]
+    pad_token: Option<String>,
 }
 
-/// Reads an optional JSON file of the model folder (an empty object when absent).
-fn read_optional(dir: &Path, name: &str) -> Result<Value> {
-    let path = dir.join(name);
-    if path.is_file() {
-        crate::io::read_json(&path)
-    } else {
-        Ok(Value::Object(Default::default()))
-    }
-}
-
-/// A special-token entry: either `"<s>"` or `{"content": "<s>", ...}`.
-fn token_string(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.clone()),
+fn token<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    Ok(match Value::deserialize(d)? {
+        Value::String(s) => Some(s),
         Value::Object(o) => o.get("content").and_then(Value::as_str).map(str::to_string),
         _ => None,
-    }
+    })
 }
 
-/// Typed access to one JSON file's fields, with errors naming the file and field.
-struct Fields<'a> {
-    file: String,
-    value: &'a Value,
+/// `tokenizer_config.json`, with `LlamaTokenizerFast`'s defaults.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct TokenizerConfig {
+    #[serde(flatten)]
+    special: SpecialTokens,
+    #[serde(deserialize_with = "json::flag")]
+    add_bos_token: bool,
+    #[serde(deserialize_with = "json::flag")]
+    add_eos_token: bool,
+    #[serde(deserialize_with = "json::string")]
+    tokenizer_class: String,
+    #[serde(deserialize_with = "padding_side")]
+    padding_side: PaddingSide,
+    /// Any number, saturated (transformers writes `1e30` for "no limit").
+    #[serde(deserialize_with = "max_length")]
+    model_max_length: usize,
+    #[serde(deserialize_with = "json::flag")]
+    clean_up_tokenization_spaces: bool,
 }
 
-impl Fields<'_> {
-    fn err(&self, field: &str, reason: impl Into<String>) -> Error {
-        Error::Config {
-            file: self.file.clone(),
-            field: field.to_string(),
-            reason: reason.into(),
+impl Default for TokenizerConfig {
+    fn default() -> Self {
+        TokenizerConfig {
+            special: SpecialTokens::default(),
+            add_bos_token: true,
+            add_eos_token: false,
+            tokenizer_class: String::new(),
+            padding_side: PaddingSide::Left,
+            model_max_length: usize::MAX,
+            clean_up_tokenization_spaces: false,
         }
     }
+}
 
-    fn get(&self, path: &str) -> Option<&Value> {
-        path.split('.')
-            .try_fold(self.value, |v, key| v.get(key))
-            .filter(|v| !v.is_null())
+fn padding_side<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<PaddingSide, D::Error> {
+    use serde::de::Error as _;
+    match json::string::<D, String>(d)?.as_str() {
+        "left" => Ok(PaddingSide::Left),
+        "right" => Ok(PaddingSide::Right),
+        other => Err(D::Error::custom(format!(
+            "expected \"left\" or \"right\", found {other:?}"
+        ))),
     }
+}
 
-    fn uint(&self, path: &str) -> Result<Option<u64>> {
-        self.get(path)
-            .map(|v| {
-                v.as_u64().ok_or_else(|| {
-                    self.err(path, format!("expected a non-negative integer, found {v}"))
-                })
-            })
-            .transpose()
-    }
+fn max_length<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<usize, D::Error> {
+    Ok(match Value::deserialize(d)?.as_f64() {
+        Some(v) if v < usize::MAX as f64 => v as usize,
+        _ => usize::MAX,
+    })
+}
 
-    fn boolean(&self, path: &str) -> Result<Option<bool>> {
-        self.get(path)
-            .map(|v| {
-                v.as_bool()
-                    .ok_or_else(|| self.err(path, format!("expected true or false, found {v}")))
-            })
-            .transpose()
-    }
+/// `processor_config.json` (optional: absent values fall back to `config.json`).
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct ProcessorConfig {
+    #[serde(deserialize_with = "json::string")]
+    image_token: String,
+    #[serde(deserialize_with = "json::uint")]
+    patch_size: Option<u64>,
+    vision_feature_select_strategy: Option<FeatureSelect>,
+    #[serde(deserialize_with = "json::uint")]
+    num_additional_image_tokens: u64,
+}
 
-    fn string(&self, path: &str) -> Result<Option<String>> {
-        self.get(path)
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| self.err(path, format!("expected a string, found {v}")))
-            })
-            .transpose()
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        ProcessorConfig {
+            image_token: "<image>".into(),
+            patch_size: None,
+            vision_feature_select_strategy: None,
+            num_additional_image_tokens: 1,
+        }
     }
 }
 
@@ -151,15 +172,7 @@ impl LlavaTokenizer {
     /// strategy from `config.json`).
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self> {
         let dir = dir.as_ref();
-        let tok_path: PathBuf = dir.join("tokenizer.json");
-        if !tok_path.is_file() {
-            return Err(Error::MissingFile {
-                path: tok_path,
-                hint: "a llava-hf model folder holds tokenizer.json; copy it from the base model \
-                       (llava-hf/llava-1.5-7b-hf)"
-                    .into(),
-            });
-        }
+        let tok_path = json::model_file(dir, "tokenizer.json")?;
         let file = tok_path.display().to_string();
         let tok_err = |reason: String| Error::Tokenizer {
             file: file.clone(),
@@ -168,187 +181,111 @@ impl LlavaTokenizer {
         let mut tokenizer =
             tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| tok_err(e.to_string()))?;
 
-        let tok_cfg_v = read_required(dir, "tokenizer_config.json")?;
-        let model_cfg_v = read_required(dir, "config.json")?;
-        let special_v = read_optional(dir, "special_tokens_map.json")?;
-        let proc_v = read_optional(dir, "processor_config.json")?;
-        let tok_cfg = Fields {
-            file: dir.join("tokenizer_config.json").display().to_string(),
-            value: &tok_cfg_v,
-        };
-        let model_cfg = Fields {
-            file: dir.join("config.json").display().to_string(),
-            value: &model_cfg_v,
-        };
-        let proc_cfg = Fields {
-            file: dir.join("processor_config.json").display().to_string(),
-            value: &proc_v,
-        };
+        let tok_path = json::model_file(dir, "tokenizer_config.json")?;
+        let tok_cfg: TokenizerConfig = json::read_fields(&tok_path)?;
+        let config = Config::load(dir)?;
+        let special: SpecialTokens = json::read_optional(dir, "special_tokens_map.json")?;
+        let proc_cfg: ProcessorConfig = json::read_optional(dir, "processor_config.json")?;
+        let tok_file = tok_path.display().to_string();
+        let model_file = dir.join("config.json").display().to_string();
+        let proc_file = dir.join("processor_config.json").display().to_string();
+        let tok_cfg_err = |field: &str, reason: &str| json::config_err(&tok_file, field, reason);
 
         // special tokens: special_tokens_map.json first, then tokenizer_config.json
-        let special = |key: &str| -> Option<String> {
-            special_v
-                .get(key)
-                .and_then(token_string)
-                .or_else(|| tok_cfg_v.get(key).and_then(token_string))
+        let s = &tok_cfg.special;
+        let bos = special.bos_token.or_else(|| s.bos_token.clone());
+        let eos = special.eos_token.or_else(|| s.eos_token.clone());
+        let pad = special.pad_token.or_else(|| s.pad_token.clone());
+        let id_of = |key: &str, t: &Option<String>| -> Result<Option<u32>> {
+            t.as_ref()
+                .map(|t| {
+                    tokenizer
+                        .token_to_id(t)
+                        .ok_or_else(|| tok_err(format!("{key} `{t}` is not in the vocabulary")))
+                })
+                .transpose()
         };
-        let id_of = |key: &str| -> Result<Option<u32>> {
-            match special(key) {
-                None => Ok(None),
-                Some(t) => tokenizer
-                    .token_to_id(&t)
-                    .map(Some)
-                    .ok_or_else(|| tok_err(format!("{key} `{t}` is not in the vocabulary"))),
-            }
-        };
-        let bos_id = id_of("bos_token")?
-            .ok_or_else(|| tok_cfg.err("bos_token", "no BOS token is defined"))?;
-        let eos_id = id_of("eos_token")?
-            .ok_or_else(|| tok_cfg.err("eos_token", "no EOS token is defined"))?;
-        let pad_id = match id_of("pad_token")? {
-            Some(id) => id,
-            None => model_cfg
-                .uint("pad_token_id")?
-                .and_then(|v| u32::try_from(v).ok())
-                .ok_or_else(|| {
-                    tok_cfg.err(
-                        "pad_token",
-                        "no pad token is defined here nor as pad_token_id in config.json",
-                    )
-                })?,
-        };
+        let bos_id = id_of("bos_token", &bos)?
+            .ok_or_else(|| tok_cfg_err("bos_token", "no BOS token is defined"))?;
+        let eos_id = id_of("eos_token", &eos)?
+            .ok_or_else(|| tok_cfg_err("eos_token", "no EOS token is defined"))?;
+        let pad_id = id_of("pad_token", &pad)?.unwrap_or(config.pad_token_id);
 
         // BOS/EOS template, as LlamaTokenizerFast rebuilds it from the two flags
-        let add_bos = tok_cfg.boolean("add_bos_token")?.unwrap_or(true);
-        let add_eos = tok_cfg.boolean("add_eos_token")?.unwrap_or(false);
-        let class = tok_cfg.string("tokenizer_class")?.unwrap_or_default();
-        if class.starts_with("LlamaTokenizer") {
-            let bos = special("bos_token").unwrap_or_default();
-            let eos = special("eos_token").unwrap_or_default();
+        let (add_bos, add_eos) = (tok_cfg.add_bos_token, tok_cfg.add_eos_token);
+        if tok_cfg.tokenizer_class.starts_with("LlamaTokenizer") {
+            let bos = bos.unwrap_or_default();
+            let eos = eos.unwrap_or_default();
             let part = |t: &str| -> String {
-                let b = if add_bos {
-                    format!("{bos}:{t} ")
-                } else {
-                    String::new()
-                };
-                let e = if add_eos {
-                    format!(" {eos}:{t}")
-                } else {
-                    String::new()
-                };
+                let (b, e) = (format!("{bos}:{t} "), format!(" {eos}:{t}"));
+                let (b, e) = (if add_bos { &b } else { "" }, if add_eos { &e } else { "" });
                 format!("{b}${}:{t}{e}", if t == "0" { "A" } else { "B" })
             };
-            let mut specials = Vec::new();
-            if add_bos {
-                specials.push((bos.clone(), bos_id));
-            }
-            if add_eos {
-                specials.push((eos.clone(), eos_id));
-            }
+            let specials = [(add_bos, &bos, bos_id), (add_eos, &eos, eos_id)]
+                .into_iter()
+                .filter(|s| s.0)
+                .map(|(_, t, id)| (t.clone(), id));
             let template = TemplateProcessing::builder()
                 .try_single(part("0"))
                 .and_then(|b| b.try_pair(format!("{} {}", part("0"), part("1"))))
                 .map_err(|e| tok_err(format!("cannot build the BOS/EOS template: {e}")))?
-                .special_tokens(specials)
+                .special_tokens(specials.collect::<Vec<_>>())
                 .build()
                 .map_err(|e| tok_err(format!("cannot build the BOS/EOS template: {e}")))?;
             tokenizer.with_post_processor(Some(template));
         }
 
-        let padding_side = match tok_cfg.string("padding_side")?.as_deref() {
-            None | Some("left") => PaddingSide::Left,
-            Some("right") => PaddingSide::Right,
-            Some(other) => {
-                return Err(tok_cfg.err(
-                    "padding_side",
-                    format!("expected \"left\" or \"right\", found {other:?}"),
-                ))
-            }
-        };
-        let model_max_length = tok_cfg
-            .get("model_max_length")
-            .and_then(Value::as_f64)
-            .map(|v| {
-                if v >= usize::MAX as f64 {
-                    usize::MAX
-                } else {
-                    v as usize
-                }
-            })
-            .unwrap_or(usize::MAX);
-        let clean_up_tokenization_spaces = tok_cfg
-            .boolean("clean_up_tokenization_spaces")?
-            .unwrap_or(false);
-
         // image tokens per image
-        let image_token = proc_cfg
-            .string("image_token")?
-            .unwrap_or_else(|| "<image>".to_string());
+        let image_token = proc_cfg.image_token;
         let image_token_id = tokenizer.token_to_id(&image_token).ok_or_else(|| {
-            proc_cfg.err(
+            json::config_err(
+                &proc_file,
                 "image_token",
                 format!("`{image_token}` is not in the tokenizer vocabulary"),
             )
         })?;
-        if let Some(index) = model_cfg.uint("image_token_index")? {
-            if index != u64::from(image_token_id) {
-                return Err(model_cfg.err(
-                    "image_token_index",
-                    format!(
-                        "is {index} but the tokenizer maps `{image_token}` to {image_token_id}"
-                    ),
-                ));
-            }
+        let index = config.image_token_index;
+        if index != image_token_id {
+            return Err(json::config_err(
+                &model_file,
+                "image_token_index",
+                format!("is {index} but the tokenizer maps `{image_token}` to {image_token_id}"),
+            ));
         }
-        let (patch_size, patch_field) = match proc_cfg.uint("patch_size")? {
-            Some(p) => (p, &proc_cfg),
-            None => (
-                model_cfg.uint("vision_config.patch_size")?.unwrap_or(32),
-                &model_cfg,
-            ),
-        };
+        let patch_size = (proc_cfg.patch_size).unwrap_or(config.vision.patch_size as u64);
         if patch_size == 0 {
-            return Err(patch_field.err("patch_size", "must be positive"));
+            return Err(json::config_err(
+                &proc_file,
+                "patch_size",
+                "must be positive",
+            ));
         }
-        let strategy = match proc_cfg.string("vision_feature_select_strategy")? {
-            Some(s) => s,
-            None => model_cfg
-                .string("vision_feature_select_strategy")?
-                .unwrap_or_else(|| "default".into()),
-        };
-        let image_size = model_cfg.uint("vision_config.image_size")?.unwrap_or(224);
-        let additional = proc_cfg.uint("num_additional_image_tokens")?.unwrap_or(1);
-        let side = image_size / patch_size;
-        let full = side * side + additional;
-        let image_seq_len = match strategy.as_str() {
-            "default" => full.checked_sub(1).ok_or_else(|| {
-                proc_cfg.err(
+        let side = config.vision.image_size as u64 / patch_size;
+        let full = side * side + proc_cfg.num_additional_image_tokens;
+        let strategy =
+            (proc_cfg.vision_feature_select_strategy).unwrap_or(config.vision_feature_select);
+        let image_seq_len = match strategy {
+            FeatureSelect::Default => full.checked_sub(1).ok_or_else(|| {
+                json::config_err(
+                    &proc_file,
                     "num_additional_image_tokens",
                     "the \"default\" strategy drops the CLS token, so it must be at least 1",
                 )
             })?,
-            "full" => full,
-            other => {
-                return Err(proc_cfg.err(
-                    "vision_feature_select_strategy",
-                    format!("expected \"default\" or \"full\", found {other:?}"),
-                ))
-            }
+            FeatureSelect::Full => full,
         };
-        if let Some(configured) = model_cfg.uint("image_seq_length")? {
-            if configured != image_seq_len {
-                return Err(model_cfg.err(
-                    "image_seq_length",
-                    format!(
-                        "is {configured} but the processor expands each image to {image_seq_len} tokens\n\
-                         hint: set image_seq_length to {image_seq_len} (transformers would re-expand the image tokens)"
-                    ),
-                ));
-            }
+        let configured = config.image_seq_length as u64;
+        if configured != image_seq_len {
+            return Err(json::config_err(
+                &model_file,
+                "image_seq_length",
+                format!(
+                    "is {configured} but the processor expands each image to {image_seq_len} tokens\n\
+                     hint: set image_seq_length to {image_seq_len} (transformers would re-expand the image tokens)"
+                ),
+            ));
         }
-        let image_seq_len = usize::try_from(image_seq_len)
-            .map_err(|_| model_cfg.err("vision_config.image_size", "too large"))?;
-
+        let image_seq_len = config.image_seq_length; // equal, checked above
         Ok(LlavaTokenizer {
             tokenizer,
             file,
@@ -358,9 +295,9 @@ impl LlavaTokenizer {
             image_token,
             image_token_id,
             image_seq_len,
-            padding_side,
-            model_max_length,
-            clean_up_tokenization_spaces,
+            padding_side: tok_cfg.padding_side,
+            model_max_length: tok_cfg.model_max_length,
+            clean_up_tokenization_spaces: tok_cfg.clean_up_tokenization_spaces,
         })
     }
 
@@ -553,30 +490,10 @@ mod tests {
 
     #[test]
     fn special_token_entries_accept_both_forms() {
-        assert_eq!(
-            token_string(&serde_json::json!("<s>")).as_deref(),
-            Some("<s>")
-        );
-        assert_eq!(
-            token_string(&serde_json::json!({"content": "</s>", "lstrip": false})).as_deref(),
-            Some("</s>")
-        );
-        assert_eq!(token_string(&serde_json::json!(3)), None);
-    }
-
-    #[test]
-    fn nested_fields_and_type_errors() {
-        let v = serde_json::json!({"vision_config": {"patch_size": 14, "name": "x"}, "flag": 1});
-        let f = Fields {
-            file: "config.json".into(),
-            value: &v,
-        };
-        assert_eq!(f.uint("vision_config.patch_size").unwrap(), Some(14));
-        assert_eq!(f.uint("vision_config.image_size").unwrap(), None);
-        let err = f.boolean("flag").unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "config.json: field `flag`: expected true or false, found 1"
-        );
+        let v = serde_json::json!({"bos_token": "<s>", "eos_token": {"content": "</s>", "lstrip": false}, "pad_token": 3});
+        let s: SpecialTokens = serde_json::from_value(v).unwrap();
+        assert_eq!(s.bos_token.as_deref(), Some("<s>"));
+        assert_eq!(s.eos_token.as_deref(), Some("</s>"));
+        assert_eq!(s.pad_token, None);
     }
 }

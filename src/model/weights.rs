@@ -70,6 +70,41 @@ pub struct Expected {
     pub tolerated: BTreeSet<String>,
 }
 
+impl Expected {
+    /// What is wrong with tensor `name` (shown as `label`) of shape `dims`: not expected,
+    /// or mis-shaped.
+    fn problem(&self, name: &str, label: &str, dims: &[usize]) -> Option<String> {
+        match self.shapes.get(name) {
+            None => Some(format!("unexpected tensor {label}")),
+            Some(s) if s.as_slice() != dims => Some(format!(
+                "tensor {label}: expected shape {s:?}, found {dims:?}"
+            )),
+            Some(_) => None,
+        }
+    }
+
+    /// `problems` and every expected tensor that `has` lacks, as one [`Error::Weights`].
+    fn report(
+        &self,
+        dir: &str,
+        mut problems: Vec<String>,
+        has: impl Fn(&str) -> bool,
+    ) -> Result<()> {
+        problems.extend(
+            (self.shapes.iter())
+                .filter(|(name, _)| !has(name))
+                .map(|(name, s)| format!("missing tensor `{name}` (expected shape {s:?})")),
+        );
+        if problems.is_empty() {
+            return Ok(());
+        }
+        Err(Error::Weights {
+            dir: dir.to_string(),
+            details: problems.join("\n"),
+        })
+    }
+}
+
 #[derive(Debug, Default)]
 struct Log {
     served: Vec<(String, Tensor)>,
@@ -192,20 +227,14 @@ pub fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
-        let v: serde_json::Value = crate::io::read_json(&index)?;
-        let map = v
-            .get("weight_map")
-            .and_then(|m| m.as_object())
-            .ok_or_else(|| Error::Json {
-                file: index.display().to_string(),
-                reason: "no `weight_map` object".into(),
-            })?;
-        let mut files: Vec<String> = map
-            .values()
-            .filter_map(|f| f.as_str().map(str::to_string))
+        #[derive(serde::Deserialize)]
+        struct Index {
+            weight_map: BTreeMap<String, String>,
+        }
+        let files: BTreeSet<String> = crate::io::read_json::<Index>(&index)?
+            .weight_map
+            .into_values()
             .collect();
-        files.sort();
-        files.dedup();
         let paths: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).collect();
         for p in &paths {
             if !p.is_file() {
@@ -268,59 +297,33 @@ impl Weights {
     /// [`Error::Weights`], before any tensor is read.
     pub fn load(dir: &Path, expected: &Expected, device: &Device, dtype: DType) -> Result<Weights> {
         let files = checkpoint_files(dir)?;
-        let (tolerated, expected) = (&expected.tolerated, &expected.shapes);
+        let maps = files.iter().map(|f| mmap(f)).collect::<Result<Vec<_>>>()?;
         let mut problems = Vec::new();
         let mut found: HashMap<String, (usize, String)> = HashMap::new();
-        let maps = files.iter().map(|f| mmap(f)).collect::<Result<Vec<_>>>()?;
         for (fi, (file, st)) in files.iter().zip(&maps).enumerate() {
-            let fname = file
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let fname = file.file_name().unwrap_or_default().to_string_lossy();
             for (name, view) in st.tensors() {
                 let canon = canonical_name(&name);
-                if is_ignorable_buffer(&canon) {
+                if is_ignorable_buffer(&canon) || expected.tolerated.contains(&canon) {
                     continue;
                 }
-                if tolerated.contains(&canon) {
-                    continue;
-                }
-                match expected.get(&canon) {
-                    None => problems.push(format!("unexpected tensor `{name}` in {fname}")),
-                    Some(shape) if shape.as_slice() != view.shape() => problems.push(format!(
-                        "tensor `{name}` in {fname}: expected shape {shape:?}, found {:?}",
-                        view.shape()
-                    )),
-                    Some(_) => {
-                        use safetensors::Dtype as S;
-                        if !matches!(view.dtype(), S::F16 | S::BF16 | S::F32 | S::F64) {
-                            problems.push(format!(
-                                "tensor `{name}` in {fname}: dtype {:?} is not a float type",
-                                view.dtype()
-                            ));
-                        } else if let Some((_, other)) =
-                            found.insert(canon.clone(), (fi, name.clone()))
-                        {
-                            problems
-                                .push(format!("tensor `{name}` in {fname} duplicates `{other}`"));
-                        }
-                    }
+                let label = format!("`{name}` in {fname}");
+                use safetensors::Dtype as S;
+                if let Some(p) = expected.problem(&canon, &label, view.shape()) {
+                    problems.push(p);
+                } else if !matches!(view.dtype(), S::F16 | S::BF16 | S::F32 | S::F64) {
+                    problems.push(format!(
+                        "tensor {label}: dtype {:?} is not a float type",
+                        view.dtype()
+                    ));
+                } else if let Some((_, other)) = found.insert(canon, (fi, name.clone())) {
+                    problems.push(format!("tensor {label} duplicates `{other}`"));
                 }
             }
         }
-        for (name, shape) in expected {
-            if !found.contains_key(name) {
-                problems.push(format!(
-                    "missing tensor `{name}` (expected shape {shape:?})"
-                ));
-            }
-        }
-        if !problems.is_empty() {
-            return Err(Error::Weights {
-                dir: dir.display().to_string(),
-                details: problems.join("\n"),
-            });
-        }
+        expected.report(&dir.display().to_string(), problems, |n| {
+            found.contains_key(n)
+        })?;
         let mut tensors = HashMap::with_capacity(found.len());
         for (canon, (fi, name)) in found {
             let t = maps[fi]
@@ -340,33 +343,11 @@ impl Weights {
 
     /// Checks names and shapes against `expected`, reporting every problem at once.
     pub fn check(&self, expected: &Expected) -> Result<()> {
-        let expected = &expected.shapes;
-        let mut problems = Vec::new();
-        let mut names: Vec<&String> = self.tensors.keys().collect();
-        names.sort();
-        for name in names {
-            match expected.get(name) {
-                None => problems.push(format!("unexpected tensor `{name}`")),
-                Some(s) if s.as_slice() != self.tensors[name].dims() => problems.push(format!(
-                    "tensor `{name}`: expected shape {s:?}, found {:?}",
-                    self.tensors[name].dims()
-                )),
-                Some(_) => {}
-            }
-        }
-        for (name, s) in expected {
-            if !self.tensors.contains_key(name) {
-                problems.push(format!("missing tensor `{name}` (expected shape {s:?})"));
-            }
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Weights {
-                dir: "<in memory>".into(),
-                details: problems.join("\n"),
-            })
-        }
+        let problems = self
+            .iter()
+            .filter_map(|(n, t)| expected.problem(n, &format!("`{n}`"), t.dims()))
+            .collect();
+        expected.report("<in memory>", problems, |n| self.tensors.contains_key(n))
     }
 
     /// The tensor called `name` (legacy layout).
@@ -403,19 +384,10 @@ impl Weights {
     pub fn into_vars(self) -> Result<(Weights, candle_nn::VarMap)> {
         let varmap = candle_nn::VarMap::new();
         let mut tensors = HashMap::with_capacity(self.tensors.len());
-        {
-            let mut data = varmap.data().lock().map_err(|_| {
-                Error::param(
-                    "varmap",
-                    "poisoned",
-                    "a previous panic left the variable map locked",
-                )
-            })?;
-            for (name, t) in self.tensors {
-                let var = candle_core::Var::from_tensor(&t)?;
-                tensors.insert(name.clone(), var.as_tensor().clone());
-                data.insert(name, var);
-            }
+        for (name, t) in self.tensors {
+            let var = candle_core::Var::from_tensor(&t)?;
+            tensors.insert(name.clone(), var.as_tensor().clone());
+            insert_var(&varmap, name, var)?;
         }
         Ok((
             Weights {
@@ -425,6 +397,23 @@ impl Weights {
             varmap,
         ))
     }
+}
+
+/// Registers `var` in `varmap` under `name`.
+pub(crate) fn insert_var(
+    varmap: &candle_nn::VarMap,
+    name: String,
+    var: candle_core::Var,
+) -> Result<()> {
+    let mut data = varmap.data().lock().map_err(|_| {
+        Error::param(
+            "varmap",
+            "poisoned",
+            "a previous panic left the variable map locked",
+        )
+    })?;
+    data.insert(name, var);
+    Ok(())
 }
 
 /// How [`save_tensors`] writes a checkpoint.
