@@ -27,6 +27,7 @@ pub mod llama;
 pub mod llava;
 pub mod lora;
 pub mod loss;
+pub mod mini;
 pub mod norm;
 pub mod processor;
 pub mod prompt;

@@ -20,6 +20,8 @@
 //! | [`trainer`] | the loop: LoRA/full, AdamW, schedule, accumulation, checkpoints, resume, NaN guard |
 //! | [`passes`] | the forward passes of one micro-batch and the objective's loss |
 //! | [`plan`] | batches and steps of a run; the micro-batches of each epoch |
+//! | [`mini_llava`] | the recipe that makes `mini-llava` (corpus, tokenizer, pretraining) |
+//! | [`pretrain`] | pretraining from scratch on free-form documents (mini-llava) |
 //! | [`persist`] | checkpoints, `train_log.json` and the final model of a run |
 //! | [`checkpoints`] | checkpoint folders of a run (`latest.json` commit point) |
 //! | [`run_log`] | `train_log.json` and the [`Trained`] result |
@@ -34,12 +36,14 @@ pub mod data;
 pub mod finetune;
 pub mod history;
 pub mod loss;
+pub mod mini_llava;
 pub mod objectives;
 pub mod optim;
 pub mod options;
 pub mod passes;
 pub mod persist;
 pub mod plan;
+pub mod pretrain;
 pub mod run_log;
 pub mod sampler;
 pub mod schedule;

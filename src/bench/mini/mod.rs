@@ -20,6 +20,7 @@
 //! assert_eq!(bench.full_set().unwrap().profiles[3].id, data.full[3].id);
 //! ```
 
+pub mod corpus;
 mod facts;
 mod portrait;
 mod questions;
