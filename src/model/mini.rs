@@ -94,13 +94,21 @@ impl MiniLlava {
     pub fn validate(&self) -> Result<()> {
         let bad = |name: &str, v: usize, why: &str| Err(Error::param(name, v, why));
         if self.vocab_size < 300 {
-            return bad("vocab_size", self.vocab_size, "must be at least 300 (261 fixed tokens)");
+            return bad(
+                "vocab_size",
+                self.vocab_size,
+                "must be at least 300 (261 fixed tokens)",
+            );
         }
         if self.hidden_size % self.heads != 0 || self.heads == 0 {
             return bad("heads", self.heads, "must divide hidden_size");
         }
         if self.vision_heads == 0 || self.vision_hidden_size % self.vision_heads != 0 {
-            return bad("vision_heads", self.vision_heads, "must divide vision_hidden_size");
+            return bad(
+                "vision_heads",
+                self.vision_heads,
+                "must divide vision_hidden_size",
+            );
         }
         if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
             return bad("patch_size", self.patch_size, "must divide image_size");
@@ -223,7 +231,10 @@ impl MiniLlava {
             .filter(|m| {
                 let pair: Vec<String> = match m {
                     Value::String(s) => s.splitn(2, ' ').map(str::to_owned).collect(),
-                    Value::Array(a) => a.iter().filter_map(|x| x.as_str().map(str::to_owned)).collect(),
+                    Value::Array(a) => a
+                        .iter()
+                        .filter_map(|x| x.as_str().map(str::to_owned))
+                        .collect(),
                     _ => Vec::new(),
                 };
                 pair.len() == 2 && known.contains(&(pair[0].clone() + &pair[1]))
@@ -303,7 +314,10 @@ impl MiniLlava {
             } else {
                 (0..n).map(|_| 0.02 * normal(&mut rng)).collect()
             };
-            out.push((name, Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(DType::F32)?));
+            out.push((
+                name,
+                Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(DType::F32)?,
+            ));
         }
         Ok(out)
     }
@@ -325,30 +339,45 @@ impl MiniLlava {
         vec![
             ("config.json", self.config_json()),
             ("tokenizer.json", tokenizer),
-            ("tokenizer_config.json", json!({
+            (
+                "tokenizer_config.json",
+                json!({
                 "add_bos_token": true, "add_eos_token": false, "add_prefix_space": null,
                 "added_tokens_decoder": Value::Object(decoder),
                 "bos_token": "<s>", "clean_up_tokenization_spaces": false, "eos_token": "</s>",
                 "legacy": false, "model_max_length": self.max_positions, "pad_token": "<pad>",
                 "padding_side": "left", "processor_class": "LlavaProcessor",
                 "tokenizer_class": "LlamaTokenizer", "unk_token": "<unk>",
-                "use_default_system_prompt": false})),
-            ("special_tokens_map.json", json!({"bos_token": "<s>", "eos_token": "</s>",
-                "pad_token": "<pad>", "unk_token": "<unk>"})),
-            ("generation_config.json", json!({"_from_model_config": true, "bos_token_id": 1,
-                "eos_token_id": 2, "pad_token_id": image_id + 1, "transformers_version": "4.45.1"})),
-            ("preprocessor_config.json", json!({
+                "use_default_system_prompt": false}),
+            ),
+            (
+                "special_tokens_map.json",
+                json!({"bos_token": "<s>", "eos_token": "</s>",
+                "pad_token": "<pad>", "unk_token": "<unk>"}),
+            ),
+            (
+                "generation_config.json",
+                json!({"_from_model_config": true, "bos_token_id": 1,
+                "eos_token_id": 2, "pad_token_id": image_id + 1, "transformers_version": "4.45.1"}),
+            ),
+            (
+                "preprocessor_config.json",
+                json!({
                 "crop_size": {"height": side, "width": side}, "do_center_crop": true,
                 "do_convert_rgb": true, "do_normalize": true, "do_rescale": true, "do_resize": true,
                 "image_mean": [0.48145466, 0.4578275, 0.40821073],
                 "image_processor_type": "CLIPImageProcessor",
                 "image_std": [0.26862954, 0.26130258, 0.27577711],
                 "processor_class": "LlavaProcessor", "resample": 3,
-                "rescale_factor": 0.00392156862745098, "size": {"shortest_edge": side}})),
-            ("processor_config.json", json!({"image_token": "<image>",
+                "rescale_factor": 0.00392156862745098, "size": {"shortest_edge": side}}),
+            ),
+            (
+                "processor_config.json",
+                json!({"image_token": "<image>",
                 "num_additional_image_tokens": 1, "patch_size": self.patch_size,
                 "processor_class": "LlavaProcessor",
-                "vision_feature_select_strategy": "default"})),
+                "vision_feature_select_strategy": "default"}),
+            ),
         ]
     }
 }

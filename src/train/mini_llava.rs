@@ -55,7 +55,8 @@ impl MiniRecipe {
     pub fn run(&self, out: &Path) -> Result<PretrainLog> {
         let corpus = Corpus::generate(&self.corpus)?;
         let base = out.join("base");
-        self.model.write_base(&base, corpus.texts(), self.init_seed)?;
+        self.model
+            .write_base(&base, corpus.texts(), self.init_seed)?;
         let docs: Vec<TextDoc> = corpus
             .docs
             .iter()
@@ -86,7 +87,8 @@ impl MiniRecipe {
     }
 }
 
-/// `SHA256SUMS` of every file in `dir` (sorted, `sha256sum` format).
+/// `SHA256SUMS` of every file in `dir` but the log (whose timings vary), sorted, in
+/// `sha256sum` format: the identity of the model.
 pub fn write_sums(dir: &Path) -> Result<()> {
     use sha2::{Digest, Sha256};
     let mut names: Vec<String> = std::fs::read_dir(dir)
@@ -94,7 +96,7 @@ pub fn write_sums(dir: &Path) -> Result<()> {
         .filter_map(|e| e.ok())
         .filter(|e| e.path().is_file())
         .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "SHA256SUMS")
+        .filter(|n| n != "SHA256SUMS" && n != "pretrain_log.json")
         .collect();
     names.sort();
     let mut out = String::new();

@@ -152,9 +152,10 @@ pub fn pretrain(
     let tokenizer = LlavaTokenizer::from_dir(base)?;
     let processor = ImageProcessor::from_dir(base)?;
     let vars: Vec<Var> = {
-        let data = varmap.data().lock().map_err(|_| {
-            Error::param("varmap", "poisoned", "a previous panic left it locked")
-        })?;
+        let data = varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::param("varmap", "poisoned", "a previous panic left it locked"))?;
         let mut named: Vec<(&String, &Var)> = data.iter().collect();
         named.sort_by(|a, b| a.0.cmp(b.0));
         named.into_iter().map(|(_, v)| v.clone()).collect()
@@ -359,7 +360,13 @@ pub fn score_probes(
         };
         let g = model.generate(&[ids], pv.as_ref(), &cfg)?;
         let text = tokenizer.decode(&g.new_ids[0], true)?;
-        if text.trim_start().chars().next().map(|c| c.to_ascii_uppercase()) == Some(p.correct) {
+        if text
+            .trim_start()
+            .chars()
+            .next()
+            .map(|c| c.to_ascii_uppercase())
+            == Some(p.correct)
+        {
             right += 1;
         }
     }

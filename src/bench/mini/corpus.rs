@@ -22,12 +22,12 @@
 //! assert!(!c.probes.is_empty());
 //! ```
 
+use crate::bench::mini::facts::Fact;
 use crate::bench::mini::facts::{self, Facts};
 use crate::bench::mini::portrait::{self, Look};
 use crate::bench::mini::questions;
-use crate::bench::mini::facts::Fact;
 use crate::bench::mini::questions::{question, sentence, subject};
-use crate::bench::{Classification, Modality, OpenQuestion, QaPair};
+use crate::bench::{Classification, Mcq, Modality, OpenQuestion, QaPair};
 use crate::eval::items::{self as items, ChoiceQuestion};
 use crate::eval::prompts;
 use crate::{Error, Result};
@@ -40,24 +40,106 @@ use std::collections::HashSet;
 
 /// First names of the corpus's people (none is a benchmark name).
 const FIRST: [&str; 48] = [
-    "Adaeze", "Benedikt", "Carmela", "Desmond", "Eira", "Florian", "Greta", "Horatio",
-    "Ingrid", "Jarek", "Kirsi", "Leandro", "Magnus", "Nadira", "Orla", "Pavel", "Rosalind",
-    "Stellan", "Tamsin", "Umberto", "Vesna", "Wendell", "Yannick", "Zuzana", "Anouk",
-    "Bartholomew", "Cressida", "Dmitri", "Elowen", "Fabiola", "Gideon", "Henrike", "Idris",
-    "Juniper", "Kasimir", "Liesel", "Marisol", "Niamh", "Octavian", "Petronella", "Ragnar",
-    "Sabine", "Thaddeus", "Ursula", "Valentin", "Winifred", "Ximena", "Yevgenia",
+    "Adaeze",
+    "Benedikt",
+    "Carmela",
+    "Desmond",
+    "Eira",
+    "Florian",
+    "Greta",
+    "Horatio",
+    "Ingrid",
+    "Jarek",
+    "Kirsi",
+    "Leandro",
+    "Magnus",
+    "Nadira",
+    "Orla",
+    "Pavel",
+    "Rosalind",
+    "Stellan",
+    "Tamsin",
+    "Umberto",
+    "Vesna",
+    "Wendell",
+    "Yannick",
+    "Zuzana",
+    "Anouk",
+    "Bartholomew",
+    "Cressida",
+    "Dmitri",
+    "Elowen",
+    "Fabiola",
+    "Gideon",
+    "Henrike",
+    "Idris",
+    "Juniper",
+    "Kasimir",
+    "Liesel",
+    "Marisol",
+    "Niamh",
+    "Octavian",
+    "Petronella",
+    "Ragnar",
+    "Sabine",
+    "Thaddeus",
+    "Ursula",
+    "Valentin",
+    "Winifred",
+    "Ximena",
+    "Yevgenia",
 ];
 
 /// Last names of the corpus's people (none is a benchmark name).
 const LAST: [&str; 48] = [
-    "Ashcombe", "Bellweather", "Carrowmore", "Davenhall", "Everdeen", "Foxhollow",
-    "Grimsdottir", "Hartigan", "Innisfree", "Jankowski", "Kilbride", "Larchmont",
-    "Moravec", "Northcott", "Oyelowo", "Penhaligon", "Quennell", "Ravensworth",
-    "Sandoval", "Tolliver", "Uchenna", "Vandermeer", "Whitlock", "Yarborough", "Zakharov",
-    "Alderton", "Blackwood", "Castellanos", "Delacroix", "Eriksen", "Fitzwilliam",
-    "Gallagher", "Holmgren", "Ibarra", "Kingsley", "Lowenstein", "Montague", "Nakamura",
-    "Oduya", "Pemberton", "Radcliffe", "Saltonstall", "Treadwell", "Ulvaeus", "Vasquez",
-    "Wainwright", "Yoshida", "Zielinski",
+    "Ashcombe",
+    "Bellweather",
+    "Carrowmore",
+    "Davenhall",
+    "Everdeen",
+    "Foxhollow",
+    "Grimsdottir",
+    "Hartigan",
+    "Innisfree",
+    "Jankowski",
+    "Kilbride",
+    "Larchmont",
+    "Moravec",
+    "Northcott",
+    "Oyelowo",
+    "Penhaligon",
+    "Quennell",
+    "Ravensworth",
+    "Sandoval",
+    "Tolliver",
+    "Uchenna",
+    "Vandermeer",
+    "Whitlock",
+    "Yarborough",
+    "Zakharov",
+    "Alderton",
+    "Blackwood",
+    "Castellanos",
+    "Delacroix",
+    "Eriksen",
+    "Fitzwilliam",
+    "Gallagher",
+    "Holmgren",
+    "Ibarra",
+    "Kingsley",
+    "Lowenstein",
+    "Montague",
+    "Nakamura",
+    "Oduya",
+    "Pemberton",
+    "Radcliffe",
+    "Saltonstall",
+    "Treadwell",
+    "Ulvaeus",
+    "Vasquez",
+    "Wainwright",
+    "Yoshida",
+    "Zielinski",
 ];
 
 /// What to generate.
@@ -69,7 +151,8 @@ pub struct CorpusConfig {
     pub people: usize,
     /// Of those, people met only in the fine-tuning form (their questions are probes).
     pub held_out: usize,
-    /// Question plans (which facts are asked, option order) per drilled person and wording.
+    /// Question plans (which facts are asked, option order) per drilled person and wording;
+    /// each gives one multiple-choice and one cloze document per modality.
     pub plans: usize,
 }
 
@@ -77,9 +160,9 @@ impl Default for CorpusConfig {
     fn default() -> Self {
         CorpusConfig {
             seed: 9_000_001,
-            people: 160,
-            held_out: 32,
-            plans: 2,
+            people: 120,
+            held_out: 24,
+            plans: 1,
         }
     }
 }
@@ -222,7 +305,15 @@ impl Corpus {
                         cloze_docs(&mut rng, &profiles, i, [shot, shot2], &view, &mut docs);
                         generation_docs(&mut rng, &profiles[i], i, &view, &mut docs);
                     } else if plan_no == 0 {
-                        choice_docs(&mut rng, &profiles, i, shot, &view, &mut docs, Some(&mut probes));
+                        choice_docs(
+                            &mut rng,
+                            &profiles,
+                            i,
+                            shot,
+                            &view,
+                            &mut docs,
+                            Some(&mut probes),
+                        );
                     }
                 }
             }
@@ -258,8 +349,8 @@ fn question_extra(f: Fact, p: &str, q: &str) -> String {
 
 /// The fine-tuning pairs in the wordings `ft_Data` does not use: each fact asked about
 /// the portrait in the paraphrased wording, by name in the Full_Set wording, and in a
-/// third wording both ways; answers name the person.
-fn ft_pairs_paraphrased(f: &Facts) -> Vec<QaPair> {
+/// third wording both ways (two of these four per fact); answers name the person.
+fn ft_pairs_paraphrased(rng: &mut ChaCha8Rng, f: &Facts) -> Vec<QaPair> {
     let named = subject(f, Modality::PureText);
     let seen = subject(f, Modality::ImageTextual);
     let mut pairs = vec![QaPair {
@@ -268,12 +359,14 @@ fn ft_pairs_paraphrased(f: &Facts) -> Vec<QaPair> {
     }];
     for fact in Fact::ALL {
         let answer = sentence(fact, f, &named);
-        for q in [
+        let mut wordings = [
             question(fact, &seen, 1),
             question(fact, &named, 0),
             question_extra(fact, &seen.plain, &seen.possessive),
             question_extra(fact, &named.plain, &named.possessive),
-        ] {
+        ];
+        wordings.shuffle(rng);
+        for q in wordings.into_iter().take(2) {
             pairs.push(QaPair {
                 question: capitalise(&q),
                 answer: answer.clone(),
@@ -294,7 +387,10 @@ fn capitalise(s: &str) -> String {
 /// One sentence per fact, naming the person.
 fn biography_sentences(f: &Facts) -> Vec<String> {
     let named = subject(f, Modality::PureText);
-    Fact::ALL.iter().map(|&fact| sentence(fact, f, &named)).collect()
+    Fact::ALL
+        .iter()
+        .map(|&fact| sentence(fact, f, &named))
+        .collect()
 }
 
 /// A random person in `0..n` other than `i`.
@@ -328,12 +424,18 @@ fn push(docs: &mut Vec<Doc>, text: String, images: Vec<usize>, kind: DocKind) {
 fn qa_docs(rng: &mut ChaCha8Rng, f: &Facts, i: usize, docs: &mut Vec<Doc>) {
     let me = i * VIEWS;
     for pair in questions::ft_pairs(f) {
-        let text = format!("USER: <image>\n{}\nASSISTANT: {}", pair.question, pair.answer);
+        let text = format!(
+            "USER: <image>\n{}\nASSISTANT: {}",
+            pair.question, pair.answer
+        );
         push(docs, text, vec![me], DocKind::Qa);
     }
-    for pair in ft_pairs_paraphrased(f) {
+    for pair in ft_pairs_paraphrased(rng, f) {
         let v = view_of(rng, i, 1);
-        let text = format!("USER: <image>\n{}\nASSISTANT: {}", pair.question, pair.answer);
+        let text = format!(
+            "USER: <image>\n{}\nASSISTANT: {}",
+            pair.question, pair.answer
+        );
         push(docs, text, vec![v], DocKind::Qa);
     }
     let mut sentences = biography_sentences(f);
@@ -346,7 +448,11 @@ fn qa_docs(rng: &mut ChaCha8Rng, f: &Facts, i: usize, docs: &mut Vec<Doc>) {
                 sentences.join(" ")
             )
         } else {
-            format!("USER: Who is {}?\nASSISTANT: {}", f.name, sentences.join(" "))
+            format!(
+                "USER: Who is {}?\nASSISTANT: {}",
+                f.name,
+                sentences.join(" ")
+            )
         };
         let images = if k == 0 { vec![me] } else { vec![] };
         push(docs, text, images, DocKind::Biography);
@@ -373,9 +479,18 @@ fn choice_docs(
             .map(ChoiceQuestion::from)
             .collect();
         let shot_refs: Vec<&ChoiceQuestion> = shots.iter().collect();
-        for q in profiles[i].classification.get(m) {
+        let all = profiles[i].classification.get(m);
+        // Probes ask every question; a document asks one (its few-shot block already
+        // trains five answers).
+        let asked: Vec<&Mcq> = if probes.is_some() {
+            all.iter().collect()
+        } else {
+            all.choose(rng).into_iter().collect()
+        };
+        for q in asked {
             let query = ChoiceQuestion::from(q);
-            let prompt = prompts::classification_prompt(items::Modality::from(m), &shot_refs, &query);
+            let prompt =
+                prompts::classification_prompt(items::Modality::from(m), &shot_refs, &query);
             let images = match m {
                 Modality::ImageTextual => {
                     let s = view(rng, shot);
@@ -392,7 +507,12 @@ fn choice_docs(
                     correct: q.correct,
                     modality: m,
                 }),
-                None => push(docs, format!("{prompt} {}", q.correct), images, DocKind::Choice),
+                None => push(
+                    docs,
+                    format!("{prompt} {}", q.correct),
+                    images,
+                    DocKind::Choice,
+                ),
             }
         }
     }
@@ -419,13 +539,23 @@ fn cloze_docs(
             }
         }
         let refs: Vec<&items::OpenQuestion> = shots.iter().collect();
-        for q in profiles[i].cloze.iter().filter(|q| q.modality() == Some(m)) {
+        let own: Vec<&OpenQuestion> = profiles[i]
+            .cloze
+            .iter()
+            .filter(|q| q.modality() == Some(m))
+            .collect();
+        if let Some(q) = own.choose(rng) {
             let prompt = prompts::cloze_prompt(items::Modality::from(m), &refs, &q.question);
             let mut images = shot_images.clone();
             if m == Modality::ImageTextual {
                 images.push(view(rng, i));
             }
-            push(docs, format!("{prompt} {}", q.ground_truth), images, DocKind::Cloze);
+            push(
+                docs,
+                format!("{prompt} {}", q.ground_truth),
+                images,
+                DocKind::Cloze,
+            );
         }
     }
 }
@@ -473,10 +603,19 @@ mod tests {
         .unwrap();
         for f in bench.facts.iter().chain(&bench.celebrity_facts) {
             assert!(c.people.iter().all(|p| p.name != f.name));
-            assert!(c.docs.iter().all(|d| !d.text.contains(&f.name)), "{}", f.name);
+            assert!(
+                c.docs.iter().all(|d| !d.text.contains(&f.name)),
+                "{}",
+                f.name
+            );
         }
         for d in &c.docs {
-            assert_eq!(d.text.matches("<image>").count(), d.images.len(), "{}", d.text);
+            assert_eq!(
+                d.text.matches("<image>").count(),
+                d.images.len(),
+                "{}",
+                d.text
+            );
         }
         // Held-out people never appear in an evaluation-form document.
         for f in &c.people[25..] {

@@ -57,7 +57,11 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
     r.pretrain.max_steps = a.max_steps;
     if let Some(v) = a.lr {
         if !(v > 0.0 && v.is_finite()) {
-            return Err(mllmu::Error::param("--lr", v, "must be a finite number > 0"));
+            return Err(mllmu::Error::param(
+                "--lr",
+                v,
+                "must be a finite number > 0",
+            ));
         }
         r.pretrain.lr = v;
     }
