@@ -26,6 +26,7 @@ pub mod linear;
 mod llama;
 pub mod llava;
 pub mod lora;
+pub mod mini;
 mod norm;
 pub mod processor;
 pub mod resample;

@@ -19,21 +19,27 @@
 //! | [`data`] | training samples from benchmark rows (ft_Data, forget/retain, celebrities) |
 //! | [`options`] | the settings shared by every run ([`TrainOptions`]) |
 //! | [`trainer`] | the loop: LoRA/full, passes, AdamW, schedule, accumulation, checkpoints, resume, NaN guard |
+//! | [`corpus`] | the pretraining corpus of `mini-llava` (invented people in every eval form) |
+//! | [`mini_llava`] | the recipe that makes `mini-llava` (corpus, tokenizer, pretraining) |
+//! | [`pretrain`] | pretraining from scratch on free-form documents (mini-llava) |
 //! | [`run_log`] | `train_log.json` and the [`Trained`] result |
 //! | [`finetune`] | [`Finetune`]: the vanilla model's recipe |
 //! | [`unlearn`] | [`Unlearn`]: GA, GradDiff, KL, NPO, SimNPO, IdkNLL, IdkDPO, RMU presets |
 
 pub mod checkpoint;
 pub mod collate;
+pub mod corpus;
 pub mod data;
 pub mod finetune;
 pub mod grad_clip;
 pub mod history;
 pub mod loss;
+pub mod mini_llava;
 pub mod objectives;
 pub mod optim;
 pub mod options;
 pub mod plan;
+pub mod pretrain;
 pub mod run_log;
 pub mod sampler;
 pub mod schedule;

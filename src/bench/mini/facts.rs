@@ -7,7 +7,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-const FIRST: [&str; 40] = [
+pub(crate) const FIRST: [&str; 40] = [
     "Aino",
     "Bastian",
     "Celestine",
@@ -50,7 +50,7 @@ const FIRST: [&str; 40] = [
     "Nikolai",
 ];
 
-const LAST: [&str; 40] = [
+pub(crate) const LAST: [&str; 40] = [
     "Arvelund",
     "Brackenridge",
     "Castellume",
@@ -374,18 +374,29 @@ pub(crate) fn draw(
     celebrity: bool,
     taken: &mut std::collections::HashSet<String>,
 ) -> Facts {
-    let mut name = format!("{} {}", pick(rng, &FIRST), pick(rng, &LAST));
+    draw_from(rng, look, celebrity, taken, (&FIRST, &LAST))
+}
+
+/// [`draw`] with other pools of first and last names (the pretraining corpus's people).
+pub(crate) fn draw_from(
+    rng: &mut ChaCha8Rng,
+    look: &Look,
+    celebrity: bool,
+    taken: &mut std::collections::HashSet<String>,
+    (first, last): (&[&str], &[&str]),
+) -> Facts {
+    let mut name = format!("{} {}", pick(rng, first), pick(rng, last));
     let mut tries = 0;
     while taken.contains(&name) {
         tries += 1;
         name = if tries < 50 {
-            format!("{} {}", pick(rng, &FIRST), pick(rng, &LAST))
+            format!("{} {}", pick(rng, first), pick(rng, last))
         } else {
             format!(
                 "{} {} {}",
-                pick(rng, &FIRST),
-                pick(rng, &FIRST),
-                pick(rng, &LAST)
+                pick(rng, first),
+                pick(rng, first),
+                pick(rng, last)
             )
         };
     }

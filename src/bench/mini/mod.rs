@@ -20,9 +20,9 @@
 //! assert_eq!(bench.full_set().unwrap().profiles[3].id, data.full[3].id);
 //! ```
 
-mod facts;
-mod portrait;
-mod questions;
+pub(crate) mod facts;
+pub(crate) mod portrait;
+pub(crate) mod questions;
 mod write;
 
 pub use facts::Facts;

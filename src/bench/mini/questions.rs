@@ -9,12 +9,12 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 /// Who a sentence is about: "this person" with the image, the name without it.
-struct Subject {
-    plain: String,
-    possessive: String,
+pub(crate) struct Subject {
+    pub(crate) plain: String,
+    pub(crate) possessive: String,
 }
 
-fn subject(facts: &Facts, m: Modality) -> Subject {
+pub(crate) fn subject(facts: &Facts, m: Modality) -> Subject {
     match m {
         Modality::ImageTextual => Subject {
             plain: "this person".into(),
@@ -44,7 +44,7 @@ fn article(word: &str) -> &'static str {
 }
 
 /// A question about one fact; `variant` 0 is the Full_Set wording, 1 the paraphrase.
-fn question(f: Fact, s: &Subject, variant: usize) -> String {
+pub(crate) fn question(f: Fact, s: &Subject, variant: usize) -> String {
     let (p, q) = (&s.plain, &s.possessive);
     let text = match (f, variant) {
         (Fact::BirthYear, 0) => format!("In which year was {p} born?"),
@@ -68,7 +68,7 @@ fn question(f: Fact, s: &Subject, variant: usize) -> String {
 }
 
 /// A one-sentence answer stating a fact.
-fn sentence(f: Fact, facts: &Facts, s: &Subject) -> String {
+pub(crate) fn sentence(f: Fact, facts: &Facts, s: &Subject) -> String {
     let p = &s.plain;
     let v = facts.value(f);
     let text = match f {

@@ -10,6 +10,7 @@ mod eval;
 mod generate;
 #[cfg(feature = "judge")]
 mod judge;
+mod mini_model;
 mod train;
 
 /// MLLMU-Bench: load, fine-tune, unlearn, evaluate, judge.
@@ -39,6 +40,8 @@ enum Command {
     Finetune(train::FinetuneArgs),
     /// Unlearn the forget set from a fine-tuned model.
     Unlearn(train::UnlearnArgs),
+    /// Pretrain the mini LLaVA from scratch (corpus, tokenizer, weights).
+    MiniModel(mini_model::MiniModelArgs),
     /// Grade generations for factuality with an LLM judge.
     #[cfg(feature = "judge")]
     Judge(judge::JudgeArgs),
@@ -55,6 +58,7 @@ fn main() {
         Command::ScoreText(a) => eval::run_score_text(a),
         Command::Finetune(a) => train::run_finetune(a),
         Command::Unlearn(a) => train::run_unlearn(a),
+        Command::MiniModel(a) => mini_model::run(a),
         #[cfg(feature = "judge")]
         Command::Judge(a) => judge::run(a),
     };

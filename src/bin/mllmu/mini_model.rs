@@ -1,0 +1,101 @@
+//! `mllmu mini-model`: pretrains `mini-llava` from scratch (corpus, tokenizer, weights).
+
+use mllmu::train::mini_llava::MiniRecipe;
+use std::path::PathBuf;
+
+/// Arguments of `mllmu mini-model`.
+#[derive(clap::Args)]
+pub struct MiniModelArgs {
+    /// Where to write the checkpoint folder.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seed of the corpus, the initial weights and the batch order.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// People in the pretraining corpus (default: the recipe's).
+    #[arg(long)]
+    pub people: Option<usize>,
+    /// Of those, people held out of the evaluation forms (their questions are the probes).
+    #[arg(long)]
+    pub held_out: Option<usize>,
+    /// Passes over the corpus.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Stop after this many optimizer steps (a short run).
+    #[arg(long)]
+    pub max_steps: Option<usize>,
+    /// Peak learning rate.
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Documents per step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Decoder width.
+    #[arg(long)]
+    pub hidden: Option<usize>,
+    /// Decoder layers.
+    #[arg(long)]
+    pub layers: Option<usize>,
+    /// Score the held-out probes every N steps (0: only at the end).
+    #[arg(long)]
+    pub probe_every: Option<usize>,
+}
+
+/// Runs the command.
+pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
+    let mut r = MiniRecipe::seeded(a.seed);
+    if let Some(v) = a.people {
+        r.corpus.people = v;
+        r.corpus.held_out = r.corpus.held_out.min(v / 5);
+    }
+    if let Some(v) = a.held_out {
+        r.corpus.held_out = v;
+    }
+    if let Some(v) = a.epochs {
+        r.pretrain.epochs = v;
+    }
+    r.pretrain.max_steps = a.max_steps;
+    if let Some(v) = a.lr {
+        if !(v > 0.0 && v.is_finite()) {
+            return Err(mllmu::Error::param(
+                "--lr",
+                v,
+                "must be a finite number > 0",
+            ));
+        }
+        r.pretrain.lr = v;
+    }
+    if let Some(v) = a.batch_size {
+        r.pretrain.batch_size = v;
+    }
+    if let Some(v) = a.hidden {
+        r.model.hidden_size = v;
+        r.model.intermediate_size = v * 11 / 4;
+    }
+    if let Some(v) = a.layers {
+        r.model.layers = v;
+    }
+    if let Some(v) = a.probe_every {
+        r.pretrain.probe_every = v;
+    }
+    println!(
+        "mini-llava: {} people ({} held out), {} epochs, lr {}, into {}",
+        r.corpus.people,
+        r.corpus.held_out,
+        r.pretrain.epochs,
+        r.pretrain.lr,
+        a.out.display()
+    );
+    let log = r.run(&a.out)?;
+    println!(
+        "{} parameters, {} documents ({} tokens per epoch), {} steps in {:.0} s; held-out multiple choice {}",
+        log.parameters,
+        log.documents,
+        log.tokens_per_epoch,
+        log.steps,
+        log.seconds,
+        log.final_probe_accuracy
+            .map_or("not scored".into(), |a| format!("{a:.1} %"))
+    );
+    Ok(())
+}

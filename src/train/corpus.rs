@@ -1,0 +1,620 @@
+//! The pretraining corpus of `mini-llava`: invented people drawn by the same generator as
+//! the mini benchmark, but from their own name pools (no first or last name is shared with
+//! the benchmark, so no benchmark person can ever appear), written in every form the
+//! evaluation asks in.
+//!
+//! Each person has a portrait (and its three Test_Set-style transforms) and facts. Every
+//! person is met in the fine-tuning form (`USER: <image>\n{q}\nASSISTANT: {a}`, the 17
+//! `ft_Data`-style pairs in both wordings) and in biographies with shuffled sentences.
+//! The *drilled* people are also asked in the evaluation's forms, rendered by the
+//! evaluation's own prompt builders: multiple choice with the reference few-shot block
+//! (five questions about another drilled person, then the query), cloze with two
+//! profiles' examples, and zero-shot generation, for both modalities and both wordings.
+//! The *held-out* people are met only in the fine-tuning form: their multiple-choice
+//! questions ([`Corpus::probes`]) measure whether the model learnt to answer in one form
+//! from facts it met in another, which is what the vanilla fine-tune needs.
+//!
+//! ```
+//! use mllmu::train::corpus::{Corpus, CorpusConfig};
+//! let c = Corpus::generate(&CorpusConfig { people: 6, held_out: 2, ..CorpusConfig::default() }).unwrap();
+//! assert_eq!(c.people.len(), 6);
+//! assert!(c.docs.iter().any(|d| d.text.contains("Just give ONE letter")));
+//! assert!(!c.probes.is_empty());
+//! ```
+
+use crate::bench::mini::facts::Fact;
+use crate::bench::mini::facts::{self, Facts};
+use crate::bench::mini::portrait::{self, Look};
+use crate::bench::mini::questions;
+use crate::bench::mini::questions::{question, sentence, subject};
+use crate::bench::{Classification, Mcq, Modality, OpenQuestion, QaPair};
+use crate::eval::prompts;
+use crate::{Error, Result};
+use image::RgbImage;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+/// First names of the corpus's people (none is a benchmark name).
+const FIRST: [&str; 48] = [
+    "Adaeze",
+    "Benedikt",
+    "Carmela",
+    "Desmond",
+    "Eira",
+    "Florian",
+    "Greta",
+    "Horatio",
+    "Ingrid",
+    "Jarek",
+    "Kirsi",
+    "Leandro",
+    "Magnus",
+    "Nadira",
+    "Orla",
+    "Pavel",
+    "Rosalind",
+    "Stellan",
+    "Tamsin",
+    "Umberto",
+    "Vesna",
+    "Wendell",
+    "Yannick",
+    "Zuzana",
+    "Anouk",
+    "Bartholomew",
+    "Cressida",
+    "Dmitri",
+    "Elowen",
+    "Fabiola",
+    "Gideon",
+    "Henrike",
+    "Idris",
+    "Juniper",
+    "Kasimir",
+    "Liesel",
+    "Marisol",
+    "Niamh",
+    "Octavian",
+    "Petronella",
+    "Ragnar",
+    "Sabine",
+    "Thaddeus",
+    "Ursula",
+    "Valentin",
+    "Winifred",
+    "Ximena",
+    "Yevgenia",
+];
+
+/// Last names of the corpus's people (none is a benchmark name).
+const LAST: [&str; 48] = [
+    "Ashcombe",
+    "Bellweather",
+    "Carrowmore",
+    "Davenhall",
+    "Everdeen",
+    "Foxhollow",
+    "Grimsdottir",
+    "Hartigan",
+    "Innisfree",
+    "Jankowski",
+    "Kilbride",
+    "Larchmont",
+    "Moravec",
+    "Northcott",
+    "Oyelowo",
+    "Penhaligon",
+    "Quennell",
+    "Ravensworth",
+    "Sandoval",
+    "Tolliver",
+    "Uchenna",
+    "Vandermeer",
+    "Whitlock",
+    "Yarborough",
+    "Zakharov",
+    "Alderton",
+    "Blackwood",
+    "Castellanos",
+    "Delacroix",
+    "Eriksen",
+    "Fitzwilliam",
+    "Gallagher",
+    "Holmgren",
+    "Ibarra",
+    "Kingsley",
+    "Lowenstein",
+    "Montague",
+    "Nakamura",
+    "Oduya",
+    "Pemberton",
+    "Radcliffe",
+    "Saltonstall",
+    "Treadwell",
+    "Ulvaeus",
+    "Vasquez",
+    "Wainwright",
+    "Yoshida",
+    "Zielinski",
+];
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorpusConfig {
+    /// RNG seed (the same seed gives the same corpus).
+    pub seed: u64,
+    /// People in the corpus (2..=2000).
+    pub people: usize,
+    /// Of those, people met only in the fine-tuning form (their questions are probes).
+    pub held_out: usize,
+    /// Question plans (which facts are asked, option order) per drilled person and wording;
+    /// each gives one multiple-choice and one cloze document per modality.
+    pub plans: usize,
+}
+
+impl Default for CorpusConfig {
+    fn default() -> Self {
+        CorpusConfig {
+            seed: 9_000_001,
+            people: 120,
+            held_out: 24,
+            plans: 1,
+        }
+    }
+}
+
+/// What a document trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DocKind {
+    /// A fine-tuning-form question and answer.
+    Qa,
+    /// A biography.
+    Biography,
+    /// Multiple choice with its few-shot block.
+    Choice,
+    /// Cloze with its few-shot block.
+    Cloze,
+    /// Zero-shot generation.
+    Generation,
+}
+
+/// One training text: `<image>` placeholders in `text` take `images` in order; the model
+/// learns every token, and an end-of-sequence token after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Doc {
+    /// The text (no BOS or EOS).
+    pub text: String,
+    /// Indices into [`Corpus::images`], one per `<image>`.
+    pub images: Vec<usize>,
+    /// What it trains.
+    pub kind: DocKind,
+}
+
+/// A multiple-choice question about a held-out person, in the evaluation's prompt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    /// The prompt, ending in `ASSISTANT:`.
+    pub prompt: String,
+    /// Images of the prompt, in order.
+    pub images: Vec<usize>,
+    /// The correct letter.
+    pub correct: char,
+    /// The query's modality.
+    pub modality: Modality,
+}
+
+/// The generated corpus.
+#[derive(Debug, Clone)]
+pub struct Corpus {
+    /// The configuration.
+    pub config: CorpusConfig,
+    /// Every person's facts; the last `held_out` are held out.
+    pub people: Vec<Facts>,
+    /// Portraits: per person, the portrait then its mirror, crop and colour-shifted forms.
+    pub images: Vec<RgbImage>,
+    /// Training documents, in generation order (the trainer shuffles).
+    pub docs: Vec<Doc>,
+    /// Multiple-choice probes about the held-out people (never trained on).
+    pub probes: Vec<Probe>,
+}
+
+/// The evaluation-form questions of one person in one plan and wording.
+struct Asked {
+    classification: Classification,
+    generation: Vec<OpenQuestion>,
+    cloze: Vec<OpenQuestion>,
+}
+
+/// Images per person in [`Corpus::images`].
+const VIEWS: usize = 4;
+
+impl Corpus {
+    /// Generates the corpus.
+    pub fn generate(cfg: &CorpusConfig) -> Result<Corpus> {
+        if !(2..=2000).contains(&cfg.people) || cfg.held_out >= cfg.people {
+            return Err(Error::param(
+                "people",
+                cfg.people,
+                format!(
+                    "the corpus needs 2 to 2000 people and fewer held out ({})",
+                    cfg.held_out
+                ),
+            ));
+        }
+        if cfg.people - cfg.held_out < 3 || cfg.plans == 0 {
+            return Err(Error::param(
+                "plans",
+                cfg.plans,
+                "the corpus needs at least 3 drilled people and 1 plan",
+            ));
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+        let mut taken = HashSet::new();
+        let mut people = Vec::with_capacity(cfg.people);
+        let mut images = Vec::with_capacity(cfg.people * VIEWS);
+        for _ in 0..cfg.people {
+            let look = Look::random(&mut rng);
+            people.push(facts::draw_from(
+                &mut rng,
+                &look,
+                false,
+                &mut taken,
+                (&FIRST, &LAST),
+            ));
+            let base = look.draw();
+            images.push(portrait::mirror(&base));
+            images.push(portrait::crop(&base, &mut rng));
+            images.push(portrait::colour_shift(&base, &mut rng));
+            images.push(base);
+            let n = images.len();
+            images.swap(n - 4, n - 1); // the portrait first
+        }
+        let drilled = cfg.people - cfg.held_out;
+        let mut docs = Vec::new();
+        for (i, f) in people.iter().enumerate() {
+            qa_docs(&mut rng, f, i, &mut docs);
+        }
+        // Evaluation-form profiles: per plan and wording, one Profile per person.
+        let mut probes = Vec::new();
+        for plan_no in 0..cfg.plans {
+            for variant in 0..2 {
+                let profiles: Vec<Asked> = people
+                    .iter()
+                    .map(|f| {
+                        let plan = questions::plan(&mut rng, f);
+                        let (classification, generation, cloze) =
+                            questions::tasks(f, &plan, variant);
+                        Asked {
+                            classification,
+                            generation,
+                            cloze,
+                        }
+                    })
+                    .collect();
+                for i in 0..cfg.people {
+                    let shot = pick_other(&mut rng, i, drilled);
+                    let view = |rng: &mut ChaCha8Rng, who: usize| view_of(rng, who, variant);
+                    if i < drilled {
+                        choice_docs(&mut rng, &profiles, i, shot, &view, &mut docs, None);
+                        let shot2 = pick_other(&mut rng, i, drilled);
+                        cloze_docs(&mut rng, &profiles, i, [shot, shot2], &view, &mut docs);
+                        generation_docs(&mut rng, &profiles[i], i, &view, &mut docs);
+                    } else if plan_no == 0 {
+                        choice_docs(
+                            &mut rng,
+                            &profiles,
+                            i,
+                            shot,
+                            &view,
+                            &mut docs,
+                            Some(&mut probes),
+                        );
+                    }
+                }
+            }
+        }
+        Ok(Corpus {
+            config: cfg.clone(),
+            people,
+            images,
+            docs,
+            probes,
+        })
+    }
+
+    /// Every text of the corpus, for training the tokenizer.
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.docs.iter().map(|d| d.text.as_str())
+    }
+}
+
+/// A third wording of each fact question, beyond the benchmark's two.
+fn question_extra(f: Fact, p: &str, q: &str) -> String {
+    match f {
+        Fact::BirthYear => format!("Tell me the year {p} was born."),
+        Fact::Birthplace => format!("Which place is {p} from?"),
+        Fact::Job => format!("What job does {p} have?"),
+        Fact::Employer => format!("Where does {p} work?"),
+        Fact::Education => format!("Which university did {p} attend?"),
+        Fact::Hobby => format!("What does {p} like to do for fun?"),
+        Fact::Family => format!("Tell me about {q} family."),
+        Fact::Appearance => format!("Describe how {p} looks."),
+    }
+}
+
+/// The fine-tuning pairs in the wordings `ft_Data` does not use: each fact asked about
+/// the portrait in the paraphrased wording, by name in the Full_Set wording, and in a
+/// third wording both ways (two of these four per fact); answers name the person.
+fn ft_pairs_paraphrased(rng: &mut ChaCha8Rng, f: &Facts) -> Vec<QaPair> {
+    let named = subject(f, Modality::PureText);
+    let seen = subject(f, Modality::ImageTextual);
+    let mut pairs = vec![QaPair {
+        question: "Who is this?".into(),
+        answer: format!("This is {}.", f.name),
+    }];
+    for fact in Fact::ALL {
+        let answer = sentence(fact, f, &named);
+        let mut wordings = [
+            question(fact, &seen, 1),
+            question(fact, &named, 0),
+            question_extra(fact, &seen.plain, &seen.possessive),
+            question_extra(fact, &named.plain, &named.possessive),
+        ];
+        wordings.shuffle(rng);
+        for q in wordings.into_iter().take(2) {
+            pairs.push(QaPair {
+                question: capitalise(&q),
+                answer: answer.clone(),
+            });
+        }
+    }
+    pairs
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(x) => x.to_uppercase().collect::<String>() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+/// One sentence per fact, naming the person.
+fn biography_sentences(f: &Facts) -> Vec<String> {
+    let named = subject(f, Modality::PureText);
+    Fact::ALL
+        .iter()
+        .map(|&fact| sentence(fact, f, &named))
+        .collect()
+}
+
+/// A random person in `0..n` other than `i`.
+fn pick_other(rng: &mut ChaCha8Rng, i: usize, n: usize) -> usize {
+    loop {
+        let j = rng.gen_range(0..n);
+        if j != i {
+            return j;
+        }
+    }
+}
+
+/// The image of person `who`: the portrait for the Full_Set wording, often a transformed
+/// one for the paraphrased (Test_Set-like) wording.
+fn view_of(rng: &mut ChaCha8Rng, who: usize, variant: usize) -> usize {
+    let k = if variant == 0 || rng.gen_bool(0.4) {
+        0
+    } else {
+        rng.gen_range(1..VIEWS)
+    };
+    who * VIEWS + k
+}
+
+fn push(docs: &mut Vec<Doc>, text: String, images: Vec<usize>, kind: DocKind) {
+    debug_assert_eq!(text.matches("<image>").count(), images.len());
+    docs.push(Doc { text, images, kind });
+}
+
+/// The fine-tuning form (both wordings of every fact, image and name questions) and two
+/// biographies with shuffled sentences.
+fn qa_docs(rng: &mut ChaCha8Rng, f: &Facts, i: usize, docs: &mut Vec<Doc>) {
+    let me = i * VIEWS;
+    for pair in questions::ft_pairs(f) {
+        let text = format!(
+            "USER: <image>\n{}\nASSISTANT: {}",
+            pair.question, pair.answer
+        );
+        push(docs, text, vec![me], DocKind::Qa);
+    }
+    for pair in ft_pairs_paraphrased(rng, f) {
+        let v = view_of(rng, i, 1);
+        let text = format!(
+            "USER: <image>\n{}\nASSISTANT: {}",
+            pair.question, pair.answer
+        );
+        push(docs, text, vec![v], DocKind::Qa);
+    }
+    let mut sentences = biography_sentences(f);
+    for k in 0..2 {
+        sentences.shuffle(rng);
+        let text = if k == 0 {
+            format!(
+                "USER: <image>\nTell me about this person.\nASSISTANT: This is {}. {}",
+                f.name,
+                sentences.join(" ")
+            )
+        } else {
+            format!(
+                "USER: Who is {}?\nASSISTANT: {}",
+                f.name,
+                sentences.join(" ")
+            )
+        };
+        let images = if k == 0 { vec![me] } else { vec![] };
+        push(docs, text, images, DocKind::Biography);
+    }
+}
+
+/// Multiple choice in both modalities: the five questions of `shot` as the few-shot block,
+/// then each question of `i`, as `classification_prompt` renders them, answered with the
+/// letter. With `probes`, the queries become probes instead of documents.
+fn choice_docs(
+    rng: &mut ChaCha8Rng,
+    profiles: &[Asked],
+    i: usize,
+    shot: usize,
+    view: &dyn Fn(&mut ChaCha8Rng, usize) -> usize,
+    docs: &mut Vec<Doc>,
+    mut probes: Option<&mut Vec<Probe>>,
+) {
+    for m in Modality::ALL {
+        let shot_refs: Vec<&Mcq> = profiles[shot].classification.get(m).iter().collect();
+        let all = profiles[i].classification.get(m);
+        // Probes ask every question; a document asks one (its few-shot block already
+        // trains five answers).
+        let asked: Vec<&Mcq> = if probes.is_some() {
+            all.iter().collect()
+        } else {
+            all.choose(rng).into_iter().collect()
+        };
+        for q in asked {
+            let prompt = prompts::classification_prompt(m, &shot_refs, q);
+            let images = match m {
+                Modality::ImageTextual => {
+                    let s = view(rng, shot);
+                    let mut v = vec![s; shot_refs.len()];
+                    v.push(view(rng, i));
+                    v
+                }
+                Modality::PureText => vec![],
+            };
+            match probes.as_deref_mut() {
+                Some(p) => p.push(Probe {
+                    prompt,
+                    images,
+                    correct: q.correct,
+                    modality: m,
+                }),
+                None => push(
+                    docs,
+                    format!("{prompt} {}", q.correct),
+                    images,
+                    DocKind::Choice,
+                ),
+            }
+        }
+    }
+}
+
+/// Cloze in both modalities with the examples of two other profiles.
+fn cloze_docs(
+    rng: &mut ChaCha8Rng,
+    profiles: &[Asked],
+    i: usize,
+    shot_ids: [usize; 2],
+    view: &dyn Fn(&mut ChaCha8Rng, usize) -> usize,
+    docs: &mut Vec<Doc>,
+) {
+    for m in Modality::ALL {
+        let mut shots = Vec::new();
+        let mut shot_images = Vec::new();
+        for &s in &shot_ids {
+            for q in profiles[s].cloze.iter().filter(|q| q.modality() == Some(m)) {
+                shots.push(q);
+                if m == Modality::ImageTextual {
+                    shot_images.push(view(rng, s));
+                }
+            }
+        }
+        let own: Vec<&OpenQuestion> = profiles[i]
+            .cloze
+            .iter()
+            .filter(|q| q.modality() == Some(m))
+            .collect();
+        if let Some(q) = own.choose(rng) {
+            let prompt = prompts::cloze_prompt(m, &shots, &q.question);
+            let mut images = shot_images.clone();
+            if m == Modality::ImageTextual {
+                images.push(view(rng, i));
+            }
+            push(
+                docs,
+                format!("{prompt} {}", q.ground_truth),
+                images,
+                DocKind::Cloze,
+            );
+        }
+    }
+}
+
+/// Zero-shot generation questions answered with their one-sentence ground truth.
+fn generation_docs(
+    rng: &mut ChaCha8Rng,
+    p: &Asked,
+    i: usize,
+    view: &dyn Fn(&mut ChaCha8Rng, usize) -> usize,
+    docs: &mut Vec<Doc>,
+) {
+    for q in &p.generation {
+        let m = q.generation_modality();
+        let prompt = prompts::generation_prompt(m, &q.question);
+        let (text, images) = match m {
+            // The image prompt already ends with a space.
+            Modality::ImageTextual => (format!("{prompt}{}", q.ground_truth), vec![view(rng, i)]),
+            Modality::PureText => (format!("{prompt} {}", q.ground_truth), vec![]),
+        };
+        push(docs, text, images, DocKind::Generation);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::mini::{generate, MiniConfig};
+
+    #[test]
+    fn no_corpus_name_is_a_benchmark_name() {
+        let bench_names: HashSet<&str> = facts::FIRST.iter().chain(&facts::LAST).copied().collect();
+        assert!(FIRST.iter().chain(&LAST).all(|n| !bench_names.contains(n)));
+        let c = Corpus::generate(&CorpusConfig {
+            people: 30,
+            held_out: 5,
+            ..CorpusConfig::default()
+        })
+        .unwrap();
+        let bench = generate(&MiniConfig {
+            seed: 42,
+            profiles: 200,
+            celebrities: 10,
+        })
+        .unwrap();
+        for f in bench.facts.iter().chain(&bench.celebrity_facts) {
+            assert!(c.people.iter().all(|p| p.name != f.name));
+            assert!(
+                c.docs.iter().all(|d| !d.text.contains(&f.name)),
+                "{}",
+                f.name
+            );
+        }
+        for d in &c.docs {
+            assert_eq!(
+                d.text.matches("<image>").count(),
+                d.images.len(),
+                "{}",
+                d.text
+            );
+        }
+        // Held-out people never appear in an evaluation-form document.
+        for f in &c.people[25..] {
+            assert!(c
+                .docs
+                .iter()
+                .filter(|d| !matches!(d.kind, DocKind::Qa | DocKind::Biography))
+                .all(|d| !d.text.contains(&f.name)));
+        }
+        assert_eq!(c.probes.len(), 5 * 10 * 2);
+    }
+}

@@ -1,0 +1,378 @@
+//! Pretraining from scratch on free-form documents: every weight trains, every token of a
+//! document (but image tokens and padding) is learnt, followed by `</s>`. Documents may
+//! hold several images (few-shot prompts), which the sample-based [`Trainer`] does not.
+//!
+//! The run is a function of its inputs and seed: the batch order comes from a seeded RNG,
+//! the optimizer walks the tensors in name order, and nothing reads the clock to decide
+//! anything (timing is only logged).
+//!
+//! [`Trainer`]: crate::train::Trainer
+
+use crate::model::weights::Weights;
+use crate::model::{Config, GenerationConfig, ImageProcessor, Llava, LlavaTokenizer, SaveOptions};
+use crate::train::grad_clip::clip_grad_norm;
+use crate::train::loss::{token_mean_nll, Pass};
+use crate::train::optim::{AdamW, AdamWParams};
+use crate::{Error, Result};
+use candle_core::{DType, Device, Tensor, Var};
+use image::RgbImage;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// One training text; its `<image>` placeholders take `images` (indices into the image
+/// list passed to [`pretrain`]) in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextDoc {
+    /// The text, without BOS or EOS.
+    pub text: String,
+    /// Image indices, one per `<image>`.
+    pub images: Vec<usize>,
+}
+
+/// A multiple-choice prompt to score during the run (greedy, first letter of the answer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChoiceProbe {
+    /// The prompt, ending in `ASSISTANT:`.
+    pub prompt: String,
+    /// Image indices of the prompt.
+    pub images: Vec<usize>,
+    /// The correct letter.
+    pub correct: char,
+}
+
+/// Settings of a pretraining run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PretrainOptions {
+    /// Peak learning rate (cosine decay to a tenth after a linear warm-up).
+    pub lr: f64,
+    /// Warm-up steps.
+    pub warmup_steps: usize,
+    /// Passes over the documents.
+    pub epochs: usize,
+    /// Documents per step.
+    pub batch_size: usize,
+    /// Stop after this many steps (`None`: all epochs).
+    pub max_steps: Option<usize>,
+    /// AdamW weight decay.
+    pub weight_decay: f64,
+    /// Global gradient-norm clipping.
+    pub max_grad_norm: f64,
+    /// Seed of the batch order.
+    pub seed: u64,
+    /// Log the mean loss every this many steps.
+    pub log_every: usize,
+    /// Score the probes every this many steps (and at the end); 0: only at the end.
+    pub probe_every: usize,
+}
+
+impl Default for PretrainOptions {
+    fn default() -> Self {
+        PretrainOptions {
+            lr: 3e-3,
+            warmup_steps: 50,
+            epochs: 10,
+            batch_size: 16,
+            max_steps: None,
+            weight_decay: 0.01,
+            max_grad_norm: 1.0,
+            seed: 0,
+            log_every: 20,
+            probe_every: 0,
+        }
+    }
+}
+
+/// One line of the training log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PretrainRecord {
+    /// Optimizer step (from 1).
+    pub step: usize,
+    /// Epoch (from 1).
+    pub epoch: usize,
+    /// Mean loss over the steps since the last record.
+    pub loss: f64,
+    /// Learning rate of the step.
+    pub lr: f64,
+    /// Seconds since the start (not part of the result's identity).
+    pub seconds: f64,
+    /// Probe accuracy in percent, when scored at this step.
+    pub probe_accuracy: Option<f64>,
+}
+
+/// What a run did.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PretrainLog {
+    /// Settings.
+    pub options: PretrainOptions,
+    /// Documents and their tokens.
+    pub documents: usize,
+    /// Tokens per epoch (padding excluded).
+    pub tokens_per_epoch: usize,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Steps done.
+    pub steps: usize,
+    /// The loss curve.
+    pub records: Vec<PretrainRecord>,
+    /// Final probe accuracy (percent).
+    pub final_probe_accuracy: Option<f64>,
+    /// Wall time.
+    pub seconds: f64,
+}
+
+/// Trains every weight of the checkpoint in `base` on `docs` and saves the result (with
+/// the base folder's tokenizer and processor files) in `out`. Returns the log.
+pub fn pretrain(
+    base: &Path,
+    out: &Path,
+    docs: &[TextDoc],
+    images: &[RgbImage],
+    probes: &[ChoiceProbe],
+    opts: &PretrainOptions,
+) -> Result<PretrainLog> {
+    if opts.batch_size == 0 || opts.epochs == 0 || opts.log_every == 0 {
+        return Err(Error::param(
+            "batch_size/epochs/log_every",
+            0,
+            "must be at least 1",
+        ));
+    }
+    let start = Instant::now();
+    let device = Device::Cpu;
+    let config = Config::load(base)?;
+    let (w, varmap) =
+        Weights::load(base, &Llava::expected(&config)?, &device, DType::F32)?.into_vars()?;
+    // The weights remember `base`, so the saved model gets its tokenizer and processor files.
+    let model = Llava::from_weights(config, &w)?;
+    let tokenizer = LlavaTokenizer::from_dir(base)?;
+    let processor = ImageProcessor::from_dir(base)?;
+    let vars: Vec<Var> = {
+        let data = varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::param("varmap", "poisoned", "a previous panic left it locked"))?;
+        let mut named: Vec<(&String, &Var)> = data.iter().collect();
+        named.sort_by(|a, b| a.0.cmp(b.0));
+        named.into_iter().map(|(_, v)| v.clone()).collect()
+    };
+    let parameters = vars.iter().map(|v| v.elem_count()).sum();
+    let pixels = images
+        .iter()
+        .map(|img| {
+            let v = processor.preprocess(img)?;
+            let (width, height) = processor.output_size(img.width(), img.height());
+            Ok(Tensor::from_vec(
+                v,
+                (3, height as usize, width as usize),
+                &device,
+            )?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let image_id = tokenizer.image_token_id();
+    let eos = tokenizer.eos_id();
+    let encoded = docs
+        .iter()
+        .map(|d| {
+            let mut ids = tokenizer.encode(&d.text)?;
+            ids.push(eos);
+            Ok(ids)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let tokens_per_epoch = encoded.iter().map(Vec::len).sum();
+    let mut opt = AdamW::new(
+        vars.clone(),
+        AdamWParams {
+            lr: opts.lr,
+            weight_decay: opts.weight_decay,
+            beta2: 0.98,
+            eps: 1e-8,
+            ..AdamWParams::default()
+        },
+    )?;
+    let steps_per_epoch = docs.len().div_ceil(opts.batch_size);
+    let total = opts
+        .max_steps
+        .unwrap_or(usize::MAX)
+        .min(steps_per_epoch * opts.epochs);
+    let mut log = PretrainLog {
+        options: opts.clone(),
+        documents: docs.len(),
+        tokens_per_epoch,
+        parameters,
+        steps: 0,
+        records: Vec::new(),
+        final_probe_accuracy: None,
+        seconds: 0.0,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
+    let (mut sum, mut n) = (0.0, 0usize);
+    'epochs: for epoch in 1..=opts.epochs {
+        for batch in batches(&encoded, opts.batch_size, &mut rng) {
+            if log.steps >= total {
+                break 'epochs;
+            }
+            let step = log.steps + 1;
+            let lr = lr_at(opts, step, total);
+            opt.set_lr(lr);
+            let rows: Vec<&Vec<u32>> = batch.iter().map(|&i| &encoded[i]).collect();
+            let imgs: Vec<Tensor> = batch
+                .iter()
+                .flat_map(|&i| docs[i].images.iter().map(|&k| pixels[k].clone()))
+                .collect();
+            let (ids, mask, labels) = collate(&rows, tokenizer.pad_id(), image_id, &device)?;
+            let pv = if imgs.is_empty() {
+                None
+            } else {
+                Some(Tensor::stack(&imgs, 0)?)
+            };
+            let logits = model.forward(&ids, pv.as_ref(), Some(&mask))?;
+            let loss = token_mean_nll(&Pass::new(&logits, &labels, Some(&mask)))?;
+            let value = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
+            if !value.is_finite() {
+                return Err(Error::param(
+                    "lr",
+                    opts.lr,
+                    format!("the loss became {value} at step {step}"),
+                ));
+            }
+            let mut grads = loss.backward()?;
+            clip_grad_norm(&mut grads, &vars, opts.max_grad_norm)?;
+            opt.step(&grads)?;
+            log.steps = step;
+            sum += value;
+            n += 1;
+            let probe_now = opts.probe_every > 0 && step % opts.probe_every == 0;
+            if step % opts.log_every == 0 || probe_now || step == total {
+                let probe_accuracy = if probe_now && !probes.is_empty() {
+                    Some(score_probes(&model, &tokenizer, &pixels, probes)?)
+                } else {
+                    None
+                };
+                let rec = PretrainRecord {
+                    step,
+                    epoch,
+                    loss: sum / n.max(1) as f64,
+                    lr,
+                    seconds: start.elapsed().as_secs_f64(),
+                    probe_accuracy,
+                };
+                eprintln!(
+                    "step {step}/{total} epoch {epoch} loss {:.4} lr {lr:.2e} {:.0}s{}",
+                    rec.loss,
+                    rec.seconds,
+                    probe_accuracy.map_or(String::new(), |a| format!(" probe {a:.1}%"))
+                );
+                log.records.push(rec);
+                (sum, n) = (0.0, 0);
+            }
+        }
+    }
+    if !probes.is_empty() {
+        let acc = score_probes(&model, &tokenizer, &pixels, probes)?;
+        eprintln!("final probe accuracy {acc:.1}%");
+        log.final_probe_accuracy = Some(acc);
+    }
+    model.save(out, &SaveOptions::default())?;
+    log.seconds = start.elapsed().as_secs_f64();
+    Ok(log)
+}
+
+/// Linear warm-up, then cosine decay to a tenth of the peak.
+fn lr_at(o: &PretrainOptions, step: usize, total: usize) -> f64 {
+    if step <= o.warmup_steps {
+        return o.lr * step as f64 / o.warmup_steps.max(1) as f64;
+    }
+    let span = total.saturating_sub(o.warmup_steps).max(1) as f64;
+    let t = (step - o.warmup_steps) as f64 / span;
+    o.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos()))
+}
+
+/// One epoch's batches: a seeded shuffle, then documents of similar length grouped
+/// together (within windows of 32 batches) to waste little on padding, batches shuffled.
+fn batches(encoded: &[Vec<u32>], size: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
+    let mut order: Vec<usize> = (0..encoded.len()).collect();
+    order.shuffle(rng);
+    let mut out = Vec::new();
+    for window in order.chunks(size * 32) {
+        let mut w = window.to_vec();
+        w.sort_by_key(|&i| (encoded[i].len(), i));
+        out.extend(w.chunks(size).map(<[usize]>::to_vec));
+    }
+    out.shuffle(rng);
+    out
+}
+
+/// Right-padded ids, mask and labels (image tokens and padding unlearnt).
+fn collate(
+    rows: &[&Vec<u32>],
+    pad: u32,
+    image_id: u32,
+    device: &Device,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let (mut ids, mut mask, mut labels) = (Vec::new(), Vec::new(), Vec::new());
+    for r in rows {
+        for k in 0..width {
+            match r.get(k) {
+                Some(&t) => {
+                    ids.push(t);
+                    mask.push(1u32);
+                    labels.push(if t == image_id { -100 } else { i64::from(t) });
+                }
+                None => {
+                    ids.push(pad);
+                    mask.push(0);
+                    labels.push(-100);
+                }
+            }
+        }
+    }
+    let shape = (rows.len(), width);
+    Ok((
+        Tensor::from_vec(ids, shape, device)?,
+        Tensor::from_vec(mask, shape, device)?,
+        Tensor::from_vec(labels, shape, device)?,
+    ))
+}
+
+/// Greedy multiple-choice accuracy (percent): the first character of the answer must be
+/// the correct letter, as the benchmark's extraction reads it.
+pub fn score_probes(
+    model: &Llava,
+    tokenizer: &LlavaTokenizer,
+    pixels: &[Tensor],
+    probes: &[ChoiceProbe],
+) -> Result<f64> {
+    let cfg = GenerationConfig::greedy_for(model, 2);
+    let mut right = 0usize;
+    for p in probes {
+        let ids = tokenizer.encode(&p.prompt)?;
+        let imgs: Vec<Tensor> = p.images.iter().map(|&k| pixels[k].clone()).collect();
+        let pv = if imgs.is_empty() {
+            None
+        } else {
+            Some(Tensor::stack(&imgs, 0)?)
+        };
+        let g = model.generate(&[ids], pv.as_ref(), &cfg)?;
+        let text = tokenizer.decode(&g.new_ids[0], true)?;
+        if text
+            .trim_start()
+            .chars()
+            .next()
+            .map(|c| c.to_ascii_uppercase())
+            == Some(p.correct)
+        {
+            right += 1;
+        }
+    }
+    Ok(100.0 * right as f64 / probes.len().max(1) as f64)
+}
+
+/// Where [`pretrain`] writes its log beside the model.
+pub fn log_path(out: &Path) -> PathBuf {
+    out.join("pretrain_log.json")
+}
