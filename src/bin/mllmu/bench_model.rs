@@ -8,7 +8,7 @@
 //! Each row is `BOS, <image> × image_seq_length, question, answer`, the answer being the
 //! last half (rounded up) of what follows the image; training labels cover the answer.
 
-use crate::generate::device_and_dtype;
+use crate::device_args::DeviceArgs;
 use candle_core::{DType, Device, Tensor};
 use image::RgbImage;
 use mllmu::display::Table;
@@ -44,12 +44,8 @@ pub struct BenchModelArgs {
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// f32, bf16 or f16 (default: bf16 on a GPU, f32 on the CPU).
-    #[arg(long)]
-    dtype: Option<String>,
+    #[command(flatten)]
+    device: DeviceArgs,
     /// Timed runs per measurement (the median is reported).
     #[arg(long, default_value_t = 5)]
     repeats: usize,
@@ -69,7 +65,7 @@ pub fn run(a: BenchModelArgs) -> Result<()> {
     }
     let tuned = !a.no_allocator_tuning && device::tune_allocator();
     let dir = hub::resolve_model(&a.model, Fetch::Download)?;
-    let (dev, dtype) = device_and_dtype(&a.device, a.dtype.as_deref())?;
+    let (dev, dtype) = a.device.resolve()?;
     let opts = Options {
         warmup: a.warmup,
         repeats: a.repeats,

@@ -1,5 +1,6 @@
 //! `mllmu eval` and `mllmu score-text` (owner: eval)
 
+use crate::device_args::DeviceArgs;
 use mllmu::bench::Bench;
 use mllmu::eval::items::EvalMode;
 use mllmu::eval::metrics::score_text;
@@ -57,12 +58,8 @@ pub struct EvalArgs {
     /// Print the summary as JSON instead of a table
     #[arg(long)]
     pub json: bool,
-    /// Run on auto, cpu, cuda or cuda:N
-    #[arg(long, value_name = "DEVICE", default_value = "auto")]
-    pub device: String,
-    /// Compute in f32, f16 or bf16 [default: bf16 on a GPU, f32 on the CPU]
-    #[arg(long, value_name = "DTYPE")]
-    pub dtype: Option<String>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     /// Fix the reference's evaluation flaws (few-shot outside the evaluated set, new-token decoding)
     #[arg(long)]
     pub corrected: bool,
@@ -128,11 +125,7 @@ pub struct ScoreTextArgs {
 /// Runs `mllmu eval`: loads model and benchmark, evaluates, writes the files, prints the
 /// summary.
 pub fn run_eval(a: EvalArgs) -> mllmu::Result<()> {
-    let dev = device::parse(&a.device)?;
-    let dtype = match &a.dtype {
-        Some(d) => device::parse_dtype(d)?,
-        None => device::default_dtype(&dev),
-    };
+    let (dev, dtype) = a.device.resolve()?;
     let opts = a.options();
     let model = Model::load_with(&a.model, &dev, dtype)?;
     let bench = Bench::open(&a.bench)?;

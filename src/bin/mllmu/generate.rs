@@ -2,7 +2,7 @@
 //! the LLaVA processor does (BOS, every `<image>` expanded), the images are preprocessed in
 //! order, and the continuation is decoded without special tokens.
 
-use candle_core::{DType, Device};
+use crate::device_args::DeviceArgs;
 use image::DynamicImage;
 use mllmu::hub::{self, Fetch};
 use mllmu::model::{device, GenerationConfig, ImageProcessor, Llava, LlavaTokenizer};
@@ -29,22 +29,8 @@ pub struct GenerateArgs {
     /// Print input ids, new ids, text and the first step's top-5 logits as JSON.
     #[arg(long)]
     json: bool,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: String,
-    /// f32, bf16 or f16 (default: bf16 on a GPU, f32 on the CPU).
-    #[arg(long)]
-    dtype: Option<String>,
-}
-
-/// The device named by `--device` and the dtype of `--dtype` (or the device's default).
-pub(crate) fn device_and_dtype(dev: &str, dtype: Option<&str>) -> Result<(Device, DType)> {
-    let dev = device::parse(dev)?;
-    let dtype = match dtype {
-        Some(d) => device::parse_dtype(d)?,
-        None => device::default_dtype(&dev),
-    };
-    Ok((dev, dtype))
+    #[command(flatten)]
+    device: DeviceArgs,
 }
 
 /// Runs `mllmu generate`.
@@ -56,7 +42,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     check_image_count(&tokenizer, &a.prompt, a.image.len())?;
     let images = a.image.iter().map(open_image).collect::<Result<Vec<_>>>()?;
     let processor = ImageProcessor::from_dir(&dir)?;
-    let (dev, dtype) = device_and_dtype(&a.device, a.dtype.as_deref())?;
+    let (dev, dtype) = a.device.resolve()?;
     let model = Llava::load(&dir, &dev, dtype)?;
     let out = generate_for_prompt(
         &model,
@@ -182,6 +168,7 @@ fn top_k(values: &[f32], k: usize) -> Vec<(u32, f32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use candle_core::{DType, Device};
 
     const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-llava");
     const IMAGE: &str = concat!(

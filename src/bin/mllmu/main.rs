@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod bench_model;
 mod demo;
+mod device_args;
 mod eval;
 mod generate;
 #[cfg(feature = "judge")]

@@ -1,8 +1,9 @@
 //! `mllmu finetune` and `mllmu unlearn` (owner: train)
 
+use crate::device_args::DeviceArgs;
 use mllmu::bench::Bench;
 use mllmu::hub::{resolve_model, Fetch};
-use mllmu::model::{device, LoraConfig, Model};
+use mllmu::model::{LoraConfig, Model};
 use mllmu::train::collate::CollateOptions;
 use mllmu::train::{Finetune, SampleSet, Stepping, TrainData, TrainOptions, Trained, Unlearn};
 use mllmu::{Error, Result};
@@ -71,12 +72,8 @@ pub struct CommonArgs {
     /// Start over even if the output folder holds a checkpoint.
     #[arg(long)]
     pub no_resume: bool,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
-    /// Compute dtype of the frozen base: f32, f16, bf16 (default: bf16 on GPU, f32 on CPU).
-    #[arg(long)]
-    pub dtype: Option<String>,
+    #[command(flatten)]
+    pub device: DeviceArgs,
     /// Print a JSON summary on stdout.
     #[arg(long)]
     pub json: bool,
@@ -162,11 +159,7 @@ fn options(c: &CommonArgs, mut o: TrainOptions) -> Result<TrainOptions> {
 fn load_model(c: &CommonArgs) -> Result<Model> {
     // Finetune and unlearn never download: a hub id must already be in the local cache.
     let dir = resolve_model(&c.model, Fetch::CacheOnly)?;
-    let dev = device::parse(&c.device)?;
-    let dtype = match &c.dtype {
-        Some(d) => device::parse_dtype(d)?,
-        None => device::default_dtype(&dev),
-    };
+    let (dev, dtype) = c.device.resolve()?;
     Model::load_with(dir, &dev, dtype)
 }
 

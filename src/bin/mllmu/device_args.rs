@@ -1,0 +1,59 @@
+//! `--device` and `--dtype`: one definition, flattened into every command that runs a model.
+
+use candle_core::{DType, Device};
+use mllmu::model::device;
+use mllmu::Result;
+
+/// Where a command runs its model, and in which precision.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DeviceArgs {
+    /// Run on auto, cpu, cuda or cuda:N
+    #[arg(long, value_name = "DEVICE", default_value = "auto")]
+    pub device: String,
+    /// Compute in f32, f16 or bf16 [default: bf16 on a GPU, f32 on the CPU]
+    #[arg(long, value_name = "DTYPE")]
+    pub dtype: Option<String>,
+}
+
+impl DeviceArgs {
+    /// The device named by `--device` and the dtype of `--dtype` (or the device's default).
+    pub fn resolve(&self) -> Result<(Device, DType)> {
+        let dev = device::parse(&self.device)?;
+        let dtype = match &self.dtype {
+            Some(d) => device::parse_dtype(d)?,
+            None => device::default_dtype(&dev),
+        };
+        Ok((dev, dtype))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_defaults_to_f32_and_bad_values_name_the_flag() {
+        let a = DeviceArgs {
+            device: "cpu".into(),
+            dtype: None,
+        };
+        let (dev, dtype) = a.resolve().unwrap();
+        assert!(dev.is_cpu());
+        assert_eq!(dtype, DType::F32);
+        let a = DeviceArgs {
+            device: "cpu".into(),
+            dtype: Some("bf16".into()),
+        };
+        assert_eq!(a.resolve().unwrap().1, DType::BF16);
+        let bad = DeviceArgs {
+            device: "tpu".into(),
+            dtype: None,
+        };
+        assert!(bad.resolve().unwrap_err().to_string().contains("tpu"));
+        let bad = DeviceArgs {
+            device: "cpu".into(),
+            dtype: Some("f8".into()),
+        };
+        assert!(bad.resolve().unwrap_err().to_string().contains("f8"));
+    }
+}
