@@ -14,11 +14,17 @@
 
 mod figure;
 mod font;
+mod judge_histogram;
+mod labels;
 mod loss_curves;
+mod method_bars;
 mod question_counts;
+mod style;
 mod tradeoff;
 
 pub use figure::Figure;
+pub use judge_histogram::judge_histogram;
 pub use loss_curves::loss_curves;
+pub use method_bars::method_bars;
 pub use question_counts::question_counts;
 pub use tradeoff::{tradeoff, tradeoff_against, Score};
