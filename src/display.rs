@@ -117,6 +117,11 @@ impl Table {
         v
     }
 
+    /// Rich display in evcxr notebooks (the table of [`Table::to_html`]).
+    pub fn evcxr_display(&self) {
+        print_evcxr("text/html", &self.to_html());
+    }
+
     /// One `text/html` table (with a caption) for notebooks.
     pub fn to_html(&self) -> String {
         let mut s = String::from("<table class=\"mllmu\" style=\"border-collapse:collapse\">");

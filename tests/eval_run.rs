@@ -611,3 +611,70 @@ fn the_corrected_preset_draws_shots_outside_every_evaluated_set() {
     assert!(r.questions.iter().all(|q| q.task == Task::Classification
         || q.answer == mllmu::eval::pytext::py_strip(&q.raw_output)));
 }
+
+#[test]
+fn a_sample_is_seeded_and_the_test_set_follows_the_forget_sample() {
+    let (m, b) = (model(), bench());
+    let split = b.split(10).unwrap();
+    let profiles = |seed: u64| {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Evaluate::paper()
+            .with_seed(seed)
+            .with_sets(&[EvalMode::Forget, EvalMode::Test, EvalMode::RetainShared])
+            .with_sample(EvalMode::RetainShared, 2)
+            .with_sample(EvalMode::Forget, 1)
+            .with_shot_pool(mllmu::eval::fewshot::ShotPool::Disjoint)
+            .with_max_new_tokens(1)
+            .with_option_likelihood(false)
+            .with_progress(false)
+            .run(&m, &b, &split, dir.path())
+            .unwrap();
+        let of = |set: EvalMode| {
+            let mut ids: Vec<String> = r
+                .questions
+                .iter()
+                .filter(|q| q.set == set)
+                .map(|q| q.profile.clone())
+                .collect();
+            ids.sort();
+            ids.dedup();
+            ids
+        };
+        (of(EvalMode::Forget), of(EvalMode::Test), of(EvalMode::RetainShared))
+    };
+    let (forget, test, retain) = profiles(3);
+    assert_eq!(retain.len(), 2, "{retain:?}");
+    assert_eq!(forget.len(), 1, "{forget:?}");
+    assert_eq!(test, forget);
+    assert!(split.retain().len() > 2);
+    assert_eq!(profiles(3), (forget, test, retain.clone()));
+    // Another seed draws other retain profiles for at least one of a few seeds.
+    assert!((4..8).any(|s| profiles(s).2 != retain));
+}
+
+#[test]
+fn answers_show_each_question_of_a_profile_with_its_truth() {
+    let (m, b) = (model(), bench());
+    let split = b.split(5).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let r = quick(2).run(&m, &b, &split, dir.path()).unwrap();
+    let q0 = r
+        .questions
+        .iter()
+        .find(|q| q.task == mllmu::eval::items::Task::Classification)
+        .unwrap();
+    let mine = r
+        .questions
+        .iter()
+        .filter(|q| q.set == q0.set && q.profile == q0.profile)
+        .count();
+    let t = r.answers(q0.set, &q0.profile);
+    assert_eq!(t.rows.len(), mine);
+    let row = t.rows.iter().find(|row| row[2] == q0.question).unwrap();
+    let opts = q0.options.as_ref().unwrap();
+    let i = "ABCD".find(q0.ground_truth.as_str()).unwrap();
+    assert_eq!(row[3], format!("{}. {}", q0.ground_truth, opts[i]));
+    assert_eq!(row[4], q0.answer);
+    assert!(t.to_html().contains("<td>"));
+    assert!(r.answers(q0.set, "no-such-profile").rows.is_empty());
+}

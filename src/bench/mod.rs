@@ -16,6 +16,7 @@ mod load;
 pub mod mini;
 pub(crate) mod parquet;
 mod portrait;
+mod profile_card;
 mod schema;
 mod split;
 mod summary;

@@ -19,6 +19,7 @@
 //! | [`frame`] | [`Report::to_dataframe`] |
 //! | [`compare`] | paired comparison of two reports |
 
+mod answers;
 pub mod beyond;
 pub mod cache;
 pub mod compare;
@@ -26,6 +27,7 @@ pub mod extract;
 pub mod fewshot;
 pub mod frame;
 pub mod items;
+pub mod methods;
 pub mod metrics;
 pub mod options;
 pub mod plan;
@@ -37,5 +39,6 @@ pub mod report;
 pub mod run;
 
 pub use compare::{compare, Comparison};
+pub use methods::Methods;
 pub use options::Evaluate;
 pub use report::Report;

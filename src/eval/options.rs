@@ -45,6 +45,10 @@ pub struct Evaluate {
     /// Evaluate only the first N profiles of each set (quick notebook runs); the few-shot
     /// pool shrinks with it.
     pub max_profiles: Option<usize>,
+    /// Evaluate a seeded sample of N profiles of a set (the `test` set follows the `forget`
+    /// sample, since its rows are the forget profiles); see [`Evaluate::with_sample`].
+    #[serde(default)]
+    pub samples: Vec<(EvalMode, usize)>,
     /// Questions per generation batch (left-padded).
     pub batch_size: usize,
     /// Compute the few-shot prefix shared by a task's prompts once and reuse its KV cache.
@@ -85,6 +89,7 @@ impl Evaluate {
             family: None,
             sets: EvalMode::ALL.to_vec(),
             max_profiles: None,
+            samples: Vec::new(),
             batch_size: DEFAULT_BATCH_SIZE,
             reuse_prefix: true,
             use_cache: true,
@@ -154,6 +159,22 @@ impl Evaluate {
     /// Sets [`Evaluate::max_profiles`].
     pub fn with_max_profiles(mut self, n: usize) -> Self {
         self.max_profiles = Some(n);
+        self
+    }
+
+    /// Evaluates a seeded sample of `n` profiles of `set` (drawn with [`Evaluate::seed`],
+    /// kept in the set's order) instead of all of them: the whole forget set and a sample
+    /// of the large retain set, say. The few-shot pool shrinks with it, as with
+    /// [`Evaluate::with_max_profiles`].
+    ///
+    /// ```
+    /// use mllmu::eval::{Evaluate, items::EvalMode};
+    /// let e = Evaluate::paper().with_sample(EvalMode::RetainShared, 20);
+    /// assert_eq!(e.samples, vec![(EvalMode::RetainShared, 20)]);
+    /// ```
+    pub fn with_sample(mut self, set: EvalMode, n: usize) -> Self {
+        self.samples.retain(|(s, _)| *s != set);
+        self.samples.push((set, n));
         self
     }
 

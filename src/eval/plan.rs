@@ -144,24 +144,45 @@ pub(crate) fn folder_of(mode: EvalMode, ratio: u8) -> String {
 ///
 /// With `max_profiles`, the reference pool shrinks to the evaluated profiles (a smaller
 /// benchmark), while a disjoint pool still excludes every profile of the whole set, so a
-/// quick run never shows, say, an unevaluated forget profile as an example.
-fn rows_of(
+/// quick run never shows, say, an unevaluated forget profile as an example. A sample
+/// ([`Evaluate::samples`]) keeps the profiles with the smallest seeded hashes, in set order.
+fn rows_of<'a>(
     mode: EvalMode,
-    split: &Split,
-    max_profiles: Option<usize>,
-    pool: ShotPool,
-) -> (Vec<&Profile>, Vec<String>) {
+    split: &'a Split,
+    opts: &Evaluate,
+) -> (Vec<&'a Profile>, Vec<String>) {
+    let (max_profiles, pool) = (opts.max_profiles, opts.shot_pool);
     let id_source = match mode {
         EvalMode::Forget | EvalMode::Test => split.forget(),
         EvalMode::RetainShared => split.retain(),
         EvalMode::RetainCelebrity => split.celebrities(),
     };
     let limit = max_profiles.unwrap_or(usize::MAX);
-    let ids: Vec<String> = id_source
+    let mut ids: Vec<String> = id_source
         .iter()
         .take(limit)
         .map(|p| p.id.as_str().to_string())
         .collect();
+    let sampled = if mode == EvalMode::Test {
+        EvalMode::Forget
+    } else {
+        mode
+    };
+    if let Some(&(_, n)) = opts.samples.iter().find(|(s, _)| *s == sampled) {
+        let key = |id: &str| {
+            fewshot::seeded_rng(&[b"mllmu-sample", &opts.seed.to_le_bytes(), id.as_bytes()])
+                .gen::<u64>()
+        };
+        let mut keyed: Vec<(u64, usize)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (key(id), i))
+            .collect();
+        keyed.sort_unstable();
+        let mut keep: Vec<usize> = keyed.iter().take(n).map(|k| k.1).collect();
+        keep.sort_unstable();
+        ids = keep.into_iter().map(|i| ids[i].clone()).collect();
+    }
     let table = match mode {
         EvalMode::Test => split.test(),
         _ => id_source,
@@ -481,7 +502,7 @@ pub(crate) fn plan(
         plan: Plan::default(),
     };
     for mode in EvalMode::ALL.into_iter().filter(|m| opts.sets.contains(m)) {
-        let (rows, ids) = rows_of(mode, split, opts.max_profiles, opts.shot_pool);
+        let (rows, ids) = rows_of(mode, split, opts);
         for task in mode.task_order() {
             b.task(mode, task, &rows, &ids)?;
         }

@@ -14,17 +14,21 @@
 
 mod figure;
 mod font;
+#[cfg(feature = "judge")]
 mod judge_histogram;
 mod labels;
 mod loss_curves;
 mod method_bars;
+mod page;
 mod question_counts;
 mod style;
 mod tradeoff;
 
 pub use figure::Figure;
+#[cfg(feature = "judge")]
 pub use judge_histogram::judge_histogram;
 pub use loss_curves::loss_curves;
 pub use method_bars::method_bars;
+pub use page::Page;
 pub use question_counts::question_counts;
 pub use tradeoff::{tradeoff, tradeoff_against, Score};

@@ -56,6 +56,24 @@ impl Finetune {
         }
     }
 
+    /// The same recipe at the scale of the embedded `mini-llava` (a few million weights
+    /// trained from scratch): every weight trained (no LoRA), lr 1e-3, batch 8, 5 epochs. The
+    /// paper's recipe, [`Finetune::paper`], is unchanged.
+    ///
+    /// ```
+    /// let ft = mllmu::train::Finetune::mini();
+    /// assert!(ft.options.lora.is_none());
+    /// assert_eq!((ft.set.as_str(), ft.options.lr, ft.options.batch_size), ("ft_Data", 1e-3, 8));
+    /// ```
+    pub fn mini() -> Self {
+        let mut ft = Finetune::paper();
+        ft.options.lora = None;
+        ft.options.lr = 1e-3;
+        ft.options.batch_size = 8;
+        ft.options.epochs = 5;
+        ft
+    }
+
     /// Fine-tunes `base` on `self.set` of `bench`.
     pub fn run(&self, base: &Model, bench: &Bench) -> Result<Trained> {
         let data = TrainData {

@@ -138,6 +138,23 @@ impl Unlearn {
         })
     }
 
+    /// This method at the scale of the embedded `mini-llava`: every weight trained (no
+    /// LoRA), batch 8, the learning rate and epochs that make the small model forget in a
+    /// few seconds. The objective and its hyper-parameters stay as the preset has them.
+    ///
+    /// ```
+    /// let ga = mllmu::train::Unlearn::grad_ascent().mini();
+    /// assert!(ga.options.lora.is_none());
+    /// assert_eq!(ga.options.batch_size, 8);
+    /// ```
+    pub fn mini(mut self) -> Self {
+        self.options.lora = None;
+        self.options.batch_size = 8;
+        self.options.lr = 1e-4;
+        self.options.epochs = 2;
+        self
+    }
+
     /// Text-only unlearning: the same objective on `USER: {q}\nASSISTANT: {a}`, no image.
     pub fn text_only(mut self) -> Self {
         self.options = self.options.text_only();

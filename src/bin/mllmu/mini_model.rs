@@ -18,6 +18,9 @@ pub struct MiniModelArgs {
     /// Of those, people held out of the evaluation forms (their questions are the probes).
     #[arg(long)]
     pub held_out: Option<usize>,
+    /// Question plans (facts asked, option orders) per drilled person and wording.
+    #[arg(long)]
+    pub plans: Option<usize>,
     /// Passes over the corpus.
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -50,6 +53,9 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
     }
     if let Some(v) = a.held_out {
         r.corpus.held_out = v;
+    }
+    if let Some(v) = a.plans {
+        r.corpus.plans = v;
     }
     if let Some(v) = a.epochs {
         r.pretrain.epochs = v;
