@@ -3,7 +3,7 @@
 
 nbconvert fails only on compile errors with the evcxr kernel: a `?` error or a panic merely
 prints to stderr and the cell still counts as completed. So this scans every output of every
-cell: `error` outputs, any `stderr` stream, and tell-tale text in stdout (`panicked at`,
+cell: `error` outputs, any `stderr` stream (but `progress: ` lines), and tell-tale text in stdout (`panicked at`,
 `Error:`). It also checks that each notebook produced rich output (HTML and, where expected,
 inline SVG), so a notebook that silently displayed nothing fails too.
 
@@ -34,7 +34,10 @@ def main() -> int:
                     failures.append(f"{path}: cell {i} ({first}): {out.get('ename')}: {out.get('evalue')}")
                 elif kind == "stream":
                     text = "".join(out.get("text", ""))
-                    if out.get("name") == "stderr" and text.strip():
+                    # Progress lines (`progress: ...`, printed off a terminal) are expected.
+                    errs = [l for l in text.splitlines() if l.strip() and not l.startswith("progress: ")]
+                    if out.get("name") == "stderr" and errs:
+                        text = "\n".join(errs)
                         failures.append(f"{path}: cell {i} ({first}) wrote to stderr:\n{text[:2000]}")
                     elif any(b in text for b in BAD_STDOUT):
                         failures.append(f"{path}: cell {i} ({first}) printed an error:\n{text[:2000]}")

@@ -117,6 +117,60 @@ impl Table {
         v
     }
 
+    /// A GitHub-flavoured Markdown table (every row; `|` escaped).
+    ///
+    /// ```
+    /// let t = mllmu::display::Table::new("", ["a", "b"]).row(["1", "x|y"]);
+    /// assert_eq!(t.to_markdown(), "| a | b |\n|---|---|\n| 1 | x\\|y |\n");
+    /// ```
+    pub fn to_markdown(&self) -> String {
+        let line = |cells: &[String]| {
+            let c: Vec<String> = cells.iter().map(|c| c.replace('|', "\\|")).collect();
+            format!("| {} |\n", c.join(" | "))
+        };
+        let mut s = line(&self.header);
+        s.push_str(&format!("|{}\n", "---|".repeat(self.header.len())));
+        for r in &self.rows {
+            s.push_str(&line(r));
+        }
+        s
+    }
+
+    /// A LaTeX `tabular` (booktabs rules; `& % _ # $` escaped), every row.
+    ///
+    /// ```
+    /// let t = mllmu::display::Table::new("", ["method", "forget_MC"]).row(["GA", "31.0 %"]);
+    /// let tex = t.to_latex();
+    /// assert!(tex.contains("method & forget\\_MC \\\\"));
+    /// assert!(tex.contains("GA & 31.0 \\% \\\\"));
+    /// ```
+    pub fn to_latex(&self) -> String {
+        let esc = |c: &String| {
+            let mut o = String::new();
+            for ch in c.chars() {
+                if "&%_#$".contains(ch) {
+                    o.push('\\');
+                }
+                o.push(ch);
+            }
+            o
+        };
+        let line = |cells: &[String]| {
+            format!("{} \\\\\n", cells.iter().map(esc).collect::<Vec<_>>().join(" & "))
+        };
+        let mut s = format!(
+            "\\begin{{tabular}}{{l{}}}\n\\toprule\n",
+            "r".repeat(self.header.len().saturating_sub(1))
+        );
+        s.push_str(&line(&self.header));
+        s.push_str("\\midrule\n");
+        for r in &self.rows {
+            s.push_str(&line(r));
+        }
+        s.push_str("\\bottomrule\n\\end{tabular}\n");
+        s
+    }
+
     /// Rich display in evcxr notebooks (the table of [`Table::to_html`]).
     pub fn evcxr_display(&self) {
         print_evcxr("text/html", &self.to_html());

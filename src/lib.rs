@@ -69,6 +69,7 @@ pub mod io;
 pub mod judge;
 pub mod model;
 pub mod plot;
+pub mod progress;
 pub mod train;
 
 pub use error::{Error, Result};

@@ -2,10 +2,54 @@
 //! vanilla model and every unlearning method), as one table, one JSON and one display.
 
 use crate::display::Table;
+use crate::eval::compare::compare;
 use crate::eval::items::{EvalMode, Modality, Task};
 use crate::eval::report::Report;
 use crate::{Error, Result};
-use serde_json::{Map, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use std::path::PathBuf;
+
+/// One paired difference of a run against the baseline on one set × task × modality.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Paired {
+    /// The run.
+    pub run: String,
+    /// The baseline run.
+    pub baseline: String,
+    /// `forget`, `test`, `retain` or `celebrity`.
+    pub set: String,
+    /// `classification`, `cloze` or `generation`.
+    pub task: String,
+    /// `image_textual` or `pure_text`.
+    pub modality: String,
+    /// `accuracy` (percent) or `rougeL`.
+    pub metric: String,
+    /// Mean of run − baseline over the paired questions.
+    pub diff: f64,
+    /// 95 % bootstrap interval over profiles.
+    pub ci95: [f64; 2],
+    /// Two-sided sign-flip permutation p-value.
+    pub p_value: f64,
+}
+
+/// The `--json` key of a set.
+pub fn set_key(set: EvalMode) -> &'static str {
+    match set {
+        EvalMode::Forget => "forget",
+        EvalMode::Test => "test",
+        EvalMode::RetainShared => "retain",
+        EvalMode::RetainCelebrity => "celebrity",
+    }
+}
+
+fn task_key(task: Task) -> &'static str {
+    match task {
+        Task::Classification => "classification",
+        Task::Cloze => "cloze",
+        Task::Generation => "generation",
+    }
+}
 
 /// Named reports in the order given (the first is usually `vanilla`).
 ///
@@ -35,6 +79,141 @@ impl Methods {
             }
         }
         Ok(Methods { reports })
+    }
+
+    /// Loads the `report.json` of each run folder (an `mllmu eval` output), named by the
+    /// folder's name.
+    ///
+    /// ```no_run
+    /// let m = mllmu::eval::Methods::load(&["mllmu-demo/eval/vanilla".into(), "mllmu-demo/eval/ga".into()])?;
+    /// assert_eq!(m.reports[1].0, "ga");
+    /// # Ok::<(), mllmu::Error>(())
+    /// ```
+    pub fn load(dirs: &[PathBuf]) -> Result<Methods> {
+        let mut reports = Vec::with_capacity(dirs.len());
+        for dir in dirs {
+            let name = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| dir.display().to_string());
+            let path = dir.join(crate::eval::report::REPORT_FILE);
+            if !path.is_file() {
+                return Err(Error::param(
+                    "RUN_DIR",
+                    dir.display(),
+                    format!(
+                        "{} has no report.json\nhint: give folders written by `mllmu eval --out`",
+                        dir.display()
+                    ),
+                ));
+            }
+            reports.push((name, Report::load(&path)?));
+        }
+        Methods::new(reports)
+    }
+
+    /// Paired differences of every other run against `baseline` (each cell both evaluated).
+    pub fn paired(&self, baseline: &str) -> Result<Vec<Paired>> {
+        let base = self.get(baseline).ok_or_else(|| {
+            Error::param(
+                "--baseline",
+                baseline,
+                format!(
+                    "no run of that name; the runs are {}",
+                    self.reports
+                        .iter()
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        let mut out = Vec::new();
+        for (name, r) in &self.reports {
+            if name == baseline {
+                continue;
+            }
+            for row in compare(base, r)?.rows {
+                out.push(Paired {
+                    run: name.clone(),
+                    baseline: baseline.to_string(),
+                    set: set_key(row.set).into(),
+                    task: task_key(row.task).into(),
+                    modality: row.modality.as_str().to_lowercase(),
+                    metric: if row.task == Task::Generation {
+                        "rougeL"
+                    } else {
+                        "accuracy"
+                    }
+                    .into(),
+                    diff: row.difference,
+                    ci95: [row.low, row.high],
+                    p_value: row.p_value,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The JSON of `mllmu compare --json`: `{"runs": [NAME...], "table": {NAME: <eval --json
+    /// summary>}, "paired": [{"run", "baseline", "set", "task", "modality", "metric", "diff",
+    /// "ci95": [lo, hi], "p_value"}]}`.
+    pub fn compare_json(&self, baseline: &str) -> Result<Value> {
+        Ok(json!({
+            "runs": self.reports.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>(),
+            "table": self.summary_json(),
+            "paired": self.paired(baseline)?,
+        }))
+    }
+
+    /// The paper's table: one row per method; columns set × task × modality (accuracy %,
+    /// generation ROUGE-L), the cells no run evaluated left out.
+    pub fn paper_table(&self) -> Table {
+        let mut cols = Vec::new();
+        for set in EvalMode::ALL {
+            for task in [Task::Classification, Task::Cloze, Task::Generation] {
+                for m in Modality::ALL {
+                    if self
+                        .reports
+                        .iter()
+                        .any(|(_, r)| r.cell(set, task, m).is_some_and(|c| c.n > 0))
+                    {
+                        cols.push((set, task, m));
+                    }
+                }
+            }
+        }
+        let mut header = vec!["method".to_string()];
+        header.extend(cols.iter().map(|(s, t, m)| {
+            let t = match t {
+                Task::Classification => "MC",
+                Task::Cloze => "cloze",
+                Task::Generation => "gen",
+            };
+            let m = match m {
+                Modality::ImageTextual => "img",
+                Modality::PureText => "txt",
+            };
+            format!("{} {t} {m}", set_key(*s))
+        }));
+        let mut t = Table::new(
+            "Scores by method (accuracy %, generation ROUGE-L; img = with the portrait, txt = text only)",
+            header,
+        );
+        for (name, r) in &self.reports {
+            let mut row = vec![name.clone()];
+            for &(set, task, m) in &cols {
+                row.push(match r.cell(set, task, m) {
+                    Some(c) if c.n > 0 => match task {
+                        Task::Generation => c.rouge_l.map_or("-".into(), |v| format!("{v:.3}")),
+                        _ => c.accuracy.map_or("-".into(), |v| format!("{v:.1}")),
+                    },
+                    _ => "-".into(),
+                });
+            }
+            t.push(row);
+        }
+        t
     }
 
     /// The report of `name`.

@@ -177,19 +177,6 @@ impl Pixels<'_> {
     }
 }
 
-fn progress_bar(show: bool, n: usize) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if !show || n == 0 || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(n as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{msg} [{bar:30}] {pos}/{len} generations ({per_sec}, eta {eta})",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
-}
 
 /// Scores one generation.
 fn score(
@@ -391,7 +378,7 @@ impl Evaluate {
             .iter()
             .filter(|p| cache.get(&p.key).is_none() && pending.insert(p.key.clone()))
             .count();
-        let bar = progress_bar(self.progress, misses);
+        let bar = crate::progress::Progress::new(self.progress, "eval", "generations", misses as u64);
         let mut pixels = Pixels {
             model,
             memo: HashMap::new(),
@@ -430,7 +417,7 @@ impl Evaluate {
                 }),
             }
         }
-        bar.finish_and_clear();
+        bar.finish();
         stats.sets = set_seconds;
         stats.cached_generations = plan.questions.len() - stats.new_generations;
 
@@ -482,7 +469,7 @@ impl Evaluate {
         cache: &mut GenerationCache,
         stats: &mut RunStats,
         option_ids: Option<[u32; 4]>,
-        bar: &indicatif::ProgressBar,
+        bar: &crate::progress::Progress,
     ) -> Result<()> {
         let tok = &model.tokenizer;
         let first = &plan.questions[todo[0]];

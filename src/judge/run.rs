@@ -118,7 +118,7 @@ impl Judge {
                 (k, done)
             });
         }
-        let bar = progress_bar(self.opts.progress, tasks.len());
+        let bar = crate::progress::Progress::new(self.opts.progress, "judge", "items", tasks.len() as u64);
         while let Some(joined) = tasks.join_next().await {
             bar.inc(1);
             let (k, done) =
@@ -145,7 +145,7 @@ impl Judge {
                 });
             }
         }
-        bar.finish_and_clear();
+        bar.finish();
         if let Some(reason) = endpoint.fatal.lock().ok().and_then(|f| f.clone()) {
             return Err(Error::Judge(redact(&reason, key)));
         }
@@ -187,16 +187,3 @@ impl Judge {
     }
 }
 
-/// A bar over the requests to send (hidden when disabled or stderr is not a terminal).
-fn progress_bar(enabled: bool, len: usize) -> indicatif::ProgressBar {
-    if !enabled || len == 0 {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "judge {bar:30} {pos}/{len} items ({elapsed}, eta {eta})",
-    ) {
-        bar.set_style(style);
-    }
-    bar
-}

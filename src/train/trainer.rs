@@ -520,9 +520,15 @@ impl Trainer {
     /// [`Error::NonFiniteLoss`], after saving the last good state.
     pub fn run(&mut self) -> Result<bool> {
         let started = Instant::now();
-        let bar = progress_bar(&self.options, self.plan.total_steps, self.state.step);
+        let bar = crate::progress::Progress::new(
+            self.options.progress,
+            "train",
+            "steps",
+            self.plan.total_steps as u64,
+        );
+        bar.set_position(self.state.step as u64);
         let result = self.run_inner(started, &bar);
-        bar.finish_and_clear();
+        bar.finish();
         self.seconds += started.elapsed().as_secs_f64();
         self.model.set_training(false);
         if let Err(Error::NonFiniteLoss { .. }) = &result {
@@ -536,7 +542,7 @@ impl Trainer {
         Ok(done)
     }
 
-    fn run_inner(&mut self, started: Instant, bar: &indicatif::ProgressBar) -> Result<bool> {
+    fn run_inner(&mut self, started: Instant, bar: &crate::progress::Progress) -> Result<bool> {
         let accum = self.options.grad_accum;
         while self.state.epoch < self.options.epochs {
             let epoch = self.state.epoch;
@@ -693,16 +699,3 @@ impl Trainer {
     }
 }
 
-fn progress_bar(options: &TrainOptions, total: usize, position: usize) -> indicatif::ProgressBar {
-    if !options.progress {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total as u64);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps  {msg}",
-    ) {
-        bar.set_style(style);
-    }
-    bar.set_position(position as u64);
-    bar
-}

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod bench_model;
+mod compare;
 mod demo;
 mod device_args;
 mod eval;
@@ -35,6 +36,8 @@ enum Command {
     BenchModel(bench_model::BenchModelArgs),
     /// Evaluate a checkpoint on the four sets of MLLMU-Bench.
     Eval(eval::EvalArgs),
+    /// Compare evaluation runs: the paper's table, paired differences, figures.
+    Compare(compare::CompareArgs),
     /// Score ground-truth/prediction pairs with ROUGE and BLEU.
     ScoreText(eval::ScoreTextArgs),
     /// Fine-tune a model on the benchmark (the vanilla model).
@@ -56,6 +59,7 @@ fn main() {
         Command::Generate(a) => generate::run(a),
         Command::BenchModel(a) => bench_model::run(a),
         Command::Eval(a) => eval::run_eval(a),
+        Command::Compare(a) => compare::run(a),
         Command::ScoreText(a) => eval::run_score_text(a),
         Command::Finetune(a) => train::run_finetune(a),
         Command::Unlearn(a) => train::run_unlearn(a),

@@ -1,0 +1,89 @@
+//! `mllmu compare`: the paper's table over saved evaluation runs, paired differences against
+//! a baseline run, and the trade-off figures.
+
+use mllmu::eval::Methods;
+use mllmu::plot::{method_bars, tradeoff, Page, Score};
+use mllmu::Result;
+use std::path::PathBuf;
+
+/// Arguments of `mllmu compare`.
+#[derive(clap::Args)]
+pub struct CompareArgs {
+    /// Evaluation folders (`mllmu eval --out`), one per method; named by the folder name.
+    #[arg(required = true, value_name = "RUN_DIR")]
+    pub runs: Vec<PathBuf>,
+    /// The run the others are compared against (default: the first).
+    #[arg(long, value_name = "NAME")]
+    pub baseline: Option<String>,
+    /// Print `{"runs", "table", "paired"}` as JSON.
+    #[arg(long, conflicts_with_all = ["markdown", "latex"])]
+    pub json: bool,
+    /// Print the tables as Markdown.
+    #[arg(long, conflicts_with = "latex")]
+    pub markdown: bool,
+    /// Print the tables as LaTeX.
+    #[arg(long)]
+    pub latex: bool,
+    /// Also write a self-contained HTML page (tables and figures) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+}
+
+/// Runs the command.
+pub fn run(a: CompareArgs) -> Result<()> {
+    let methods = Methods::load(&a.runs)?;
+    let baseline = a
+        .baseline
+        .clone()
+        .unwrap_or_else(|| methods.reports[0].0.clone());
+    let paired = methods.paired(&baseline)?;
+    let mut diffs = mllmu::display::Table::new(
+        format!("Paired differences against {baseline} (95 % CI over profiles, sign-flip p)"),
+        ["run", "set", "task", "modality", "metric", "diff", "95% CI", "p"],
+    );
+    for p in &paired {
+        diffs.push([
+            p.run.clone(),
+            p.set.clone(),
+            p.task.clone(),
+            p.modality.clone(),
+            p.metric.clone(),
+            format!("{:+.3}", p.diff),
+            format!("[{:+.3}, {:+.3}]", p.ci95[0], p.ci95[1]),
+            format!("{:.3}", p.p_value),
+        ]);
+    }
+    let table = methods.paper_table();
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&methods.compare_json(&baseline)?)
+                .map_err(|e| mllmu::Error::param("--json", "", e.to_string()))?
+        );
+    } else if a.markdown {
+        println!("{}\n\n{}", table.to_markdown(), diffs.to_markdown());
+    } else if a.latex {
+        println!("{}\n{}", table.to_latex(), diffs.to_latex());
+    } else {
+        println!("{table}\n{diffs}");
+    }
+    if let Some(path) = &a.html {
+        let labelled = methods.labelled();
+        let mut page = Page::new("mllmu compare");
+        page.heading("Scores").html(table.to_html());
+        page.heading("Paired differences").html(diffs.to_html());
+        page.heading("Figures");
+        page.figure(
+            "Multiple-choice accuracy: forget (x) against retain (y), 95 % whiskers, Pareto front.",
+            &tradeoff(&labelled, Score::ClassificationAccuracy)?,
+        );
+        page.figure(
+            "Generation ROUGE-L: forget (x) against retain (y).",
+            &tradeoff(&labelled, Score::RougeL)?,
+        );
+        page.figure("Every set, task and modality.", &method_bars(&labelled)?);
+        page.save(path)?;
+        eprintln!("wrote {}", path.display());
+    }
+    Ok(())
+}
