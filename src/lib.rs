@@ -9,6 +9,33 @@
 //!
 //! ## Quick start
 //!
+//! The paper's experiment on a CPU in a few minutes: the embedded mini benchmark, the embedded
+//! `mini-llava` (a LLaVA-1.5 that mllmu pretrained on other synthetic people), a vanilla
+//! fine-tune, gradient ascent on the forget set, the reference evaluation, the trade-off.
+//!
+//! ```no_run
+//! use mllmu::prelude::*;
+//! use mllmu::eval::{items::EvalMode, Methods};
+//!
+//! let bench = Bench::mini(&MiniConfig { profiles: 100, ..MiniConfig::default() })?;
+//! let split = bench.split(10)?;                               // forget_10: 10 profiles
+//! let dir = mllmu::model::embedded::write_mini_llava("mini-llava")?;
+//! let base = Model::load(dir, &device::auto()?)?;
+//! let vanilla = Finetune::mini().run(&base, &bench)?;        // Finetune::paper() for the 7B
+//! let ga = Unlearn::grad_ascent().mini().run(&vanilla.model, &bench, &split)?;
+//! let eval = Evaluate::paper().with_sample(EvalMode::RetainShared, 20);
+//! let methods = Methods::new(vec![
+//!     ("vanilla".into(), eval.run(&vanilla.model, &bench, &split, "eval/vanilla")?),
+//!     ("GA".into(), eval.run(&ga.model, &bench, &split, "eval/ga")?),
+//! ])?;
+//! let figure = mllmu::plot::tradeoff(&methods.labelled(), Score::ClassificationAccuracy)?;
+//! figure.save_svg("tradeoff.svg")?;
+//! # Ok::<(), mllmu::Error>(())
+//! ```
+//!
+//! Each step is also a command (`mllmu finetune`, `unlearn`, `eval`, `compare`), and
+//! `mllmu demo` runs all of it with four unlearning methods. The pieces work alone too:
+//!
 //! ```
 //! use mllmu::prelude::*;
 //!
@@ -29,7 +56,8 @@
 //! ```
 //!
 //! In a notebook the last expression of a cell displays itself: a [`bench::Bench`] or a
-//! [`bench::Summary`] as an HTML table, a [`plot::Figure`] as inline SVG.
+//! [`bench::Summary`] as an HTML table, a [`bench::Profile`] as a card with its portrait, a
+//! [`plot::Figure`] as inline SVG, an [`eval::Methods`] as the table of scores by method.
 //!
 //! ## Contents
 //!
@@ -43,6 +71,7 @@
 //! | [`plot`] | figures: SVG for notebooks, PNG files |
 //! | [`display`] | evcxr rich output helpers |
 //! | [`io`] | atomic writes and content hashes |
+//! | [`progress`] | progress bars on a terminal, throttled lines in notebooks and logs |
 //!
 //! ## Cargo features
 //!

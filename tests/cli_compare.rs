@@ -25,6 +25,7 @@ fn runs(dir: &Path) -> (PathBuf, PathBuf) {
             .with_seed(1)
             .with_sets(&[EvalMode::Forget, EvalMode::RetainShared])
             .with_max_profiles(3)
+            .with_shot_pool(mllmu::eval::fewshot::ShotPool::Disjoint)
             .with_max_new_tokens(tokens)
             .with_progress(false)
     };

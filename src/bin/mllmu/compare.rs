@@ -73,15 +73,24 @@ pub fn run(a: CompareArgs) -> Result<()> {
         page.heading("Scores").html(table.to_html());
         page.heading("Paired differences").html(diffs.to_html());
         page.heading("Figures");
-        page.figure(
-            "Multiple-choice accuracy: forget (x) against retain (y), 95 % whiskers, Pareto front.",
-            &tradeoff(&labelled, Score::ClassificationAccuracy)?,
-        );
-        page.figure(
-            "Generation ROUGE-L: forget (x) against retain (y).",
-            &tradeoff(&labelled, Score::RougeL)?,
-        );
-        page.figure("Every set, task and modality.", &method_bars(&labelled)?);
+        let figures = [
+            (
+                "Multiple-choice accuracy: forget (x) against retain (y), 95 % whiskers, Pareto front.",
+                tradeoff(&labelled, Score::ClassificationAccuracy),
+            ),
+            (
+                "Generation ROUGE-L: forget (x) against retain (y).",
+                tradeoff(&labelled, Score::RougeL),
+            ),
+            ("Every set, task and modality.", method_bars(&labelled)),
+        ];
+        for (caption, figure) in figures {
+            match figure {
+                Ok(f) => page.figure(caption, &f),
+                // A figure the runs cannot fill (a set not evaluated) is named, not fatal.
+                Err(e) => page.text(&format!("{caption} Not drawn: {e}")),
+            };
+        }
         page.save(path)?;
         eprintln!("wrote {}", path.display());
     }
