@@ -20,6 +20,7 @@ pub mod bundle;
 mod clip;
 pub mod config;
 pub mod device;
+pub mod embedded;
 pub mod generate;
 mod json;
 pub mod linear;

@@ -153,15 +153,20 @@ pub struct CorpusConfig {
     /// Question plans (which facts are asked, option order) per drilled person and wording;
     /// each gives one multiple-choice and one cloze document per modality.
     pub plans: usize,
+    /// Seed of the question plans and option orders alone (`None`: drawn after the people
+    /// from `seed`): the same people and fine-tuning-form documents, asked afresh.
+    #[serde(default)]
+    pub plan_seed: Option<u64>,
 }
 
 impl Default for CorpusConfig {
     fn default() -> Self {
         CorpusConfig {
             seed: 9_000_001,
-            people: 120,
-            held_out: 24,
-            plans: 1,
+            people: 100,
+            held_out: 16,
+            plans: 2,
+            plan_seed: None,
         }
     }
 }
@@ -277,6 +282,9 @@ impl Corpus {
         let mut docs = Vec::new();
         for (i, f) in people.iter().enumerate() {
             qa_docs(&mut rng, f, i, &mut docs);
+        }
+        if let Some(seed) = cfg.plan_seed {
+            rng = ChaCha8Rng::seed_from_u64(seed);
         }
         // Evaluation-form profiles: per plan and wording, one Profile per person.
         let mut probes = Vec::new();

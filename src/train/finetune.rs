@@ -74,6 +74,20 @@ impl Finetune {
         ft
     }
 
+    /// The retain-only model of a forget ratio: this recipe on `ft_Data` without the forget
+    /// profiles (the `retain_{100-ratio}` rows of `ft_Data`), as the reference's
+    /// `reference_model_FT.py` trains NPO's reference. A model that truly forgot should look
+    /// like it.
+    ///
+    /// ```
+    /// let ft = mllmu::train::Finetune::mini().retain_only(10);
+    /// assert_eq!(ft.set, "retain_90");
+    /// ```
+    pub fn retain_only(mut self, forget_ratio: u8) -> Self {
+        self.set = format!("retain_{}", 100 - u32::from(forget_ratio.min(100)));
+        self
+    }
+
     /// Fine-tunes `base` on `self.set` of `bench`.
     pub fn run(&self, base: &Model, bench: &Bench) -> Result<Trained> {
         let data = TrainData {

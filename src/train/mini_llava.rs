@@ -27,6 +27,14 @@ pub struct MiniRecipe {
     pub pretrain: PretrainOptions,
     /// Seed of the initial weights.
     pub init_seed: u64,
+    /// Distinct question-plan draws cycled over the epochs (1: every epoch sees the same
+    /// documents).
+    #[serde(default = "one")]
+    pub fresh_plans_per_run: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 impl Default for MiniRecipe {
@@ -36,6 +44,7 @@ impl Default for MiniRecipe {
             model: MiniLlava::default(),
             pretrain: PretrainOptions::default(),
             init_seed: 1,
+            fresh_plans_per_run: 6,
         }
     }
 }
@@ -57,14 +66,24 @@ impl MiniRecipe {
         let base = out.join("base");
         self.model
             .write_base(&base, corpus.texts(), self.init_seed)?;
-        let docs: Vec<TextDoc> = corpus
-            .docs
-            .iter()
-            .map(|d| TextDoc {
-                text: d.text.clone(),
-                images: d.images.clone(),
-            })
-            .collect();
+        let text_docs = |c: &Corpus| -> Vec<TextDoc> {
+            c.docs
+                .iter()
+                .map(|d| TextDoc {
+                    text: d.text.clone(),
+                    images: d.images.clone(),
+                })
+                .collect()
+        };
+        // Every epoch asks the same people with fresh plans and option orders.
+        let mut epoch_docs = vec![text_docs(&corpus)];
+        for e in 1..self.pretrain.epochs.min(self.fresh_plans_per_run) {
+            let cfg = CorpusConfig {
+                plan_seed: Some(self.corpus.seed.wrapping_mul(31).wrapping_add(e as u64)),
+                ..self.corpus.clone()
+            };
+            epoch_docs.push(text_docs(&Corpus::generate(&cfg)?));
+        }
         let probes: Vec<ChoiceProbe> = corpus
             .probes
             .iter()
@@ -74,7 +93,7 @@ impl MiniRecipe {
                 correct: p.correct,
             })
             .collect();
-        let log = pretrain::pretrain(&base, out, &docs, &corpus.images, &probes, &self.pretrain)?;
+        let log = pretrain::pretrain(&base, out, &epoch_docs, &corpus.images, &probes, &self.pretrain)?;
         std::fs::remove_dir_all(&base).map_err(|e| Error::io("remove", &base, e))?;
         let record = serde_json::json!({"recipe": self, "log": log});
         let text = serde_json::to_string_pretty(&record).map_err(|e| Error::Json {

@@ -74,7 +74,7 @@ impl Default for PretrainOptions {
         PretrainOptions {
             lr: 3e-3,
             warmup_steps: 50,
-            epochs: 10,
+            epochs: 6,
             batch_size: 16,
             max_steps: None,
             weight_decay: 0.01,
@@ -124,17 +124,22 @@ pub struct PretrainLog {
     pub seconds: f64,
 }
 
-/// Trains every weight of the checkpoint in `base` on `docs` and saves the result (with
-/// the base folder's tokenizer and processor files) in `out`. Returns the log.
+/// Trains every weight of the checkpoint in `base` on the documents and saves the result
+/// (with the base folder's tokenizer and processor files) in `out`. Returns the log.
+///
+/// `epoch_docs` holds one document list per epoch, used in turn (epoch `e` trains on
+/// `epoch_docs[(e - 1) % len]`): the same people asked with fresh question plans and option
+/// orders each epoch, so that answering multiple choice cannot be learnt by remembering
+/// which letter a document had.
 pub fn pretrain(
     base: &Path,
     out: &Path,
-    docs: &[TextDoc],
+    epoch_docs: &[Vec<TextDoc>],
     images: &[RgbImage],
     probes: &[ChoiceProbe],
     opts: &PretrainOptions,
 ) -> Result<PretrainLog> {
-    if opts.batch_size == 0 || opts.epochs == 0 || opts.log_every == 0 {
+    if opts.batch_size == 0 || opts.epochs == 0 || opts.log_every == 0 || epoch_docs.is_empty() {
         return Err(Error::param(
             "batch_size/epochs/log_every",
             0,
@@ -174,15 +179,19 @@ pub fn pretrain(
         .collect::<Result<Vec<_>>>()?;
     let image_id = tokenizer.image_token_id();
     let eos = tokenizer.eos_id();
-    let encoded = docs
+    let encoded_epochs = epoch_docs
         .iter()
-        .map(|d| {
-            let mut ids = tokenizer.encode(&d.text)?;
-            ids.push(eos);
-            Ok(ids)
+        .map(|docs| {
+            docs.iter()
+                .map(|d| {
+                    let mut ids = tokenizer.encode(&d.text)?;
+                    ids.push(eos);
+                    Ok(ids)
+                })
+                .collect::<Result<Vec<_>>>()
         })
         .collect::<Result<Vec<_>>>()?;
-    let tokens_per_epoch = encoded.iter().map(Vec::len).sum();
+    let tokens_per_epoch = encoded_epochs[0].iter().map(Vec::len).sum();
     let mut opt = AdamW::new(
         vars.clone(),
         AdamWParams {
@@ -193,14 +202,13 @@ pub fn pretrain(
             ..AdamWParams::default()
         },
     )?;
-    let steps_per_epoch = docs.len().div_ceil(opts.batch_size);
-    let total = opts
-        .max_steps
-        .unwrap_or(usize::MAX)
-        .min(steps_per_epoch * opts.epochs);
+    let all_steps: usize = (0..opts.epochs)
+        .map(|e| epoch_docs[e % epoch_docs.len()].len().div_ceil(opts.batch_size))
+        .sum();
+    let total = opts.max_steps.unwrap_or(usize::MAX).min(all_steps);
     let mut log = PretrainLog {
         options: opts.clone(),
-        documents: docs.len(),
+        documents: epoch_docs[0].len(),
         tokens_per_epoch,
         parameters,
         steps: 0,
@@ -211,7 +219,9 @@ pub fn pretrain(
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let (mut sum, mut n) = (0.0, 0usize);
     'epochs: for epoch in 1..=opts.epochs {
-        for batch in batches(&encoded, opts.batch_size, &mut rng) {
+        let docs = &epoch_docs[(epoch - 1) % epoch_docs.len()];
+        let encoded = &encoded_epochs[(epoch - 1) % epoch_docs.len()];
+        for batch in batches(encoded, opts.batch_size, &mut rng) {
             if log.steps >= total {
                 break 'epochs;
             }

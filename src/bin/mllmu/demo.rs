@@ -1,141 +1,302 @@
-//! `mllmu demo`: the whole workflow on the embedded default, for a newcomer's first run.
+//! `mllmu demo`: the paper's experiment at small scale, offline, for a newcomer's first run.
 //!
-//! Mini benchmark → fine-tune the tiny LLaVA into a "vanilla" model → unlearn the forget set
-//! with gradient ascent and NPO → evaluate the three models with the reference protocol →
-//! trade-off and loss figures. Everything is seeded; nothing is downloaded.
+//! Mini benchmark → the embedded `mini-llava` fine-tuned on `ft_Data` into the vanilla
+//! model → forget_10 unlearnt with GA, GradDiff, KL_Min and NPO → every model evaluated with
+//! the reference protocol (the forget and test sets whole, a seeded sample of the retain and
+//! celebrity sets) → figures, `summary.json` and a self-contained `report.html`. Every stage
+//! is seeded and resumes from what an interrupted run wrote.
 
 use mllmu::bench::{mini, Bench, MiniConfig};
 use mllmu::eval::items::EvalMode;
-use mllmu::eval::Evaluate;
-use mllmu::model::{device, Model};
-use mllmu::plot::{loss_curves, question_counts, tradeoff, Score};
-use mllmu::train::{Finetune, Unlearn};
-use std::path::PathBuf;
-
-/// The tiny random LLaVA-1.5 checkpoint shipped with the sources.
-const TINY_MODEL: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/tiny-llava");
+use mllmu::eval::{Evaluate, Methods};
+use mllmu::model::{device, embedded, Model};
+use mllmu::plot::{loss_curves, method_bars, question_counts, tradeoff, Figure, Page, Score};
+use mllmu::train::{Finetune, LossHistory, Trained, Unlearn};
+use mllmu::{Error, Result};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 /// Arguments of `mllmu demo`.
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Where to write the benchmark, checkpoints, reports and figures.
+    /// Where to write the benchmark, checkpoints, evaluations, figures and report.html.
     #[arg(long, default_value = "mllmu-demo")]
     pub out: PathBuf,
     /// Seed of everything (benchmark, training, evaluation).
     #[arg(long, default_value_t = MiniConfig::default().seed)]
     pub seed: u64,
-    /// The base checkpoint (default: the tiny fixture model shipped with mllmu).
-    #[arg(long, default_value = TINY_MODEL)]
-    pub model: PathBuf,
-    /// Fine-tuning epochs for the vanilla model.
-    #[arg(long, default_value_t = 3)]
-    pub epochs: usize,
-    /// Profiles evaluated per set (keeps the demo to a minute or two on a CPU).
-    #[arg(long, default_value_t = 8)]
-    pub max_profiles: usize,
+    /// The base checkpoint folder (default: the embedded mini-llava).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Fictitious profiles in the mini benchmark (forget_10 holds a tenth of them).
+    #[arg(long, default_value_t = 100)]
+    pub profiles: usize,
+    /// Unlearning methods, in order (ga, grad_diff, kl, npo, simnpo, idk_nll, idk_dpo, rmu).
+    #[arg(long, value_delimiter = ',', default_value = "ga,grad_diff,kl,npo")]
+    pub methods: Vec<String>,
+    /// Retain profiles evaluated (a seeded sample; the forget and test sets are whole).
+    #[arg(long, default_value_t = 20)]
+    pub retain_sample: usize,
+    /// Celebrities evaluated (a seeded sample).
+    #[arg(long, default_value_t = 10)]
+    pub celebrity_sample: usize,
     /// Device: auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: String,
 }
 
+/// The stages' names in `summary.json` and on the figures.
+fn display_name(method: &str) -> &str {
+    match method {
+        "ga" => "GA",
+        "grad_diff" => "GradDiff",
+        "kl" => "KL_Min",
+        "npo" => "NPO",
+        "simnpo" => "SimNPO",
+        "idk_nll" => "IdkNLL",
+        "idk_dpo" => "IdkDPO",
+        "rmu" => "RMU",
+        other => other,
+    }
+}
+
 /// Runs the demo.
-pub fn run(a: DemoArgs) -> mllmu::Result<()> {
+pub fn run(a: DemoArgs) -> Result<()> {
+    let started = Instant::now();
+    if a.methods.is_empty() {
+        return Err(Error::param("--methods", "", "name at least one method"));
+    }
+    let unlearners: Vec<(String, Unlearn)> = a
+        .methods
+        .iter()
+        .map(|m| Ok((m.clone(), Unlearn::from_method(m)?.mini())))
+        .collect::<Result<_>>()?;
     let cfg = MiniConfig {
         seed: a.seed,
+        profiles: a.profiles,
         ..MiniConfig::default()
     };
+    let steps = 5 + unlearners.len();
+    let mut stage = 0;
+    let mut say = |what: String| {
+        stage += 1;
+        println!("[{stage}/{steps}] {what}");
+    };
+
     let bench_dir = a.out.join("bench");
-    println!(
-        "[1/6] writing the mini benchmark to {}",
+    say(format!(
+        "writing a mini benchmark of {} profiles to {}",
+        a.profiles,
         bench_dir.display()
-    );
+    ));
     mini::write(&bench_dir, &cfg)?;
     let bench = Bench::open(&bench_dir)?;
-    let summary = bench.summary();
-    println!("{summary}");
-    question_counts(&summary)?.save_svg(a.out.join("question_counts.svg"))?;
     let split = bench.split(10)?;
 
     let dev = device::parse(&a.device)?;
-    println!(
-        "[2/6] loading {} on {}",
-        a.model.display(),
-        device::describe(&dev)
-    );
-    let base = Model::load(&a.model, &dev)?;
-
-    println!(
-        "[3/6] fine-tuning the vanilla model on ft_Data ({} epochs)",
-        a.epochs
-    );
-    let mut ft = Finetune::paper();
-    // A tiny random model needs a larger step and all weights to learn in a few epochs; the
-    // paper's recipe (LoRA r16, lr 2e-5, 5 epochs) is `Finetune::paper()` unchanged.
-    ft.options.lr = 1e-3;
-    ft.options.lora = None;
-    ft.options.epochs = a.epochs;
+    let base_dir = match &a.model {
+        Some(dir) => dir.clone(),
+        None => embedded::write_mini_llava(a.out.join("mini-llava"))?,
+    };
+    let base = Model::load(&base_dir, &dev)?;
+    say(format!(
+        "fine-tuning {} on ft_Data into the vanilla model ({} samples, every weight)",
+        base_dir.display(),
+        bench
+            .summary()
+            .train("ft_Data")
+            .map_or(0, |c| c.qa_pairs)
+    ));
+    let mut ft = Finetune::mini();
     ft.options.seed = a.seed;
     ft.options.out_dir = Some(a.out.join("vanilla"));
     let vanilla = ft.run(&base, &bench)?;
-    println!("{}", vanilla.history);
+    drop(base);
+    report_training("vanilla", &vanilla);
 
-    println!("[4/6] unlearning forget_10 with gradient ascent and NPO");
-    let mut runs = Vec::new();
-    for (name, mut u) in [("GA", Unlearn::grad_ascent()), ("NPO", Unlearn::npo())] {
-        u.options.lr = 1e-4;
-        u.options.lora = None;
+    let mut trained = Vec::new();
+    for (name, mut u) in unlearners {
+        say(format!(
+            "unlearning forget_10 ({} profiles) with {}",
+            split.forget().len(),
+            display_name(&name)
+        ));
         u.options.seed = a.seed;
-        u.options.out_dir = Some(a.out.join(name.to_lowercase()));
-        let trained = u.run(&vanilla.model, &bench, &split)?;
-        println!(
-            "{name}: {} steps, loss {:.3} -> {:.3}",
-            trained.history.len(),
-            trained.history.records.first().map_or(f64::NAN, |r| r.loss),
-            trained.history.records.last().map_or(f64::NAN, |r| r.loss)
-        );
-        runs.push((name, trained));
+        u.options.out_dir = Some(a.out.join(&name));
+        let t = u.run(&vanilla.model, &bench, &split)?;
+        report_training(display_name(&name), &t);
+        trained.push((name, u, t));
     }
 
-    println!("[5/6] evaluating vanilla, GA and NPO (forget and retain sets, reference protocol)");
+    say(format!(
+        "evaluating {} models: forget and test whole, {} retain profiles, {} celebrities",
+        trained.len() + 1,
+        a.retain_sample,
+        a.celebrity_sample
+    ));
     let eval = Evaluate::paper()
         .with_seed(a.seed)
-        .with_sets(&[EvalMode::Forget, EvalMode::RetainShared])
-        .with_max_profiles(a.max_profiles);
+        .with_sample(EvalMode::RetainShared, a.retain_sample)
+        .with_sample(EvalMode::RetainCelebrity, a.celebrity_sample);
     let mut reports = vec![(
-        "vanilla",
+        "vanilla".to_string(),
         eval.run(&vanilla.model, &bench, &split, a.out.join("eval/vanilla"))?,
     )];
-    for (name, t) in &runs {
-        let dir = a.out.join("eval").join(name.to_lowercase());
-        reports.push((name, eval.run(&t.model, &bench, &split, dir)?));
+    for (name, _, t) in &trained {
+        let dir = a.out.join("eval").join(name);
+        reports.push((name.clone(), eval.run(&t.model, &bench, &split, dir)?));
     }
-    for (name, r) in &reports {
-        println!("== {name}\n{r}");
-    }
+    let methods = Methods::new(reports)?;
+    println!("{methods}");
 
-    println!("[6/6] figures");
-    let labelled: Vec<(&str, &mllmu::eval::Report)> =
-        reports.iter().map(|(n, r)| (*n, r)).collect();
-    tradeoff(&labelled, Score::RougeL)?.save_svg(a.out.join("tradeoff.svg"))?;
-    let histories = [
-        ("vanilla", &vanilla.history),
-        ("GA", &runs[0].1.history),
-        ("NPO", &runs[1].1.history),
-    ];
-    loss_curves(&histories)?.save_svg(a.out.join("loss.svg"))?;
-    println!("\nforget vs retain generation ROUGE-L:");
-    for (name, r) in &reports {
-        println!(
-            "  {name:<8} forget {:.3}   retain {:.3}",
-            Score::RougeL.of(r, EvalMode::Forget).unwrap_or(f64::NAN),
-            Score::RougeL
-                .of(r, EvalMode::RetainShared)
-                .unwrap_or(f64::NAN)
-        );
-    }
+    say("figures, summary.json and report.html".into());
+    let shown = Methods::new(
+        methods
+            .reports
+            .iter()
+            .map(|(n, r)| (display_name(n).to_string(), r.clone()))
+            .collect(),
+    )?;
+    let figures = Figures::draw(&shown, &bench, &vanilla, &trained)?;
+    figures.save(&a.out.join("figures"))?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let summary = serde_json::json!({
+        "methods": methods.summary_json(),
+        "elapsed_s": elapsed,
+    });
+    mllmu::io::write_json(&a.out.join("summary.json"), &summary)?;
+    let settings = Settings {
+        seed: a.seed,
+        base: &base_dir,
+        finetune: &ft,
+        unlearn: &trained,
+        eval: &eval,
+        elapsed,
+    };
+    report_page(&shown, &figures, &settings).save(a.out.join("report.html"))?;
+    headline(&methods);
     println!(
-        "\nwrote {} (question_counts.svg, tradeoff.svg, loss.svg, eval/*, vanilla/, ga/, npo/)",
-        a.out.display()
+        "\nwrote {} (summary.json, report.html, figures/, eval/, bench/, vanilla/ and one folder per method) in {:.0} s",
+        a.out.display(),
+        elapsed
     );
     Ok(())
+}
+
+fn report_training(name: &str, t: &Trained) {
+    let h = &t.history;
+    println!(
+        "  {name}: {} steps, loss {:.3} -> {:.3}",
+        h.len(),
+        h.records.first().map_or(f64::NAN, |r| r.loss),
+        h.last().map_or(f64::NAN, |r| r.loss)
+    );
+}
+
+/// The figures of the report, drawn once.
+struct Figures {
+    tradeoff_accuracy: Figure,
+    tradeoff_rouge: Figure,
+    bars: Figure,
+    loss: Figure,
+    counts: Figure,
+}
+
+impl Figures {
+    fn draw(
+        methods: &Methods,
+        bench: &Bench,
+        vanilla: &Trained,
+        trained: &[(String, Unlearn, Trained)],
+    ) -> Result<Figures> {
+        let labelled = methods.labelled();
+        let mut histories: Vec<(&str, &LossHistory)> = vec![("vanilla", &vanilla.history)];
+        for (name, _, t) in trained {
+            histories.push((display_name(name), &t.history));
+        }
+        Ok(Figures {
+            tradeoff_accuracy: tradeoff(&labelled, Score::ClassificationAccuracy)?,
+            tradeoff_rouge: tradeoff(&labelled, Score::RougeL)?,
+            bars: method_bars(&labelled)?,
+            loss: loss_curves(&histories[1..])?,
+            counts: question_counts(&bench.summary())?,
+        })
+    }
+
+    fn all(&self) -> [(&str, &Figure, &str); 5] {
+        [
+            ("tradeoff_accuracy", &self.tradeoff_accuracy, "Utility against forgetting: multiple-choice accuracy on the forget set (x) and the retain set (y), 95 % profile-bootstrap whiskers, the Pareto front dashed."),
+            ("tradeoff_rougeL", &self.tradeoff_rouge, "The same trade-off with generation ROUGE-L."),
+            ("scores_by_method", &self.bars, "Every set, task and modality, one bar per method (95 % whiskers)."),
+            ("unlearning_loss", &self.loss, "Training loss of each unlearning run per optimiser step."),
+            ("question_counts", &self.counts, "Questions of the mini benchmark per set, task and modality."),
+        ]
+    }
+
+    fn save(&self, dir: &Path) -> Result<()> {
+        for (name, fig, _) in self.all() {
+            fig.save_svg(dir.join(format!("{name}.svg")))?;
+        }
+        Ok(())
+    }
+}
+
+struct Settings<'a> {
+    seed: u64,
+    base: &'a Path,
+    finetune: &'a Finetune,
+    unlearn: &'a [(String, Unlearn, Trained)],
+    eval: &'a Evaluate,
+    elapsed: f64,
+}
+
+fn report_page(methods: &Methods, figures: &Figures, s: &Settings) -> Page {
+    let mut page = Page::new("mllmu demo: MLLMU-Bench at small scale");
+    page.text(&format!(
+        "The embedded mini-llava, fine-tuned on the mini benchmark's ft_Data (the vanilla model), then made to forget forget_10 with {} methods. Seed {}; {:.0} s end to end. Accuracy in percent, generation ROUGE-L F; the forget set is what should fall, retain and celebrity what should stay.",
+        s.unlearn.len(),
+        s.seed,
+        s.elapsed
+    ));
+    page.heading("Scores");
+    page.html(methods.to_html());
+    page.heading("Figures");
+    for (_, fig, caption) in figures.all() {
+        page.figure(caption, fig);
+    }
+    page.heading("Settings");
+    page.text(&format!("Base model: {}", s.base.display()));
+    page.json("vanilla fine-tune", &to_value(s.finetune));
+    for (name, u, t) in s.unlearn {
+        page.json(
+            &format!("{} unlearning", display_name(name)),
+            &serde_json::json!({"settings": to_value(u), "run": t.summary_json()}),
+        );
+    }
+    page.json("evaluation", &to_value(s.eval));
+    page
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }))
+}
+
+fn headline(methods: &Methods) {
+    println!("\nforget / test / retain / celebrity (multiple-choice accuracy %, generation ROUGE-L):");
+    for (name, r) in &methods.reports {
+        let acc = |set| Score::ClassificationAccuracy.of(r, set).unwrap_or(f64::NAN);
+        let rouge = |set| Score::RougeL.of(r, set).unwrap_or(f64::NAN);
+        println!(
+            "  {:<9} MC {:>5.1} {:>5.1} {:>5.1} {:>5.1}   ROUGE-L {:.3} {:.3} {:.3} {:.3}",
+            display_name(name),
+            acc(EvalMode::Forget),
+            acc(EvalMode::Test),
+            acc(EvalMode::RetainShared),
+            acc(EvalMode::RetainCelebrity),
+            rouge(EvalMode::Forget),
+            rouge(EvalMode::Test),
+            rouge(EvalMode::RetainShared),
+            rouge(EvalMode::RetainCelebrity),
+        );
+    }
 }

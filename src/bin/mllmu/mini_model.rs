@@ -21,6 +21,9 @@ pub struct MiniModelArgs {
     /// Question plans (facts asked, option orders) per drilled person and wording.
     #[arg(long)]
     pub plans: Option<usize>,
+    /// Distinct question-plan draws cycled over the epochs (1: the same documents every epoch).
+    #[arg(long)]
+    pub fresh_plans: Option<usize>,
     /// Passes over the corpus.
     #[arg(long)]
     pub epochs: Option<usize>,
@@ -56,6 +59,9 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
     }
     if let Some(v) = a.plans {
         r.corpus.plans = v;
+    }
+    if let Some(v) = a.fresh_plans {
+        r.fresh_plans_per_run = v.max(1);
     }
     if let Some(v) = a.epochs {
         r.pretrain.epochs = v;
