@@ -62,7 +62,10 @@ pub fn run(a: DemoArgs) -> mllmu::Result<()> {
         a.model.display(),
         device::describe(&dev)
     );
-    let base = Model::load(&a.model, &dev)?;
+    let base = Model::load(
+        mllmu::hub::resolve_model(&a.model.to_string_lossy(), mllmu::hub::Fetch::Download)?,
+        &dev,
+    )?;
 
     println!(
         "[3/6] fine-tuning the vanilla model on ft_Data ({} epochs)",
