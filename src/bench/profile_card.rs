@@ -110,7 +110,11 @@ impl Profile {
 }
 
 fn answer_of(q: &Mcq) -> String {
-    format!("{}. {}", q.correct, q.options[q.correct_index()].as_str())
+    format!(
+        "{}. {}",
+        q.correct,
+        q.options[q.correct_index()].as_str()
+    )
 }
 
 fn mime_of(bytes: &[u8]) -> &'static str {
@@ -134,10 +138,7 @@ impl<'de> serde::Deserialize<'de> for Ordered {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Ordered, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
                 let mut v = Vec::new();
                 while let Some(entry) = map.next_entry()? {
                     v.push(entry);

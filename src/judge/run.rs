@@ -118,12 +118,7 @@ impl Judge {
                 (k, done)
             });
         }
-        let bar = crate::progress::Progress::new(
-            self.opts.progress,
-            "judge",
-            "items",
-            tasks.len() as u64,
-        );
+        let bar = crate::progress::Progress::new(self.opts.progress, "judge", "items", tasks.len() as u64);
         while let Some(joined) = tasks.join_next().await {
             bar.inc(1);
             let (k, done) =
@@ -191,3 +186,4 @@ impl Judge {
         }
     }
 }
+

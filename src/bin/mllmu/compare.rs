@@ -39,9 +39,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let paired = methods.paired(&baseline)?;
     let mut diffs = mllmu::display::Table::new(
         format!("Paired differences against {baseline} (95 % CI over profiles, sign-flip p)"),
-        [
-            "run", "set", "task", "modality", "metric", "diff", "95% CI", "p",
-        ],
+        ["run", "set", "task", "modality", "metric", "diff", "95% CI", "p"],
     );
     for p in &paired {
         diffs.push([
