@@ -3,6 +3,8 @@
 //! (`HF_HOME`/`HF_HUB_CACHE` at a temp folder laid out as hf-hub writes it); never the
 //! network (`HF_HUB_OFFLINE=1`).
 
+#![cfg(feature = "hub")]
+
 mod resolve_common;
 
 use resolve_common::*;
