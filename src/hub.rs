@@ -14,6 +14,10 @@ use std::path::{Path, PathBuf};
 /// files, and the safetensors weights (single or sharded, with their index).
 pub const MODEL_FILE_PATTERNS: [&str; 3] = ["*.json", "*.safetensors", "tokenizer.model"];
 
+/// The files a tokenizer and image processor need (no weights): what `--processor-from`
+/// fetches from a base model.
+pub const PROCESSOR_FILE_PATTERNS: [&str; 2] = ["*.json", "tokenizer.model"];
+
 /// The files of a benchmark dataset repository: its parquet files and card.
 pub const DATASET_FILE_PATTERNS: [&str; 3] = ["**/*.parquet", "*.parquet", "README.md"];
 
@@ -24,6 +28,21 @@ pub enum RepoKind {
     Model,
     /// A dataset (`MLLMMU/MLLMU-Bench`): [`DATASET_FILE_PATTERNS`].
     Dataset,
+}
+
+impl RepoKind {
+    /// The files a snapshot of this kind holds.
+    ///
+    /// ```
+    /// use mllmu::hub::RepoKind;
+    /// assert!(RepoKind::Model.patterns().contains(&"*.safetensors"));
+    /// ```
+    pub fn patterns(self) -> &'static [&'static str] {
+        match self {
+            RepoKind::Model => &MODEL_FILE_PATTERNS,
+            RepoKind::Dataset => &DATASET_FILE_PATTERNS,
+        }
+    }
 }
 
 /// Where a snapshot may come from.
@@ -38,7 +57,7 @@ pub enum Fetch {
 
 /// Whether `spec` has the shape of a hub id: `owner/name` with one slash, each part made of
 /// letters, digits, `-`, `_` and `.`, not starting with `.` (so `./dir` and `../dir` are
-/// paths).
+/// paths). A revision suffix (`owner/name@rev`) is not part of the id: see [`split_revision`].
 ///
 /// ```
 /// use mllmu::hub::is_hub_id;
@@ -61,12 +80,69 @@ pub fn is_hub_id(spec: &str) -> bool {
     part_ok(owner) && part_ok(name)
 }
 
+/// Splits `owner/name@revision` into the id and the revision (a branch, tag or commit);
+/// without `@` the revision is `None` (the `main` branch).
+///
+/// ```
+/// use mllmu::hub::split_revision;
+/// assert_eq!(split_revision("llava-hf/llava-1.5-7b-hf@v2"), ("llava-hf/llava-1.5-7b-hf", Some("v2")));
+/// assert_eq!(split_revision("llava-hf/llava-1.5-7b-hf"), ("llava-hf/llava-1.5-7b-hf", None));
+/// ```
+pub fn split_revision(spec: &str) -> (&str, Option<&str>) {
+    match spec.rsplit_once('@') {
+        Some((id, rev)) if !rev.is_empty() => (id, Some(rev)),
+        _ => (spec, None),
+    }
+}
+
+/// What is being resolved: the flag named in errors, where the repository lives, which files
+/// it needs, and one file that must be there.
+struct Target<'a> {
+    flag: &'a str,
+    kind: RepoKind,
+    patterns: &'a [&'a str],
+    required: Option<&'a str>,
+    what: &'a str,
+}
+
+/// Resolves `spec` for `target`: an existing folder as is, else (feature `hub`) a hub id
+/// with an optional `@revision`, downloaded or found in the cache as `fetch` allows.
+fn resolve(spec: &str, target: &Target, fetch: Fetch) -> Result<PathBuf> {
+    let path = Path::new(spec);
+    if path.is_dir() {
+        return Ok(path.to_path_buf());
+    }
+    if path.exists() {
+        return Err(Error::param(
+            target.flag,
+            spec,
+            format!("is a file, expected {}", target.what),
+        ));
+    }
+    let (id, _) = split_revision(spec);
+    if !is_hub_id(id) {
+        return Err(Error::MissingFolder {
+            path: path.to_path_buf(),
+            hint: format!(
+                "pass {} or a hub id like `{}` (optionally `@revision`)",
+                target.what,
+                match target.kind {
+                    RepoKind::Model => "llava-hf/llava-1.5-7b-hf",
+                    RepoKind::Dataset => "MLLMMU/MLLMU-Bench",
+                }
+            ),
+        });
+    }
+    hub_snapshot(spec, target, fetch)
+}
+
 /// Resolves a `--model` argument to a folder: an existing folder as is, else (feature `hub`)
-/// a hub id, downloaded or found in the cache as `fetch` allows.
+/// a hub id with an optional `@revision` (`llava-hf/llava-1.5-7b-hf@main`), downloaded into
+/// the shared cache or found there as `fetch` allows. Every command and the notebooks use it.
 ///
 /// Errors: a missing path gives [`Error::MissingFolder`]; a hub id not in the cache under
-/// [`Fetch::CacheOnly`] says so and how to download it; a hub id without the `hub` feature
-/// says how to rebuild; a failed download gives [`Error::Hub`].
+/// [`Fetch::CacheOnly`] (or offline) says so and how to download it; a hub id without the
+/// `hub` feature says how to rebuild; a failed download gives [`Error::Hub`].
 ///
 /// ```
 /// use mllmu::hub::{resolve_model, Fetch};
@@ -77,60 +153,112 @@ pub fn is_hub_id(spec: &str) -> bool {
 /// # Ok::<(), mllmu::Error>(())
 /// ```
 pub fn resolve_model(spec: &str, fetch: Fetch) -> Result<PathBuf> {
-    let path = Path::new(spec);
-    if path.is_dir() {
-        return Ok(path.to_path_buf());
-    }
-    if path.exists() {
-        return Err(Error::param(
-            "--model",
-            spec,
-            "is a file, expected a llava-hf model folder (config.json, safetensors, tokenizer and processor files)",
-        ));
-    }
-    if !is_hub_id(spec) {
-        return Err(Error::MissingFolder {
-            path: path.to_path_buf(),
-            hint: "pass a llava-hf model folder (config.json, safetensors, tokenizer and processor files) or a hub id like `llava-hf/llava-1.5-7b-hf`".into(),
-        });
-    }
-    model_snapshot(spec, fetch)
+    let target = Target {
+        flag: "--model",
+        kind: RepoKind::Model,
+        patterns: &MODEL_FILE_PATTERNS,
+        required: Some("config.json"),
+        what: "a llava-hf model folder (config.json, safetensors, tokenizer and processor files)",
+    };
+    resolve(spec, &target, fetch)
+}
+
+/// Resolves a `--processor-from` argument (a base model whose tokenizer and processor files
+/// a weight-only checkpoint borrows): a folder, or a hub id with an optional `@revision` of
+/// which only the JSON files ([`PROCESSOR_FILE_PATTERNS`]) are fetched, never the weights.
+///
+/// ```
+/// use mllmu::hub::{resolve_processor, Fetch};
+/// let dir = resolve_processor("tests/fixtures/tiny-llava", Fetch::CacheOnly)?;
+/// assert!(dir.join("tokenizer.json").is_file());
+/// # Ok::<(), mllmu::Error>(())
+/// ```
+pub fn resolve_processor(spec: &str, fetch: Fetch) -> Result<PathBuf> {
+    let target = Target {
+        flag: "--processor-from",
+        kind: RepoKind::Model,
+        patterns: &PROCESSOR_FILE_PATTERNS,
+        required: Some("tokenizer_config.json"),
+        what: "a model folder holding tokenizer.json, tokenizer_config.json and preprocessor_config.json",
+    };
+    resolve(spec, &target, fetch)
+}
+
+/// Resolves a `--bench` argument: a benchmark folder as is, else (feature `hub`) a hub id
+/// with an optional `@revision` whose parquet files are fetched from a repository of kind
+/// `kind`. A `datasets/` or `models/` prefix overrides `kind`: the reference's
+/// `baseline_train_split` lives in a *model* repository
+/// (`models/MLLMMU/baseline_train_split`).
+///
+/// ```
+/// use mllmu::hub::{resolve_bench, Fetch, RepoKind};
+/// let dir = resolve_bench("tests/fixtures/mllmu-sample", RepoKind::Dataset, Fetch::CacheOnly)?;
+/// assert!(dir.is_dir());
+/// # Ok::<(), mllmu::Error>(())
+/// ```
+pub fn resolve_bench(spec: &str, kind: RepoKind, fetch: Fetch) -> Result<PathBuf> {
+    let (kind, id) = if Path::new(spec).exists() {
+        (kind, spec)
+    } else if let Some(id) = spec.strip_prefix("models/") {
+        (RepoKind::Model, id)
+    } else if let Some(id) = spec.strip_prefix("datasets/") {
+        (RepoKind::Dataset, id)
+    } else {
+        (kind, spec)
+    };
+    let target = Target {
+        flag: "--bench",
+        kind,
+        patterns: &DATASET_FILE_PATTERNS,
+        required: None,
+        what: "an MLLMU-Bench folder (Full_Set, forget_N, ... or baseline_train_split's forget_N/retain_N)",
+    };
+    resolve(id, &target, fetch)
 }
 
 #[cfg(feature = "hub")]
-fn model_snapshot(repo_id: &str, fetch: Fetch) -> Result<PathBuf> {
-    let dir = snapshot(RepoKind::Model, repo_id, fetch).map_err(|e| match fetch {
-        Fetch::CacheOnly => Error::MissingFolder {
-            path: repo_id.into(),
+fn hub_snapshot(spec: &str, target: &Target, fetch: Fetch) -> Result<PathBuf> {
+    let repo_id = split_revision(spec).0;
+    let dir = snapshot_in(target.kind, spec, target.patterns, fetch, None).map_err(|e| {
+        let download = match fetch {
+            Fetch::Download if !offline_env() => "the download failed too; check the id and your network (a gated model needs `huggingface-cli login`)",
+            _ => "download it with network access (without HF_HUB_OFFLINE)",
+        };
+        Error::MissingFolder {
+            path: spec.into(),
             hint: format!(
-                "{repo_id} is neither a folder nor in the local Hugging Face cache ({e}); give a checkpoint folder, or download the model first (e.g. `huggingface-cli download {repo_id}`)"
+                "{spec} is neither a folder nor in the local Hugging Face cache ({}); give a local folder, or {download} (or `huggingface-cli download {}{repo_id}`)",
+                e.to_string().replace('\n', " "),
+                if target.kind == RepoKind::Dataset { "--repo-type dataset " } else { "" }
             ),
-        },
-        Fetch::Download => e,
+        }
     })?;
-    if !dir.join("config.json").is_file() {
-        return Err(Error::Hub {
-            repo: repo_id.to_string(),
-            reason: format!(
-                "the snapshot {} holds no config.json\nhint: is `{repo_id}` a llava-hf model repository?",
-                dir.display()
-            ),
-        });
+    if let Some(file) = target.required {
+        if !dir.join(file).is_file() {
+            return Err(Error::Hub {
+                repo: repo_id.to_string(),
+                reason: format!(
+                    "the snapshot {} holds no {file}\nhint: is `{repo_id}` {}?",
+                    dir.display(),
+                    target.what
+                ),
+            });
+        }
     }
     Ok(dir)
 }
 
 #[cfg(not(feature = "hub"))]
-fn model_snapshot(repo_id: &str, _fetch: Fetch) -> Result<PathBuf> {
+fn hub_snapshot(spec: &str, target: &Target, _fetch: Fetch) -> Result<PathBuf> {
     Err(Error::param(
-        "--model",
-        repo_id,
-        "is not a folder; hub ids need the `hub` feature\nhint: rebuild with `cargo build --features hub` (or `--features full`), or pass a local model folder",
+        target.flag,
+        spec,
+        format!("is not a folder; hub ids need the `hub` feature\nhint: rebuild with `cargo build --features hub` (or `--features full`), or pass {}", target.what),
     ))
 }
 
-/// The cache snapshot folder of hub repository `repo_id` (`owner/name`), holding the files
-/// of its [kind](RepoKind), fetched as `fetch` allows.
+/// The cache snapshot folder of hub repository `repo_id` (`owner/name`, optionally
+/// `@revision`), holding the files of its [kind](RepoKind), fetched as `fetch` allows.
 ///
 /// ```no_run
 /// use mllmu::hub::{snapshot, Fetch, RepoKind};
@@ -139,7 +267,7 @@ fn model_snapshot(repo_id: &str, _fetch: Fetch) -> Result<PathBuf> {
 /// ```
 #[cfg(feature = "hub")]
 pub fn snapshot(kind: RepoKind, repo_id: &str, fetch: Fetch) -> Result<PathBuf> {
-    snapshot_in(kind, repo_id, fetch, None)
+    snapshot_in(kind, repo_id, kind.patterns(), fetch, None)
 }
 
 #[cfg(feature = "hub")]
@@ -149,16 +277,18 @@ fn offline_env() -> bool {
         .unwrap_or(false)
 }
 
-/// [`snapshot`] with an explicit cache folder (tests).
+/// [`snapshot`] with explicit file patterns and cache folder (tests).
 #[cfg(feature = "hub")]
 fn snapshot_in(
     kind: RepoKind,
-    repo_id: &str,
+    spec: &str,
+    patterns: &[&str],
     fetch: Fetch,
     cache_dir: Option<PathBuf>,
 ) -> Result<PathBuf> {
+    let (repo_id, revision) = split_revision(spec);
     let hub_err = |reason: String| Error::Hub {
-        repo: repo_id.to_string(),
+        repo: spec.to_string(),
         reason,
     };
     let (owner, name) = split_repo_id(repo_id)?;
@@ -169,23 +299,22 @@ fn snapshot_in(
     let client = builder.build().map_err(|e| hub_err(e.to_string()))?;
     let cache = client.cache_dir().to_path_buf();
     let client = hf_hub::HFClientSync::from_inner(client).map_err(|e| hub_err(e.to_string()))?;
-    let patterns = match kind {
-        RepoKind::Model => &MODEL_FILE_PATTERNS,
-        RepoKind::Dataset => &DATASET_FILE_PATTERNS,
-    };
     let get = |local_files_only: bool| {
         let allow: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
+        let rev = revision.map(str::to_string);
         match kind {
             RepoKind::Model => client
                 .model(&owner, &name)
                 .snapshot_download()
                 .allow_patterns(allow)
+                .maybe_revision(rev)
                 .local_files_only(local_files_only)
                 .send(),
             RepoKind::Dataset => client
                 .dataset(&owner, &name)
                 .snapshot_download()
                 .allow_patterns(allow)
+                .maybe_revision(rev)
                 .local_files_only(local_files_only)
                 .send(),
         }
@@ -202,9 +331,14 @@ fn snapshot_in(
         Fetch::Download if offline_env() => {
             local("\nhint: run once with network access (without HF_HUB_OFFLINE) to download it")
         }
-        Fetch::Download => {
-            get(false).or_else(|online| local("").map_err(|_| hub_err(online.to_string())))
-        }
+        Fetch::Download => get(false).or_else(|online| {
+            local("").map_err(|_| {
+                hub_err(format!(
+                    "{online}; not in the local cache {} either",
+                    cache.display()
+                ))
+            })
+        }),
         Fetch::CacheOnly => local(""),
     }
 }
@@ -261,6 +395,7 @@ mod tests {
         let err = snapshot_in(
             RepoKind::Model,
             "mllmu-test/not-cached",
+            &MODEL_FILE_PATTERNS,
             Fetch::CacheOnly,
             Some(cache.path().to_path_buf()),
         )
@@ -292,6 +427,7 @@ mod tests {
         let dir = snapshot_in(
             RepoKind::Model,
             "mllmu-test/cached",
+            &MODEL_FILE_PATTERNS,
             Fetch::CacheOnly,
             cache_dir,
         )
@@ -315,6 +451,7 @@ mod tests {
             snapshot_in(
                 RepoKind::Dataset,
                 "mllmu-test/bench",
+                &DATASET_FILE_PATTERNS,
                 Fetch::CacheOnly,
                 cache_dir,
             )

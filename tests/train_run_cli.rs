@@ -9,6 +9,7 @@ use train_run_common::*;
 fn mllmu(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_mllmu"))
         .args(args)
+        .env("HF_HUB_OFFLINE", "1")
         .output()
         .unwrap();
     (

@@ -32,6 +32,10 @@ pub struct Evaluate {
     pub shot_pool: ShotPool,
     /// Few-shot profile IDs per task; `None` keeps the reference's per-family counts.
     pub shots: Option<usize>,
+    /// Few-shot profile IDs for one task, overriding [`Evaluate::shots`] for it (the
+    /// reference's vanilla model recovers on image multiple choice with one shot).
+    #[serde(default)]
+    pub task_shots: Vec<(Task, usize)>,
     /// How answers are cut out of the decoded output (SPEC Q7).
     pub extraction: Extraction,
     /// New tokens per question; `None` keeps the reference (50, Idefics2 pure-text
@@ -84,6 +88,7 @@ impl Evaluate {
             seed: 0,
             shot_pool: ShotPool::Evaluated,
             shots: None,
+            task_shots: Vec::new(),
             extraction: Extraction::Reference,
             max_new_tokens: None,
             family: None,
@@ -129,6 +134,21 @@ impl Evaluate {
     /// Sets [`Evaluate::shots`].
     pub fn with_shots(mut self, k: usize) -> Self {
         self.shots = Some(k);
+        self
+    }
+
+    /// Sets the few-shot count of one task ([`Evaluate::task_shots`]); generation is
+    /// always zero-shot.
+    ///
+    /// ```
+    /// use mllmu::eval::{Evaluate, items::Task};
+    /// let e = Evaluate::paper().with_shots(2).with_task_shots(Task::Classification, 1);
+    /// assert_eq!(e.fewshot_for(Task::Classification).k, Some(1));
+    /// assert_eq!(e.fewshot_for(Task::Cloze).k, Some(2));
+    /// ```
+    pub fn with_task_shots(mut self, task: Task, k: usize) -> Self {
+        self.task_shots.retain(|(t, _)| *t != task);
+        self.task_shots.push((task, k));
         self
     }
 
@@ -226,12 +246,28 @@ impl Evaluate {
         self
     }
 
-    /// The few-shot options these settings imply.
+    /// The few-shot options these settings imply (per-task counts aside: see
+    /// [`Evaluate::fewshot_for`]).
     pub fn fewshot(&self) -> FewShotOptions {
         FewShotOptions {
             pool: self.shot_pool,
             k: self.shots,
             seed: self.seed,
+        }
+    }
+
+    /// The few-shot options of `task`: [`Evaluate::fewshot`] with the task's own count from
+    /// [`Evaluate::task_shots`] when set.
+    pub fn fewshot_for(&self, task: Task) -> FewShotOptions {
+        let k = self
+            .task_shots
+            .iter()
+            .find(|(t, _)| *t == task)
+            .map(|&(_, k)| k)
+            .or(self.shots);
+        FewShotOptions {
+            k,
+            ..self.fewshot()
         }
     }
 
@@ -267,6 +303,9 @@ impl Evaluate {
         }
         if let Some(k) = self.shots {
             v.push(format!("Q2 {k} few-shot profile(s) per task"));
+        }
+        for (task, k) in &self.task_shots {
+            v.push(format!("Q2 {k} few-shot profile(s) for {task:?}"));
         }
         if self.extraction == Extraction::NewTokens {
             v.push("Q7 answers decoded from the new tokens only".into());

@@ -173,11 +173,8 @@ fn rows_of<'a>(
             fewshot::seeded_rng(&[b"mllmu-sample", &opts.seed.to_le_bytes(), id.as_bytes()])
                 .gen::<u64>()
         };
-        let mut keyed: Vec<(u64, usize)> = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| (key(id), i))
-            .collect();
+        let mut keyed: Vec<(u64, usize)> =
+            ids.iter().enumerate().map(|(i, id)| (key(id), i)).collect();
         keyed.sort_unstable();
         let mut keep: Vec<usize> = keyed.iter().take(n).map(|k| k.1).collect();
         keep.sort_unstable();
@@ -391,7 +388,7 @@ impl Builder<'_> {
                 self.family,
                 ids,
                 &self.full.profiles,
-                &self.opts.fewshot(),
+                &self.opts.fewshot_for(task),
             )?),
         };
         let shot_images = match &draw {

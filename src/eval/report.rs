@@ -138,6 +138,10 @@ pub struct Manifest {
     pub family: ModelFamily,
     /// Checkpoint folder.
     pub model_dir: String,
+    /// Where the tokenizer and processor came from (`model_dir`, or the base model of a
+    /// weight-only checkpoint).
+    #[serde(default)]
+    pub processor_dir: String,
     /// [`Model::weights_hash`](crate::model::Model::weights_hash).
     pub weights_hash: String,
     /// Compute dtype.

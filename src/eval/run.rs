@@ -177,7 +177,6 @@ impl Pixels<'_> {
     }
 }
 
-
 /// Scores one generation.
 fn score(
     q: &Planned,
@@ -378,7 +377,8 @@ impl Evaluate {
             .iter()
             .filter(|p| cache.get(&p.key).is_none() && pending.insert(p.key.clone()))
             .count();
-        let bar = crate::progress::Progress::new(self.progress, "eval", "generations", misses as u64);
+        let bar =
+            crate::progress::Progress::new(self.progress, "eval", "generations", misses as u64);
         let mut pixels = Pixels {
             model,
             memo: HashMap::new(),
@@ -435,6 +435,7 @@ impl Evaluate {
             corrections: self.corrections(),
             family,
             model_dir: model.dir.display().to_string(),
+            processor_dir: model.processor_dir.display().to_string(),
             weights_hash,
             dtype: format!("{:?}", model.llava.dtype()).to_lowercase(),
             device: device::describe(model.llava.device()),

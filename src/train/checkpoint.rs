@@ -195,6 +195,7 @@ impl Checkpoint {
             tokenizer: base.tokenizer.clone(),
             processor: base.processor.clone(),
             dir: base.dir.clone(),
+            processor_dir: base.processor_dir.clone(),
         })
     }
 

@@ -73,6 +73,7 @@ pub struct Trainer {
     collate: CollateOptions,
     objective: ObjectiveSpec,
     base_dir: PathBuf,
+    processor_dir: PathBuf,
     vars: Vec<Var>,
     var_names: Vec<String>,
     opt: AdamW,
@@ -268,6 +269,7 @@ impl Trainer {
             collate,
             objective,
             base_dir: base.dir.clone(),
+            processor_dir: base.processor_dir.clone(),
             vars,
             var_names,
             opt,
@@ -682,6 +684,9 @@ impl Trainer {
         if let Some(out) = &out_dir {
             if status == RunStatus::Complete {
                 llava.save(out, &crate::model::SaveOptions::default())?;
+                // A weight-only base borrowed its tokenizer and processor: save them too, so
+                // the trained model loads on its own.
+                crate::model::weights::copy_side_files(&self.processor_dir, out)?;
             }
             crate::io::write_json(&out.join("train_log.json"), &log)?;
         }
@@ -691,6 +696,7 @@ impl Trainer {
                 tokenizer: self.tokenizer,
                 processor: self.processor,
                 dir: self.base_dir,
+                processor_dir: self.processor_dir,
             },
             history: log.history.clone(),
             out_dir,
@@ -698,4 +704,3 @@ impl Trainer {
         })
     }
 }
-

@@ -95,7 +95,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
 
     let dev = device::parse(&a.device)?;
     let base_dir = match &a.model {
-        Some(dir) => dir.clone(),
+        Some(spec) => mllmu::hub::resolve_model(&spec.to_string_lossy(), mllmu::hub::Fetch::Download)?,
         None => embedded::write_mini_llava(a.out.join("mini-llava"))?,
     };
     let base = Model::load(&base_dir, &dev)?;

@@ -1,11 +1,13 @@
 //! `mllmu eval` and `mllmu score-text` (owner: eval)
 
 use crate::device_args::DeviceArgs;
-use mllmu::bench::Bench;
+use crate::eval_choices::EvalChoices;
+use crate::model_args::ModelArgs;
+use crate::train::open_bench;
 use mllmu::eval::items::EvalMode;
 use mllmu::eval::metrics::score_text;
 use mllmu::eval::Evaluate;
-use mllmu::model::{device, Model};
+use mllmu::model::device;
 use mllmu::Error;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
@@ -24,7 +26,8 @@ pub enum SetArg {
 }
 
 impl SetArg {
-    fn mode(self) -> EvalMode {
+    /// The evaluation set this names.
+    pub fn mode(self) -> EvalMode {
         match self {
             SetArg::Forget => EvalMode::Forget,
             SetArg::Test => EvalMode::Test,
@@ -37,12 +40,12 @@ impl SetArg {
 /// Arguments of `mllmu eval`.
 #[derive(clap::Args)]
 pub struct EvalArgs {
-    /// Evaluate the checkpoint in this folder (Hugging Face layout)
-    #[arg(long, value_name = "DIR")]
-    pub model: PathBuf,
-    /// Read the benchmark from this folder
-    #[arg(long, value_name = "DIR")]
-    pub bench: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The benchmark: a folder, or a dataset hub id with an optional `@revision`
+    /// (`MLLMMU/MLLMU-Bench`)
+    #[arg(long, value_name = "DIR_OR_HUB_ID")]
+    pub bench: String,
     /// Forget ratio in percent: 5, 10 or 15
     #[arg(long, value_name = "PERCENT", default_value_t = 5)]
     pub forget: u8,
@@ -69,9 +72,8 @@ pub struct EvalArgs {
     /// Evaluate only the first N profiles of each set
     #[arg(long, value_name = "N")]
     pub max_profiles: Option<usize>,
-    /// Generate at most N new tokens per question [default: the reference's 50]
-    #[arg(long, value_name = "N")]
-    pub max_new_tokens: Option<usize>,
+    #[command(flatten)]
+    pub choices: EvalChoices,
     /// Name the final results file NAME_final_evaluation_results.json
     #[arg(long, value_name = "NAME", default_value = "mllmu")]
     pub name: String,
@@ -90,7 +92,7 @@ pub struct EvalArgs {
 }
 
 impl EvalArgs {
-    fn options(&self) -> Evaluate {
+    fn options(&self) -> mllmu::Result<Evaluate> {
         let mut e = if self.corrected {
             Evaluate::corrected()
         } else {
@@ -108,9 +110,8 @@ impl EvalArgs {
             e = e.with_sets(&modes);
         }
         e.max_profiles = self.max_profiles;
-        e.max_new_tokens = self.max_new_tokens;
         e.max_new_generations = self.max_new_generations;
-        e
+        self.choices.apply(e)
     }
 }
 
@@ -126,14 +127,14 @@ pub struct ScoreTextArgs {
 /// summary.
 pub fn run_eval(a: EvalArgs) -> mllmu::Result<()> {
     let (dev, dtype) = a.device.resolve()?;
-    let opts = a.options();
-    let model = Model::load_with(&a.model, &dev, dtype)?;
-    let bench = Bench::open(&a.bench)?;
+    let opts = a.options()?;
+    let bench = open_bench(&a.bench)?;
     let split = bench.split(a.forget)?;
+    let model = a.model.load(&dev, dtype)?;
     eprintln!(
         "evaluating {} on {} (forget {} %) on {} in {dtype:?}",
-        a.model.display(),
-        a.bench.display(),
+        a.model.model,
+        a.bench,
         a.forget,
         device::describe(&dev)
     );

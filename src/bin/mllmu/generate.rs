@@ -3,8 +3,8 @@
 //! order, and the continuation is decoded without special tokens.
 
 use crate::device_args::DeviceArgs;
+use crate::model_args::ModelArgs;
 use image::DynamicImage;
-use mllmu::hub::{self, Fetch};
 use mllmu::model::{device, GenerationConfig, ImageProcessor, Llava, LlavaTokenizer};
 use mllmu::{Error, Result};
 use serde::Serialize;
@@ -13,10 +13,8 @@ use std::path::{Path, PathBuf};
 /// Arguments of `mllmu generate`.
 #[derive(clap::Args)]
 pub struct GenerateArgs {
-    /// Model folder (llava-hf layout) or, with the `hub` feature, a hub id such as
-    /// `llava-hf/llava-1.5-7b-hf`.
-    #[arg(long)]
-    model: String,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Image files, one per `<image>` in the prompt, in order.
     #[arg(long)]
     image: Vec<PathBuf>,
@@ -36,12 +34,13 @@ pub struct GenerateArgs {
 /// Runs `mllmu generate`.
 pub fn run(a: GenerateArgs) -> Result<()> {
     device::tune_allocator();
-    let dir = hub::resolve_model(&a.model, Fetch::Download)?;
-    let tokenizer = LlavaTokenizer::from_dir(&dir)?;
+    let dir = a.model.dir()?;
+    let processor_dir = a.model.processor_dir(&dir)?;
+    let tokenizer = LlavaTokenizer::from_dir(&processor_dir)?;
     // Check the prompt against the images before the (slow) model load.
     check_image_count(&tokenizer, &a.prompt, a.image.len())?;
     let images = a.image.iter().map(open_image).collect::<Result<Vec<_>>>()?;
-    let processor = ImageProcessor::from_dir(&dir)?;
+    let processor = ImageProcessor::from_dir(&processor_dir)?;
     let (dev, dtype) = a.device.resolve()?;
     let model = Llava::load(&dir, &dev, dtype)?;
     let out = generate_for_prompt(

@@ -9,10 +9,12 @@ mod compare;
 mod demo;
 mod device_args;
 mod eval;
+mod eval_choices;
 mod generate;
 #[cfg(feature = "judge")]
 mod judge;
 mod mini_model;
+mod model_args;
 mod train;
 
 /// MLLMU-Bench: load, fine-tune, unlearn, evaluate, judge.

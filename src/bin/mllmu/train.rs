@@ -1,8 +1,9 @@
 //! `mllmu finetune` and `mllmu unlearn` (owner: train)
 
 use crate::device_args::DeviceArgs;
+use crate::model_args::ModelArgs;
 use mllmu::bench::Bench;
-use mllmu::hub::{resolve_model, Fetch};
+use mllmu::hub::{resolve_bench, resolve_model, Fetch, RepoKind};
 use mllmu::model::{LoraConfig, Model};
 use mllmu::train::collate::CollateOptions;
 use mllmu::train::{Finetune, SampleSet, Stepping, TrainData, TrainOptions, Trained, Unlearn};
@@ -12,13 +13,13 @@ use std::path::PathBuf;
 /// Options shared by `finetune` and `unlearn`.
 #[derive(clap::Args, Debug)]
 pub struct CommonArgs {
-    /// Starting model: a checkpoint folder, or a hub id (`llava-hf/llava-1.5-7b-hf`)
-    /// already in the local Hugging Face cache.
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// The benchmark: a folder (hub layout, a mini benchmark, or baseline_train_split) or a
+    /// hub id with an optional `@revision` (a dataset; `models/ID` for a model repository
+    /// such as `models/MLLMMU/baseline_train_split`)
     #[arg(long, value_name = "DIR_OR_HUB_ID")]
-    pub model: String,
-    /// The benchmark folder (hub layout, a mini benchmark, or baseline_train_split).
-    #[arg(long, value_name = "DIR")]
-    pub bench: PathBuf,
+    pub bench: String,
     /// Output folder: checkpoints, the final model and train_log.json.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
@@ -98,9 +99,10 @@ pub struct UnlearnArgs {
     /// Forget ratio in percent: 5, 10 or 15.
     #[arg(long)]
     pub forget: u8,
-    /// Reference model folder (NPO, KL, IdkDPO, RMU); default: the starting model, frozen.
-    #[arg(long, value_name = "DIR")]
-    pub reference: Option<PathBuf>,
+    /// Reference model (NPO, KL, IdkDPO, RMU): a folder or a hub id; default: the starting
+    /// model, frozen.
+    #[arg(long, value_name = "DIR_OR_HUB_ID")]
+    pub reference: Option<String>,
     /// Unlearn with text-only prompts (no image).
     #[arg(long)]
     pub text_only: bool,
@@ -157,10 +159,13 @@ fn options(c: &CommonArgs, mut o: TrainOptions) -> Result<TrainOptions> {
 }
 
 fn load_model(c: &CommonArgs) -> Result<Model> {
-    // Finetune and unlearn never download: a hub id must already be in the local cache.
-    let dir = resolve_model(&c.model, Fetch::CacheOnly)?;
     let (dev, dtype) = c.device.resolve()?;
-    Model::load_with(dir, &dev, dtype)
+    c.model.load(&dev, dtype)
+}
+
+/// Opens `--bench` (a folder, or a hub id resolved like `--model`).
+pub fn open_bench(spec: &str) -> Result<Bench> {
+    Bench::open(resolve_bench(spec, RepoKind::Dataset, Fetch::Download)?)
 }
 
 fn report(c: &CommonArgs, trained: &Trained) -> Result<()> {
@@ -180,7 +185,7 @@ fn report(c: &CommonArgs, trained: &Trained) -> Result<()> {
 }
 
 pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
-    let bench = Bench::open(&a.common.bench)?;
+    let bench = open_bench(&a.common.bench)?;
     let base = load_model(&a.common)?;
     let ft = Finetune {
         set: a.set.clone(),
@@ -204,9 +209,12 @@ pub fn run_unlearn(a: UnlearnArgs) -> Result<()> {
             )
         })?;
     }
-    unlearn.reference = a.reference.clone();
+    unlearn.reference = match &a.reference {
+        Some(spec) => Some(resolve_model(spec, Fetch::Download)?),
+        None => None,
+    };
     unlearn.options = options(&a.common, unlearn.options.clone())?;
-    let bench = Bench::open(&a.common.bench)?;
+    let bench = open_bench(&a.common.bench)?;
     let vanilla = load_model(&a.common)?;
     let trained = match bench.split(a.forget) {
         Ok(split) => unlearn.run(&vanilla, &bench, &split)?,
