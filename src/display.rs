@@ -67,6 +67,8 @@ pub struct Table {
     pub header: Vec<String>,
     /// Cells, row-major.
     pub rows: Vec<Vec<String>>,
+    /// Show every row, whatever [`max_rows`] says (report pages, files).
+    pub show_all: bool,
 }
 
 impl Table {
@@ -80,7 +82,21 @@ impl Table {
             title: title.into(),
             header: header.into_iter().map(Into::into).collect(),
             rows: vec![],
+            show_all: false,
         }
+    }
+
+    /// The same table showing every row (for report pages and files).
+    ///
+    /// ```
+    /// let mut t = mllmu::display::Table::new("", ["i"]);
+    /// for i in 0..500 { t.push([i.to_string()]); }
+    /// assert!(t.to_html().contains('…'));
+    /// assert!(!t.all_rows().to_html().contains('…'));
+    /// ```
+    pub fn all_rows(mut self) -> Self {
+        self.show_all = true;
+        self
     }
 
     /// Appends a row.
@@ -106,7 +122,7 @@ impl Table {
     fn visible(&self) -> Vec<Option<usize>> {
         let n = self.rows.len();
         let max = max_rows();
-        if n <= max {
+        if n <= max || self.show_all {
             return (0..n).map(Some).collect();
         }
         let head = max.div_ceil(2);

@@ -96,7 +96,8 @@ pub fn split_revision(spec: &str) -> (&str, Option<&str>) {
 }
 
 /// What is being resolved: the flag named in errors, where the repository lives, which files
-/// it needs, and one file that must be there.
+/// it needs, and one file that must be there (the last two only read with the `hub` feature).
+#[cfg_attr(not(feature = "hub"), allow(dead_code))]
 struct Target<'a> {
     flag: &'a str,
     kind: RepoKind,

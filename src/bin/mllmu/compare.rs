@@ -70,8 +70,8 @@ pub fn run(a: CompareArgs) -> Result<()> {
     if let Some(path) = &a.html {
         let labelled = methods.labelled();
         let mut page = Page::new("mllmu compare");
-        page.heading("Scores").html(table.to_html());
-        page.heading("Paired differences").html(diffs.to_html());
+        page.heading("Scores").html(table.clone().all_rows().to_html());
+        page.heading("Paired differences").html(diffs.clone().all_rows().to_html());
         page.heading("Figures");
         let figures = [
             (

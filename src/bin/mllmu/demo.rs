@@ -259,7 +259,7 @@ fn report_page(methods: &Methods, figures: &Figures, s: &Settings) -> Page {
         s.elapsed
     ));
     page.heading("Scores");
-    page.html(methods.to_html());
+    page.html(methods.table().all_rows().to_html());
     page.heading("Figures");
     for (_, fig, caption) in figures.all() {
         page.figure(caption, fig);
