@@ -12,7 +12,7 @@ impl Profile {
     /// ```
     /// use mllmu::bench::{Bench, MiniConfig};
     /// let bench = Bench::mini(&MiniConfig { profiles: 4, ..MiniConfig::default() }).unwrap();
-    /// let p = &bench.full_set().unwrap()[0];
+    /// let p = &bench.full_set().unwrap().profiles[0];
     /// let html = p.to_html();
     /// assert!(html.contains("data:image/png;base64,"));
     /// assert!(html.contains(&p.classification.image_textual[0].question));
@@ -81,7 +81,7 @@ impl Profile {
     /// ```
     /// use mllmu::bench::{Bench, MiniConfig};
     /// let bench = Bench::mini(&MiniConfig { profiles: 2, ..MiniConfig::default() }).unwrap();
-    /// let facts = bench.full_set().unwrap()[0].facts();
+    /// let facts = bench.full_set().unwrap().profiles[0].facts();
     /// assert_eq!(facts[0].0, "Name", "{facts:?}");
     /// ```
     pub fn facts(&self) -> Vec<(String, String)> {
@@ -110,11 +110,7 @@ impl Profile {
 }
 
 fn answer_of(q: &Mcq) -> String {
-    format!(
-        "{}. {}",
-        q.correct,
-        q.options[q.correct_index()].as_str()
-    )
+    format!("{}. {}", q.correct, q.options[q.correct_index()].as_str())
 }
 
 fn mime_of(bytes: &[u8]) -> &'static str {
@@ -138,7 +134,10 @@ impl<'de> serde::Deserialize<'de> for Ordered {
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a JSON object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Ordered, A::Error> {
                 let mut v = Vec::new();
                 while let Some(entry) = map.next_entry()? {
                     v.push(entry);
