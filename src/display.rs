@@ -172,7 +172,10 @@ impl Table {
             o
         };
         let line = |cells: &[String]| {
-            format!("{} \\\\\n", cells.iter().map(esc).collect::<Vec<_>>().join(" & "))
+            format!(
+                "{} \\\\\n",
+                cells.iter().map(esc).collect::<Vec<_>>().join(" & ")
+            )
         };
         let mut s = format!(
             "\\begin{{tabular}}{{l{}}}\n\\toprule\n",

@@ -192,7 +192,11 @@ impl Lines {
         if done > 0 && secs > 0.0 {
             let rate = done as f64 / secs;
             let left = self.total.saturating_sub(self.pos) as f64 / rate;
-            s.push_str(&format!(", {rate:.2} {}/s, {} left", self.unit, clock(left)));
+            s.push_str(&format!(
+                ", {rate:.2} {}/s, {} left",
+                self.unit,
+                clock(left)
+            ));
         }
         if !self.message.is_empty() {
             s.push_str(", ");
@@ -240,7 +244,10 @@ mod tests {
         p.inc(1);
         std::thread::sleep(Duration::from_millis(5));
         let line = p.line();
-        assert!(line.contains("41/100 steps (41.0 %)") && line.contains("steps/s"), "{line}");
+        assert!(
+            line.contains("41/100 steps (41.0 %)") && line.contains("steps/s"),
+            "{line}"
+        );
     }
 
     #[test]

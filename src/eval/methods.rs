@@ -240,13 +240,14 @@ impl Methods {
     pub fn table(&self) -> Table {
         let mut header = vec!["set".to_string(), "task".into(), "modality".into()];
         header.extend(self.reports.iter().map(|(n, _)| n.clone()));
-        let mut t = Table::new(
-            "Scores by method (accuracy %, generation ROUGE-L)",
-            header,
-        );
+        let mut t = Table::new("Scores by method (accuracy %, generation ROUGE-L)", header);
         let sets: Vec<EvalMode> = EvalMode::ALL
             .into_iter()
-            .filter(|s| self.reports.iter().any(|(_, r)| r.manifest.sets.contains(s)))
+            .filter(|s| {
+                self.reports
+                    .iter()
+                    .any(|(_, r)| r.manifest.sets.contains(s))
+            })
             .collect();
         for set in sets {
             for task in [Task::Classification, Task::Cloze, Task::Generation] {

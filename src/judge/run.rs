@@ -118,7 +118,12 @@ impl Judge {
                 (k, done)
             });
         }
-        let bar = crate::progress::Progress::new(self.opts.progress, "judge", "items", tasks.len() as u64);
+        let bar = crate::progress::Progress::new(
+            self.opts.progress,
+            "judge",
+            "items",
+            tasks.len() as u64,
+        );
         while let Some(joined) = tasks.join_next().await {
             bar.inc(1);
             let (k, done) =
@@ -186,4 +191,3 @@ impl Judge {
         }
     }
 }
-

@@ -18,8 +18,11 @@ macro_rules! asset {
     ($name:literal) => {
         (
             $name,
-            include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/assets/mini-llava/", $name))
-                as &[u8],
+            include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/assets/mini-llava/",
+                $name
+            )) as &[u8],
         )
     };
 }

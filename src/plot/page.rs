@@ -73,7 +73,8 @@ impl Page {
 
     /// The whole document.
     pub fn to_html(&self) -> String {
-        let mut s = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+        let mut s =
+            String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
         s.push_str(&format!("<title>{}</title>", escape_html(&self.title)));
         s.push_str(STYLE);
         s.push_str("</head><body>");

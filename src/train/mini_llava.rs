@@ -93,7 +93,14 @@ impl MiniRecipe {
                 correct: p.correct,
             })
             .collect();
-        let log = pretrain::pretrain(&base, out, &epoch_docs, &corpus.images, &probes, &self.pretrain)?;
+        let log = pretrain::pretrain(
+            &base,
+            out,
+            &epoch_docs,
+            &corpus.images,
+            &probes,
+            &self.pretrain,
+        )?;
         std::fs::remove_dir_all(&base).map_err(|e| Error::io("remove", &base, e))?;
         let record = serde_json::json!({"recipe": self, "log": log});
         let text = serde_json::to_string_pretty(&record).map_err(|e| Error::Json {

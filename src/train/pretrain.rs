@@ -203,7 +203,11 @@ pub fn pretrain(
         },
     )?;
     let all_steps: usize = (0..opts.epochs)
-        .map(|e| epoch_docs[e % epoch_docs.len()].len().div_ceil(opts.batch_size))
+        .map(|e| {
+            epoch_docs[e % epoch_docs.len()]
+                .len()
+                .div_ceil(opts.batch_size)
+        })
         .sum();
     let total = opts.max_steps.unwrap_or(usize::MAX).min(all_steps);
     let mut log = PretrainLog {

@@ -39,7 +39,9 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let paired = methods.paired(&baseline)?;
     let mut diffs = mllmu::display::Table::new(
         format!("Paired differences against {baseline} (95 % CI over profiles, sign-flip p)"),
-        ["run", "set", "task", "modality", "metric", "diff", "95% CI", "p"],
+        [
+            "run", "set", "task", "modality", "metric", "diff", "95% CI", "p",
+        ],
     );
     for p in &paired {
         diffs.push([
@@ -70,8 +72,10 @@ pub fn run(a: CompareArgs) -> Result<()> {
     if let Some(path) = &a.html {
         let labelled = methods.labelled();
         let mut page = Page::new("mllmu compare");
-        page.heading("Scores").html(table.clone().all_rows().to_html());
-        page.heading("Paired differences").html(diffs.clone().all_rows().to_html());
+        page.heading("Scores")
+            .html(table.clone().all_rows().to_html());
+        page.heading("Paired differences")
+            .html(diffs.clone().all_rows().to_html());
         page.heading("Figures");
         let figures = [
             (

@@ -95,17 +95,16 @@ pub fn run(a: DemoArgs) -> Result<()> {
 
     let dev = device::parse(&a.device)?;
     let base_dir = match &a.model {
-        Some(spec) => mllmu::hub::resolve_model(&spec.to_string_lossy(), mllmu::hub::Fetch::Download)?,
+        Some(spec) => {
+            mllmu::hub::resolve_model(&spec.to_string_lossy(), mllmu::hub::Fetch::Download)?
+        }
         None => embedded::write_mini_llava(a.out.join("mini-llava"))?,
     };
     let base = Model::load(&base_dir, &dev)?;
     say(format!(
         "fine-tuning {} on ft_Data into the vanilla model ({} samples, every weight)",
         base_dir.display(),
-        bench
-            .summary()
-            .train("ft_Data")
-            .map_or(0, |c| c.qa_pairs)
+        bench.summary().train("ft_Data").map_or(0, |c| c.qa_pairs)
     ));
     let mut ft = Finetune::mini();
     ft.options.seed = a.seed;
@@ -282,7 +281,9 @@ fn to_value<T: serde::Serialize>(v: &T) -> serde_json::Value {
 }
 
 fn headline(methods: &Methods) {
-    println!("\nforget / test / retain / celebrity (multiple-choice accuracy %, generation ROUGE-L):");
+    println!(
+        "\nforget / test / retain / celebrity (multiple-choice accuracy %, generation ROUGE-L):"
+    );
     for (name, r) in &methods.reports {
         let acc = |set| Score::ClassificationAccuracy.of(r, set).unwrap_or(f64::NAN);
         let rouge = |set| Score::RougeL.of(r, set).unwrap_or(f64::NAN);
