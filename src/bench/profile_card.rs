@@ -15,7 +15,8 @@ impl Profile {
     /// let p = &bench.full_set().unwrap().profiles[0];
     /// let html = p.to_html();
     /// assert!(html.contains("data:image/png;base64,"));
-    /// assert!(html.contains(&p.classification.image_textual[0].question));
+    /// let q = &p.classification.image_textual[0].question;
+    /// assert!(html.contains(&mllmu::display::escape_html(q)));
     /// ```
     pub fn to_html(&self) -> String {
         let mut s = String::from(

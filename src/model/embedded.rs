@@ -7,7 +7,7 @@
 //! let dir = tempfile::tempdir().unwrap();
 //! let path = mllmu::model::embedded::write_mini_llava(dir.path().join("mini-llava")).unwrap();
 //! let model = mllmu::model::Model::load(&path, &candle_core::Device::Cpu).unwrap();
-//! assert_eq!(model.llava.config.text_config.num_hidden_layers, 4);
+//! assert_eq!(model.llava.config.text.num_hidden_layers, 4);
 //! ```
 
 use crate::{Error, Result};
