@@ -55,7 +55,11 @@ fn compare_prints_the_table_and_paired_differences() {
         "--html".as_ref(),
         html.as_os_str(),
     ]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["runs"], serde_json::json!(["short", "long"]));
     assert!(v["table"]["short"]["sets"]["forget"]["generation"].is_object());
@@ -68,7 +72,10 @@ fn compare_prints_the_table_and_paired_differences() {
         let mut k: Vec<&str> = p.as_object().unwrap().keys().map(String::as_str).collect();
         k.sort_unstable();
         assert_eq!(k, keys);
-        assert_eq!((p["run"].as_str(), p["baseline"].as_str()), (Some("long"), Some("short")));
+        assert_eq!(
+            (p["run"].as_str(), p["baseline"].as_str()),
+            (Some("long"), Some("short"))
+        );
         let (lo, hi, d) = (
             p["ci95"][0].as_f64().unwrap(),
             p["ci95"][1].as_f64().unwrap(),
@@ -109,7 +116,10 @@ fn compare_names_a_missing_report_and_an_unknown_baseline() {
     let out = mllmu(&[empty.as_os_str()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("not-a-run") && err.contains("report.json"), "{err}");
+    assert!(
+        err.contains("not-a-run") && err.contains("report.json"),
+        "{err}"
+    );
 
     let (short, long) = runs(dir.path());
     let out = mllmu(&[
@@ -120,5 +130,8 @@ fn compare_names_a_missing_report_and_an_unknown_baseline() {
     ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--baseline") && err.contains("short, long"), "{err}");
+    assert!(
+        err.contains("--baseline") && err.contains("short, long"),
+        "{err}"
+    );
 }

@@ -21,32 +21,60 @@ fn mean_accuracy(summary: &serde_json::Value, method: &str, set: &str) -> f64 {
         sum += c["accuracy"].as_f64().unwrap() * k;
         n += k;
     }
-    assert!(n > 0.0, "{method} has no scored {set} multiple-choice question");
+    assert!(
+        n > 0.0,
+        "{method} has no scored {set} multiple-choice question"
+    );
     sum / n
 }
 
 fn chromium() -> Option<&'static str> {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
-        .find(|b| Command::new(b).arg("--version").output().is_ok_and(|o| o.status.success()))
+        .find(|b| {
+            Command::new(b)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
 }
 
 fn check_page(page: &Path) {
     if std::env::var_os("MLLMU_SKIP_BROWSER").is_some() {
         return;
     }
-    let browser = chromium().expect("headless Chromium is needed (apt-get install chromium), or set MLLMU_SKIP_BROWSER=1");
+    let browser = chromium().expect(
+        "headless Chromium is needed (apt-get install chromium), or set MLLMU_SKIP_BROWSER=1",
+    );
     let url = format!("file://{}", page.canonicalize().unwrap().display());
-    let common = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"];
+    let common = [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+    ];
     let dom = Command::new(browser)
         .args(common)
         .args(["--dump-dom", &url])
         .output()
         .unwrap();
-    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    assert!(
+        dom.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dom.stderr)
+    );
     let dom = String::from_utf8_lossy(&dom.stdout);
-    assert!(dom.matches("<svg").count() >= 5, "figures missing from the rendered DOM");
-    for text in ["vanilla", "GA", "Pareto front", "Utility vs forgetting", "forget"] {
+    assert!(
+        dom.matches("<svg").count() >= 5,
+        "figures missing from the rendered DOM"
+    );
+    for text in [
+        "vanilla",
+        "GA",
+        "Pareto front",
+        "Utility vs forgetting",
+        "forget",
+    ] {
         assert!(dom.contains(text), "{text} missing from the rendered page");
     }
     let shot = page.with_file_name("report.png");
@@ -59,13 +87,21 @@ fn check_page(page: &Path) {
         ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let png = image::open(&shot).unwrap().to_rgb8();
     // A rendered page with figures has many distinct colours, a blank one a handful.
     let mut colours: Vec<[u8; 3]> = png.pixels().step_by(97).map(|p| p.0).collect();
     colours.sort_unstable();
     colours.dedup();
-    assert!(colours.len() > 20, "the screenshot looks blank ({} colours)", colours.len());
+    assert!(
+        colours.len() > 20,
+        "the screenshot looks blank ({} colours)",
+        colours.len()
+    );
 }
 
 #[test]
@@ -102,7 +138,10 @@ fn the_small_demo_knows_its_people_forgets_them_and_reports_it() {
     assert_eq!(methods.keys().collect::<Vec<_>>(), ["ga", "vanilla"]);
     assert!(summary["elapsed_s"].as_f64().unwrap() > 0.0);
     for set in ["forget", "test", "retain", "celebrity"] {
-        assert!(summary["methods"]["vanilla"]["sets"][set].is_object(), "{set}");
+        assert!(
+            summary["methods"]["vanilla"]["sets"][set].is_object(),
+            "{set}"
+        );
     }
     // The vanilla fine-tune memorised ft_Data; gradient ascent raised the forget-set NLL
     // (its loss is the negated NLL).
@@ -122,7 +161,10 @@ fn the_small_demo_knows_its_people_forgets_them_and_reports_it() {
     // not above the vanilla model's.
     let vanilla = mean_accuracy(&summary, "vanilla", "forget");
     let ga_acc = mean_accuracy(&summary, "ga", "forget");
-    assert!(ga_acc <= vanilla, "GA {ga_acc:.1} % against vanilla {vanilla:.1} %");
+    assert!(
+        ga_acc <= vanilla,
+        "GA {ga_acc:.1} % against vanilla {vanilla:.1} %"
+    );
     for f in [
         "tradeoff_accuracy",
         "tradeoff_rougeL",
@@ -130,7 +172,10 @@ fn the_small_demo_knows_its_people_forgets_them_and_reports_it() {
         "unlearning_loss",
         "question_counts",
     ] {
-        assert!(out.join("figures").join(format!("{f}.svg")).is_file(), "{f}");
+        assert!(
+            out.join("figures").join(format!("{f}.svg")).is_file(),
+            "{f}"
+        );
     }
     check_page(&out.join("report.html"));
 }

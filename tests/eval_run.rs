@@ -640,7 +640,11 @@ fn a_sample_is_seeded_and_the_test_set_follows_the_forget_sample() {
             ids.dedup();
             ids
         };
-        (of(EvalMode::Forget), of(EvalMode::Test), of(EvalMode::RetainShared))
+        (
+            of(EvalMode::Forget),
+            of(EvalMode::Test),
+            of(EvalMode::RetainShared),
+        )
     };
     let (forget, test, retain) = profiles(3);
     assert_eq!(retain.len(), 2, "{retain:?}");
