@@ -1,7 +1,8 @@
 //! [`Progress`]: one progress display for training, evaluation and the judge. On a terminal
 //! it is an indicatif bar; anywhere else (a notebook, a log file under `nohup`, a batch
-//! scheduler) it prints plain lines on stderr, at most one per 10 seconds or per 5 % of the
-//! work, each starting with `progress:` and giving done/total, the rate and the time left.
+//! scheduler) it prints plain lines on stderr, one per 10 seconds or per 5 % of the work (but
+//! not more than one per 2 seconds), each starting with `progress:` and giving done/total,
+//! the rate and the time left.
 //!
 //! ```
 //! let p = mllmu::progress::Progress::lines("eval", "generations", 200);
@@ -21,6 +22,8 @@ use std::time::{Duration, Instant};
 const EVERY: Duration = Duration::from_secs(10);
 /// Fraction of the work between two plain lines at most.
 const STEP: f64 = 0.05;
+/// Seconds between two lines at least (a short run advances 5 % every step).
+const GAP: Duration = Duration::from_secs(2);
 
 /// A progress display: a bar on a terminal, throttled lines elsewhere, or nothing.
 #[derive(Debug)]
@@ -46,6 +49,7 @@ struct Lines {
     started: Instant,
     printed_at: Instant,
     printed_frac: f64,
+    gap: Duration,
 }
 
 impl Progress {
@@ -85,6 +89,7 @@ impl Progress {
                 started: now,
                 printed_at: now,
                 printed_frac: 0.0,
+                gap: GAP,
             })),
         }
     }
@@ -173,7 +178,8 @@ fn lock(l: &Mutex<Lines>) -> std::sync::MutexGuard<'_, Lines> {
 impl Lines {
     fn maybe_print(&mut self) {
         let frac = self.pos as f64 / self.total.max(1) as f64;
-        let due = self.printed_at.elapsed() >= EVERY || frac - self.printed_frac >= STEP;
+        let since = self.printed_at.elapsed();
+        let due = since >= EVERY || (frac - self.printed_frac >= STEP && since >= self.gap);
         if due && self.pos < self.total {
             eprintln!("{}", self.render());
             self.printed_at = Instant::now();
@@ -226,6 +232,7 @@ mod tests {
         let Kind::Lines(l) = &p.kind else {
             unreachable!()
         };
+        lock(l).gap = Duration::ZERO;
         for _ in 0..4 {
             p.inc(1);
         }
@@ -234,6 +241,19 @@ mod tests {
         assert_eq!(lock(l).printed_frac, 0.05);
         p.inc(3);
         assert_eq!(lock(l).printed_frac, 0.05);
+    }
+
+    #[test]
+    fn a_short_run_prints_at_most_one_line_per_two_seconds() {
+        let p = Progress::lines("train", "steps", 10);
+        let Kind::Lines(l) = &p.kind else {
+            unreachable!()
+        };
+        for _ in 0..9 {
+            p.inc(1);
+        }
+        // Each step is 10 % of the work, but no 2 s passed: nothing printed yet.
+        assert_eq!(lock(l).printed_frac, 0.0);
     }
 
     #[test]
