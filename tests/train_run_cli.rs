@@ -189,3 +189,57 @@ fn command_line_errors_are_clear() {
         "{stderr}"
     );
 }
+
+#[test]
+fn exclude_forget_trains_the_retain_only_model() {
+    let model = fixture("tiny-llava");
+    let bench = fixture("mllmu-sample");
+    let run = |extra: &[&str]| {
+        let out = tempfile::tempdir().unwrap();
+        let mut argv = vec![
+            "finetune",
+            "--model",
+            model.to_str().unwrap(),
+            "--bench",
+            bench.to_str().unwrap(),
+            "--out",
+            out.path().to_str().unwrap(),
+            "--max-steps",
+            "1",
+            "--device",
+            "cpu",
+        ];
+        argv.extend_from_slice(extra);
+        let (ok, _, stderr) = mllmu(&argv);
+        assert!(ok, "{stderr}");
+        let log: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.path().join("train_log.json")).unwrap())
+                .unwrap();
+        (
+            log["data"][0]["name"].as_str().unwrap().to_string(),
+            log["data"][0]["samples"].as_u64().unwrap(),
+        )
+    };
+    let (all_name, all) = run(&[]);
+    let (name, retain) = run(&["--exclude-forget", "10"]);
+    assert_eq!((all_name.as_str(), name.as_str()), ("ft_Data", "retain_90"));
+    // Exactly the forget profiles' ft_Data pairs are left out.
+    let b = mllmu::bench::Bench::open(&bench).unwrap();
+    let forget = mllmu::train::SampleSet::forget(&b.split(10).unwrap())
+        .unwrap()
+        .len() as u64;
+    assert!(forget > 0);
+    assert_eq!((all, retain), (70, 70 - forget));
+    let (ok, _, stderr) = mllmu(&[
+        "finetune",
+        "--model",
+        model.to_str().unwrap(),
+        "--bench",
+        bench.to_str().unwrap(),
+        "--out",
+        "/nonexistent-out",
+        "--exclude-forget",
+        "7",
+    ]);
+    assert!(!ok && stderr.contains("--exclude-forget"), "{stderr}");
+}

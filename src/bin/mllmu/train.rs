@@ -86,6 +86,10 @@ pub struct FinetuneArgs {
     /// The set to train on: ft (ft_Data), retain_95, Retain_Set, ...
     #[arg(long, default_value = "ft")]
     pub set: String,
+    /// The retain-only model: ft_Data without the forget profiles of this ratio (5, 10 or 15),
+    /// the reference model of NPO and of forget quality.
+    #[arg(long, value_name = "PERCENT", conflicts_with = "set")]
+    pub exclude_forget: Option<u8>,
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -187,10 +191,20 @@ fn report(c: &CommonArgs, trained: &Trained) -> Result<()> {
 pub fn run_finetune(a: FinetuneArgs) -> Result<()> {
     let bench = open_bench(&a.common.bench)?;
     let base = load_model(&a.common)?;
-    let ft = Finetune {
+    let mut ft = Finetune {
         set: a.set.clone(),
         options: options(&a.common, TrainOptions::default())?,
     };
+    if let Some(ratio) = a.exclude_forget {
+        if !mllmu::bench::FORGET_RATIOS.contains(&ratio) {
+            return Err(Error::param(
+                "--exclude-forget",
+                ratio,
+                "the forget ratio is 5, 10 or 15",
+            ));
+        }
+        ft = ft.retain_only(ratio);
+    }
     let trained = ft.run(&base, &bench)?;
     report(&a.common, &trained)
 }
