@@ -4,7 +4,7 @@
 use crate::display::Table;
 use crate::eval::compare::compare;
 use crate::eval::items::{EvalMode, Modality, Task};
-use crate::eval::report::Report;
+use crate::eval::report::{set_key, task_key, Report};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -33,21 +33,15 @@ pub struct Paired {
     pub p_value: f64,
 }
 
-/// The `--json` key of a set.
-pub fn set_key(set: EvalMode) -> &'static str {
-    match set {
-        EvalMode::Forget => "forget",
-        EvalMode::Test => "test",
-        EvalMode::RetainShared => "retain",
-        EvalMode::RetainCelebrity => "celebrity",
-    }
-}
-
-fn task_key(task: Task) -> &'static str {
-    match task {
-        Task::Classification => "classification",
-        Task::Cloze => "cloze",
-        Task::Generation => "generation",
+/// A cell's headline score as the tables show it: accuracy (%) to one decimal, generation
+/// ROUGE-L to three; `-` for a cell with no scored question.
+fn headline(report: &Report, set: EvalMode, task: Task, m: Modality) -> String {
+    match report.cell(set, task, m) {
+        Some(c) if c.n > 0 => match task {
+            Task::Generation => c.rouge_l.map_or("-".into(), |v| format!("{v:.3}")),
+            _ => c.accuracy.map_or("-".into(), |v| format!("{v:.1}")),
+        },
+        _ => "-".into(),
     }
 }
 
@@ -203,13 +197,7 @@ impl Methods {
         for (name, r) in &self.reports {
             let mut row = vec![name.clone()];
             for &(set, task, m) in &cols {
-                row.push(match r.cell(set, task, m) {
-                    Some(c) if c.n > 0 => match task {
-                        Task::Generation => c.rouge_l.map_or("-".into(), |v| format!("{v:.3}")),
-                        _ => c.accuracy.map_or("-".into(), |v| format!("{v:.1}")),
-                    },
-                    _ => "-".into(),
-                });
+                row.push(headline(r, set, task, m));
             }
             t.push(row);
         }
@@ -258,15 +246,7 @@ impl Methods {
                         m.as_str().to_string(),
                     ];
                     for (_, r) in &self.reports {
-                        row.push(match r.cell(set, task, m) {
-                            Some(c) if c.n > 0 => match task {
-                                Task::Generation => {
-                                    c.rouge_l.map_or("-".into(), |v| format!("{v:.3}"))
-                                }
-                                _ => c.accuracy.map_or("-".into(), |v| format!("{v:.1}")),
-                            },
-                            _ => "-".into(),
-                        });
+                        row.push(headline(r, set, task, m));
                     }
                     t.push(row);
                 }

@@ -125,6 +125,30 @@ pub struct DatasetFingerprint {
     pub files: usize,
 }
 
+/// The `eval --json` key of a set: `forget`, `test`, `retain` or `celebrity`.
+///
+/// ```
+/// use mllmu::eval::{items::EvalMode, report::set_key};
+/// assert_eq!(set_key(EvalMode::RetainShared), "retain");
+/// ```
+pub fn set_key(set: EvalMode) -> &'static str {
+    match set {
+        EvalMode::Forget => "forget",
+        EvalMode::Test => "test",
+        EvalMode::RetainShared => "retain",
+        EvalMode::RetainCelebrity => "celebrity",
+    }
+}
+
+/// The `eval --json` key of a task: `classification`, `cloze` or `generation`.
+pub fn task_key(task: Task) -> &'static str {
+    match task {
+        Task::Classification => "classification",
+        Task::Cloze => "cloze",
+        Task::Generation => "generation",
+    }
+}
+
 /// Everything needed to reproduce a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -401,11 +425,7 @@ impl Report {
         let mut sets = Map::new();
         for &set in &self.manifest.sets {
             let mut tasks = Map::new();
-            for (task, key) in [
-                (Task::Classification, "classification"),
-                (Task::Cloze, "cloze"),
-                (Task::Generation, "generation"),
-            ] {
+            for task in [Task::Classification, Task::Cloze, Task::Generation] {
                 let mut mods = Map::new();
                 for m in Modality::ALL {
                     let Some(c) = self.cell(set, task, m) else {
@@ -430,15 +450,9 @@ impl Report {
                     }
                     mods.insert(m.as_str().to_lowercase(), v);
                 }
-                tasks.insert(key.into(), Value::Object(mods));
+                tasks.insert(task_key(task).into(), Value::Object(mods));
             }
-            let key = match set {
-                EvalMode::Forget => "forget",
-                EvalMode::Test => "test",
-                EvalMode::RetainShared => "retain",
-                EvalMode::RetainCelebrity => "celebrity",
-            };
-            sets.insert(key.into(), Value::Object(tasks));
+            sets.insert(set_key(set).into(), Value::Object(tasks));
         }
         json!({"sets": sets})
     }
