@@ -7,9 +7,8 @@ use mllmu::bench::Bench;
 use mllmu::eval::items::{EvalMode, Task};
 use mllmu::eval::metrics::bootstrap::{bootstrap_ci, BootstrapOptions, ProfileScore};
 use mllmu::eval::{Evaluate, Report};
-use mllmu::judge::{JudgeItem, JudgeOptions, JudgeReport, JudgeSummary, Judgement};
 use mllmu::model::Model;
-use mllmu::plot::{judge_histogram, loss_curves, method_bars, tradeoff, Score};
+use mllmu::plot::{loss_curves, method_bars, tradeoff, Score};
 use mllmu::train::{LossHistory, LossRecord};
 use std::collections::HashMap;
 
@@ -463,82 +462,90 @@ fn loss_axis_labels_are_round_integer_steps() {
     );
 }
 
-fn judged(profile: usize, score: Option<u8>) -> Judgement {
-    Judgement {
-        item: JudgeItem::generation("forget", format!("{profile:03}"), "q", "a", "g"),
-        score,
-        justification: None,
-        failure: score.is_none().then(|| "no score in the reply".to_string()),
-        cached: false,
-        requests: 1,
-        prompt_tokens: 0,
-        completion_tokens: 0,
-    }
-}
+/// The judge's histogram (feature `judge`).
+#[cfg(feature = "judge")]
+mod judge {
+    use super::*;
+    use mllmu::judge::{JudgeItem, JudgeOptions, JudgeReport, JudgeSummary, Judgement};
+    use mllmu::plot::judge_histogram;
 
-fn judge_report(scores: &[Option<u8>]) -> JudgeReport {
-    let judgements: Vec<_> = scores
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| judged(i, s))
-        .collect();
-    JudgeReport {
-        summary: JudgeSummary::new(&JudgeOptions::default(), &judgements, 0, 0, 0.0),
-        judgements,
+    fn judged(profile: usize, score: Option<u8>) -> Judgement {
+        Judgement {
+            item: JudgeItem::generation("forget", format!("{profile:03}"), "q", "a", "g"),
+            score,
+            justification: None,
+            failure: score.is_none().then(|| "no score in the reply".to_string()),
+            cached: false,
+            requests: 1,
+            prompt_tokens: 0,
+            completion_tokens: 0,
+        }
     }
-}
 
-#[test]
-fn judge_histogram_has_one_bar_per_score_and_model() {
-    let vanilla = judge_report(&[Some(9), Some(9), Some(10), Some(8), Some(9)]);
-    let ga = judge_report(&[Some(2), Some(1), Some(2), None, Some(3)]);
-    let fig = judge_histogram(&[("vanilla", &vanilla), ("GA", &ga)]).unwrap();
-    let els = elements(fig.to_svg());
-    let texts: Vec<&str> = els.iter().map(|e| e.text.as_str()).collect();
-    for label in [
-        "Judge factuality scores",
-        "factuality score (1 = wrong, 10 = fully correct)",
-        "answers (% of scored)",
-        "vanilla (n = 5)",
-        "GA (n = 4, 1 unscored)",
-    ] {
-        assert!(texts.contains(&label), "missing {label:?} in {texts:?}");
-    }
-    assert_eq!(
-        row_of(&els, "7"),
-        ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
-    );
-    let tick_x = |s: &str| {
-        els.iter()
-            .find(|e| e.tag == "text" && e.text == s)
-            .unwrap()
-            .num("x")
-    };
-    for (legend, tallest) in [("vanilla (n = 5)", "9"), ("GA (n = 4, 1 unscored)", "2")] {
-        let at = els.iter().position(|e| e.text == legend).unwrap();
-        let colour = &els[at - 1].attrs["fill"];
-        let bars: Vec<&El> = els[at..]
+    fn judge_report(scores: &[Option<u8>]) -> JudgeReport {
+        let judgements: Vec<_> = scores
             .iter()
-            .filter(|e| e.tag == "rect" && &e.attrs["fill"] == colour)
+            .enumerate()
+            .map(|(i, &s)| judged(i, s))
             .collect();
-        assert_eq!(bars.len(), 10, "{legend}");
-        let top = bars
-            .iter()
-            .max_by(|a, b| a.num("height").total_cmp(&b.num("height")))
-            .unwrap();
-        let centre = top.num("x") + top.num("width") / 2.0;
+        JudgeReport {
+            summary: JudgeSummary::new(&JudgeOptions::default(), &judgements, 0, 0, 0.0),
+            judgements,
+        }
+    }
+
+    #[test]
+    fn judge_histogram_has_one_bar_per_score_and_model() {
+        let vanilla = judge_report(&[Some(9), Some(9), Some(10), Some(8), Some(9)]);
+        let ga = judge_report(&[Some(2), Some(1), Some(2), None, Some(3)]);
+        let fig = judge_histogram(&[("vanilla", &vanilla), ("GA", &ga)]).unwrap();
+        let els = elements(fig.to_svg());
+        let texts: Vec<&str> = els.iter().map(|e| e.text.as_str()).collect();
+        for label in [
+            "Judge factuality scores",
+            "factuality score (1 = wrong, 10 = fully correct)",
+            "answers (% of scored)",
+            "vanilla (n = 5)",
+            "GA (n = 4, 1 unscored)",
+        ] {
+            assert!(texts.contains(&label), "missing {label:?} in {texts:?}");
+        }
+        assert_eq!(
+            row_of(&els, "7"),
+            ["1", "2", "3", "4", "5", "6", "7", "8", "9", "10"]
+        );
+        let tick_x = |s: &str| {
+            els.iter()
+                .find(|e| e.tag == "text" && e.text == s)
+                .unwrap()
+                .num("x")
+        };
+        for (legend, tallest) in [("vanilla (n = 5)", "9"), ("GA (n = 4, 1 unscored)", "2")] {
+            let at = els.iter().position(|e| e.text == legend).unwrap();
+            let colour = &els[at - 1].attrs["fill"];
+            let bars: Vec<&El> = els[at..]
+                .iter()
+                .filter(|e| e.tag == "rect" && &e.attrs["fill"] == colour)
+                .collect();
+            assert_eq!(bars.len(), 10, "{legend}");
+            let top = bars
+                .iter()
+                .max_by(|a, b| a.num("height").total_cmp(&b.num("height")))
+                .unwrap();
+            let centre = top.num("x") + top.num("width") / 2.0;
+            assert!(
+                (centre - tick_x(tallest)).abs() < 30.0,
+                "{legend}: tallest bar at {centre}, score {tallest} at {}",
+                tick_x(tallest)
+            );
+        }
+        keep(&fig, "judge_histogram");
+        let err = judge_histogram(&[("none", &judge_report(&[None]))])
+            .unwrap_err()
+            .to_string();
         assert!(
-            (centre - tick_x(tallest)).abs() < 30.0,
-            "{legend}: tallest bar at {centre}, score {tallest} at {}",
-            tick_x(tallest)
+            err.contains("none") && err.contains("no scored answer"),
+            "{err}"
         );
     }
-    keep(&fig, "judge_histogram");
-    let err = judge_histogram(&[("none", &judge_report(&[None]))])
-        .unwrap_err()
-        .to_string();
-    assert!(
-        err.contains("none") && err.contains("no scored answer"),
-        "{err}"
-    );
 }
