@@ -10,6 +10,7 @@
 //! | [`Split`] | forget / retain / test / celebrity profiles for one forget ratio |
 //! | [`Summary`] | counts per folder, as a table, HTML or JSON |
 
+mod arrow_schema;
 mod dataset;
 mod ft;
 mod load;

@@ -1,6 +1,7 @@
 //! Writing profiles and training rows as parquet in the hub's schema (column order, nested
 //! field names, the `huggingface` features metadata that `datasets` reads), atomically.
 
+use crate::bench::arrow_schema::{arrow_schema_value, ARROW_SCHEMA_KEY, HUGGINGFACE_KEY};
 use crate::bench::ft::metadata_json;
 use crate::bench::{FtRow, Mcq, OpenQuestion, Portrait, Profile};
 use crate::{Error, Result};
@@ -104,14 +105,17 @@ fn eval_features(images_column: bool) -> String {
     )
 }
 
+/// Writes `df` with the hub's footer: the `ARROW:schema` key (plain types, `features` as its
+/// `huggingface` metadata, see [`arrow_schema_value`]) and `features` at file level too.
 fn finish(path: &Path, mut df: DataFrame, features: String) -> Result<()> {
+    let schema = arrow_schema_value(df.schema(), &features);
     let mut buf: Vec<u8> = Vec::new();
     ParquetWriter::new(&mut buf)
         .with_compression(ParquetCompression::Snappy)
-        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(
-            "huggingface".into(),
-            features,
-        )])))
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![
+            (ARROW_SCHEMA_KEY.into(), schema),
+            (HUGGINGFACE_KEY.into(), features),
+        ])))
         .set_parallel(false)
         .finish(&mut df)
         .map_err(|e| polars_err(path, e))?;
