@@ -93,9 +93,32 @@ fn compare_prints_the_table_and_paired_differences() {
     assert!(page.matches("<svg").count() >= 3 && page.contains("Pareto front"));
 
     let md = mllmu(&[short.as_os_str(), long.as_os_str(), "--markdown".as_ref()]);
+    let note = String::from_utf8_lossy(&md.stderr).into_owned();
     let md = String::from_utf8(md.stdout).unwrap();
     assert!(md.starts_with("| method | forget MC img |"), "{md}");
     assert!(md.contains("\n| short | ") && md.contains("\n| long | "));
+    // The choices table shows what differs between the runs: 4 and 12 new tokens, the
+    // disjoint shot pool of both, and stderr warns that the runs are not comparable as is.
+    assert!(
+        md.contains("| run | family | shots | shot pool | extraction | new tokens |"),
+        "{md}"
+    );
+    let choice_row = |run: &str| {
+        md.lines()
+            .find(|l| l.starts_with(&format!("| {run} | llava |")))
+            .unwrap_or_else(|| panic!("no choices row for {run}:\n{md}"))
+            .to_string()
+    };
+    let (short_row, long_row) = (choice_row("short"), choice_row("long"));
+    assert!(
+        short_row.contains("| Disjoint |") && short_row.contains("| 4 |"),
+        "{short_row}"
+    );
+    assert!(
+        long_row.contains("| Disjoint |") && long_row.contains("| 12 |"),
+        "{long_row}"
+    );
+    assert!(note.contains("different choices"), "{note}");
 
     let tex = mllmu(&[
         short.as_os_str(),

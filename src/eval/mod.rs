@@ -22,6 +22,7 @@
 mod answers;
 pub mod beyond;
 pub mod cache;
+mod choices;
 pub mod compare;
 pub mod extract;
 pub mod fewshot;

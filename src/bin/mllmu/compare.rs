@@ -56,6 +56,12 @@ pub fn run(a: CompareArgs) -> Result<()> {
         ]);
     }
     let table = methods.paper_table();
+    let choices = methods.choices();
+    if !methods.same_choices() {
+        eprintln!(
+            "note: the runs were evaluated with different choices (see the choices table): their differences mix method and protocol"
+        );
+    }
     if a.json {
         println!(
             "{}",
@@ -63,11 +69,21 @@ pub fn run(a: CompareArgs) -> Result<()> {
                 .map_err(|e| mllmu::Error::param("--json", "", e.to_string()))?
         );
     } else if a.markdown {
-        println!("{}\n\n{}", table.to_markdown(), diffs.to_markdown());
+        println!(
+            "{}\n\n{}\n\n{}",
+            table.to_markdown(),
+            diffs.to_markdown(),
+            choices.to_markdown()
+        );
     } else if a.latex {
-        println!("{}\n{}", table.to_latex(), diffs.to_latex());
+        println!(
+            "{}\n{}\n{}",
+            table.to_latex(),
+            diffs.to_latex(),
+            choices.to_latex()
+        );
     } else {
-        println!("{table}\n{diffs}");
+        println!("{table}\n{diffs}\n{choices}");
     }
     if let Some(path) = &a.html {
         let labelled = methods.labelled();
@@ -76,6 +92,8 @@ pub fn run(a: CompareArgs) -> Result<()> {
             .html(table.clone().all_rows().to_html());
         page.heading("Paired differences")
             .html(diffs.clone().all_rows().to_html());
+        page.heading("Evaluation choices")
+            .html(choices.clone().all_rows().to_html());
         page.heading("Figures");
         let figures = [
             (
