@@ -89,6 +89,19 @@ fn compare_prints_the_table_and_paired_differences() {
     assert!(paired
         .iter()
         .any(|p| p["metric"] == "rougeL" && p["diff"].as_f64().unwrap() != 0.0));
+    // The library's DataFrame holds the same rows as the JSON.
+    let methods = mllmu::eval::Methods::load(&[short.clone(), long.clone()]).unwrap();
+    let df = methods.paired_frame("short").unwrap();
+    assert_eq!(df.height(), paired.len());
+    let diffs: Vec<f64> = df
+        .column("diff")
+        .unwrap()
+        .f64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    let json_diffs: Vec<f64> = paired.iter().map(|p| p["diff"].as_f64().unwrap()).collect();
+    assert_eq!(diffs, json_diffs);
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.matches("<svg").count() >= 3 && page.contains("Pareto front"));
 

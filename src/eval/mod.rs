@@ -31,6 +31,7 @@ pub mod items;
 pub mod methods;
 pub mod metrics;
 pub mod options;
+mod paired_views;
 pub mod plan;
 pub mod prompts;
 pub mod pyjson;

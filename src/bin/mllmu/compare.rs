@@ -36,25 +36,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
         .baseline
         .clone()
         .unwrap_or_else(|| methods.reports[0].0.clone());
-    let paired = methods.paired(&baseline)?;
-    let mut diffs = mllmu::display::Table::new(
-        format!("Paired differences against {baseline} (95 % CI over profiles, sign-flip p)"),
-        [
-            "run", "set", "task", "modality", "metric", "diff", "95% CI", "p",
-        ],
-    );
-    for p in &paired {
-        diffs.push([
-            p.run.clone(),
-            p.set.clone(),
-            p.task.clone(),
-            p.modality.clone(),
-            p.metric.clone(),
-            format!("{:+.3}", p.diff),
-            format!("[{:+.3}, {:+.3}]", p.ci95[0], p.ci95[1]),
-            format!("{:.3}", p.p_value),
-        ]);
-    }
+    let diffs = methods.paired_table(&baseline)?;
     let table = methods.paper_table();
     let choices = methods.choices();
     if !methods.same_choices() {
