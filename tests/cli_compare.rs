@@ -92,6 +92,13 @@ fn compare_prints_the_table_and_paired_differences() {
     // The library's DataFrame holds the same rows as the JSON.
     let methods = mllmu::eval::Methods::load(&[short.clone(), long.clone()]).unwrap();
     let df = methods.paired_frame("short").unwrap();
+    // Every run folder under one root, in name order (no `vanilla` here to put first).
+    let all = mllmu::eval::Methods::load_all(dir.path()).unwrap();
+    let names: Vec<&str> = all.reports.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["long", "short"]);
+    let from_root = mllmu(&[dir.path().as_os_str(), "--json".as_ref()]);
+    let v: serde_json::Value = serde_json::from_slice(&from_root.stdout).unwrap();
+    assert_eq!(v["runs"], serde_json::json!(["long", "short"]));
     assert_eq!(df.height(), paired.len());
     let diffs: Vec<f64> = df
         .column("diff")
@@ -152,6 +159,14 @@ fn compare_names_a_missing_report_and_an_unknown_baseline() {
     let out = mllmu(&[empty.as_os_str()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("not-a-run") && err.contains("report.json"),
+        "{err}"
+    );
+
+    let err = mllmu::eval::Methods::load_all(&empty)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("not-a-run") && err.contains("report.json"),
         "{err}"

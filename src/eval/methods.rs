@@ -106,6 +106,38 @@ impl Methods {
         Methods::new(reports)
     }
 
+    /// Loads every run folder under `root` (each subfolder holding a `report.json`, as
+    /// `mllmu demo` writes them under `DIR/eval/`), in name order with `vanilla` first.
+    ///
+    /// ```no_run
+    /// let m = mllmu::eval::Methods::load_all("mllmu-demo/eval")?;
+    /// assert_eq!(m.reports[0].0, "vanilla");
+    /// # Ok::<(), mllmu::Error>(())
+    /// ```
+    pub fn load_all(root: impl AsRef<std::path::Path>) -> Result<Methods> {
+        let root = root.as_ref();
+        let entries = std::fs::read_dir(root).map_err(|e| Error::io("read", root, e))?;
+        let mut dirs = Vec::new();
+        for entry in entries {
+            let dir = entry.map_err(|e| Error::io("read", root, e))?.path();
+            if dir.join(crate::eval::report::REPORT_FILE).is_file() {
+                dirs.push(dir);
+            }
+        }
+        if dirs.is_empty() {
+            return Err(Error::param(
+                "RUN_DIR",
+                root.display(),
+                format!(
+                    "no folder under {} holds a report.json\nhint: run `mllmu demo --out DIR` and give DIR/eval",
+                    root.display()
+                ),
+            ));
+        }
+        dirs.sort_by_key(|d| (d.file_name().is_none_or(|n| n != "vanilla"), d.clone()));
+        Methods::load(&dirs)
+    }
+
     /// Paired differences of every other run against `baseline` (each cell both evaluated).
     pub fn paired(&self, baseline: &str) -> Result<Vec<Paired>> {
         let base = self.get(baseline).ok_or_else(|| {

@@ -9,7 +9,8 @@ use std::path::PathBuf;
 /// Arguments of `mllmu compare`.
 #[derive(clap::Args)]
 pub struct CompareArgs {
-    /// Evaluation folders (`mllmu eval --out`), one per method; named by the folder name.
+    /// Evaluation folders (`mllmu eval --out`), one per method, named by the folder name; or
+    /// one folder holding them (`mllmu demo`'s `DIR/eval`), `vanilla` first.
     #[arg(required = true, value_name = "RUN_DIR")]
     pub runs: Vec<PathBuf>,
     /// The run the others are compared against (default: the first).
@@ -31,7 +32,10 @@ pub struct CompareArgs {
 
 /// Runs the command.
 pub fn run(a: CompareArgs) -> Result<()> {
-    let methods = Methods::load(&a.runs)?;
+    let methods = match a.runs.as_slice() {
+        [root] if !root.join("report.json").is_file() => Methods::load_all(root)?,
+        runs => Methods::load(runs)?,
+    };
     let baseline = a
         .baseline
         .clone()
