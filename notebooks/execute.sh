@@ -7,6 +7,9 @@ mkdir -p out
 # Keep evcxr's build folder between notebooks of one run (the dependency graph compiles once).
 export EVCXR_TMPDIR="${EVCXR_TMPDIR:-$PWD/out/evcxr-tmp}"
 mkdir -p "$EVCXR_TMPDIR"
+# 04-reproduce-paper runs its tiny variant (the fixture model, the mini benchmark): the full one
+# is a GPU job of hours. 03 reads the runs 02 leaves in the temp folder.
+export MLLMU_TINY="${MLLMU_TINY:-1}"
 notebooks=("$@")
 [ ${#notebooks[@]} -gt 0 ] || notebooks=([0-9]*.ipynb)
 for nb in "${notebooks[@]}"; do
