@@ -94,7 +94,6 @@ pub mod error;
 pub mod eval;
 pub mod hub;
 pub mod io;
-#[cfg(feature = "judge")]
 pub mod judge;
 pub mod model;
 pub mod plot;

@@ -463,7 +463,6 @@ fn loss_axis_labels_are_round_integer_steps() {
 }
 
 /// The judge's histogram (feature `judge`).
-#[cfg(feature = "judge")]
 mod judge {
     use super::*;
     use mllmu::judge::{JudgeItem, JudgeOptions, JudgeReport, JudgeSummary, Judgement};

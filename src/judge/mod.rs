@@ -48,6 +48,7 @@
 //! ```
 
 pub mod cache;
+#[cfg(feature = "judge")]
 mod client;
 pub mod files;
 pub mod item;
@@ -69,5 +70,7 @@ pub use options::{
 };
 pub use parse::{parse_reply, ParsedReply};
 pub use report::{GroupScore, JudgeReport, JudgeSummary};
-pub use rubric::{build_request, user_prompt, RUBRIC_VERSION};
+#[cfg(feature = "judge")]
+pub use rubric::build_request;
+pub use rubric::{user_prompt, RUBRIC_VERSION};
 pub use run::Judge;

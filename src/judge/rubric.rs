@@ -2,11 +2,14 @@
 //! the chat-completions request built from it.
 
 use super::item::JudgeItem;
-use super::options::{JudgeOptions, ReplyFormat, Sampling};
-use async_openai::types::chat::{
-    ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
-    ChatCompletionRequestUserMessage, CreateChatCompletionRequest, ResponseFormat,
-    ResponseFormatJsonSchema,
+#[cfg(feature = "judge")]
+use {
+    super::options::{JudgeOptions, ReplyFormat, Sampling},
+    async_openai::types::chat::{
+        ChatCompletionRequestMessage, ChatCompletionRequestSystemMessage,
+        ChatCompletionRequestUserMessage, CreateChatCompletionRequest, ResponseFormat,
+        ResponseFormatJsonSchema,
+    },
 };
 
 /// The rubric's version, part of every cache key: change it whenever the prompt changes so
@@ -73,6 +76,7 @@ pub fn reply_schema() -> serde_json::Value {
 // `max_tokens` is deprecated by OpenAI in favour of `max_completion_tokens`, but it is the
 // field every OpenAI-compatible server (vLLM, Ollama, llama.cpp) reads.
 #[allow(deprecated)]
+#[cfg(feature = "judge")]
 pub fn build_request(
     item: &JudgeItem,
     opts: &JudgeOptions,
@@ -110,7 +114,7 @@ pub fn build_request(
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "judge"))]
 mod tests {
     use super::*;
 

@@ -1,17 +1,23 @@
 //! A judge run: cache look-ups, bounded concurrency, collection of results, and the
 //! blocking entry point for notebooks.
 
-use super::cache::{cache_key, CacheEntry, JudgeCache};
-use super::client::{Endpoint, Outcome};
-use super::item::{JudgeItem, Judgement};
-use super::options::{redact, JudgeOptions};
-use super::report::{JudgeReport, JudgeSummary};
-use super::rubric::RUBRIC_VERSION;
+use super::item::JudgeItem;
+use super::options::JudgeOptions;
+use super::report::JudgeReport;
 use crate::{Error, Result};
-use std::collections::HashMap;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+#[cfg(feature = "judge")]
+use {
+    super::cache::{cache_key, CacheEntry, JudgeCache},
+    super::client::{Endpoint, Outcome},
+    super::item::Judgement,
+    super::options::redact,
+    super::report::JudgeSummary,
+    super::rubric::RUBRIC_VERSION,
+    std::collections::HashMap,
+    std::sync::atomic::Ordering,
+    std::sync::{Arc, Mutex},
+    std::time::Instant,
+};
 
 /// The factuality judge: options checked once, then any number of runs.
 ///
@@ -47,6 +53,7 @@ impl Judge {
     /// run-level problems return `Err`: the cache cannot be opened or written, or the
     /// endpoint rejects the key, the model or the URL, or the quota is exhausted (scores
     /// received before stay in the cache).
+    #[cfg(feature = "judge")]
     pub async fn run(&self, items: Vec<JudgeItem>) -> Result<JudgeReport> {
         let started = Instant::now();
         let key = self.opts.api_key.as_ref();
@@ -171,6 +178,11 @@ impl Judge {
     /// [`Judge::run`] for synchronous code. Inside a tokio runtime (evcxr wraps cells in
     /// one once any cell used `.await`) it runs on a separate thread with its own runtime,
     /// so it never panics with "Cannot start a runtime from within a runtime".
+    ///
+    /// Without the `judge` feature (a lean notebook build) this returns an error that says
+    /// how to enable it; everything else of this module (reading generation files, caches,
+    /// reports, the histogram) works in every build.
+    #[cfg(feature = "judge")]
     pub fn run_blocking(&self, items: Vec<JudgeItem>) -> Result<JudgeReport> {
         let work = move || -> Result<JudgeReport> {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -189,5 +201,29 @@ impl Judge {
         } else {
             work()
         }
+    }
+
+    /// [`Judge::run`] for synchronous code: this build has no HTTP client (the `judge`
+    /// feature is off), so it returns an error that says how to turn it on.
+    #[cfg(not(feature = "judge"))]
+    pub fn run_blocking(&self, items: Vec<JudgeItem>) -> Result<JudgeReport> {
+        Err(Error::Judge(format!(
+            "cannot grade {} items: mllmu was built without the `judge` feature\nhint: in a notebook, `:dep mllmu = {{ path = \"..\", features = [\"judge\"] }}`; on the command line, `cargo build --features judge`",
+            items.len()
+        )))
+    }
+}
+
+#[cfg(all(test, not(feature = "judge")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lean_build_says_how_to_turn_the_judge_on() {
+        let judge = Judge::new(JudgeOptions::default()).unwrap();
+        let items = vec![JudgeItem::generation("forget", "1", "Q?", "A.", "A.")];
+        let err = judge.run_blocking(items).unwrap_err().to_string();
+        assert!(err.contains("cannot grade 1 items"), "{err}");
+        assert!(err.contains("features = [\"judge\"]"), "{err}");
     }
 }

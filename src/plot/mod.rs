@@ -14,7 +14,6 @@
 
 mod figure;
 mod font;
-#[cfg(feature = "judge")]
 mod judge_histogram;
 mod labels;
 mod loss_curves;
@@ -25,7 +24,6 @@ mod style;
 mod tradeoff;
 
 pub use figure::Figure;
-#[cfg(feature = "judge")]
 pub use judge_histogram::judge_histogram;
 pub use loss_curves::loss_curves;
 pub use method_bars::method_bars;
