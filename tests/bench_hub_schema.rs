@@ -100,19 +100,8 @@ fn mini_parquet_files_carry_the_hubs_arrow_schema_and_features() {
         celebrities: 2,
     };
     let root = mini::write(dir.path(), &cfg).unwrap();
-    let splits = [
-        "Full_Set",
-        "Test_Set",
-        "Retain_Set",
-        "forget_5",
-        "forget_10",
-        "forget_15",
-        "retain_85",
-        "retain_90",
-        "retain_95",
-        "ft_Data",
-    ];
-    for split in splits {
+    // Every folder the mini benchmark writes, `ft_Data` included.
+    for split in mllmu::bench::FOLDERS {
         let ours = parquet_of(&root, split);
         let hub = parquet_of(Path::new(FIXTURE), split);
         let (our_schema, our_features) = arrow_schema(&ours);
