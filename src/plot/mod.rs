@@ -14,6 +14,7 @@
 
 mod figure;
 mod font;
+mod forget_quality;
 #[cfg(feature = "judge")]
 mod judge_histogram;
 mod labels;
@@ -25,6 +26,7 @@ mod style;
 mod tradeoff;
 
 pub use figure::Figure;
+pub use forget_quality::forget_quality;
 #[cfg(feature = "judge")]
 pub use judge_histogram::judge_histogram;
 pub use loss_curves::loss_curves;
