@@ -33,7 +33,12 @@ fn opts() -> BeyondOptions {
 
 /// Per-answer-token log-probabilities of one sample, alone in its batch, from the training
 /// loss (`token_logprobs`), and the moments of each answer position's log-softmax row.
-fn reference(model: &Model, set: &SampleSet, i: usize, template: PromptTemplate) -> (Vec<f64>, Vec<NextTokenMoments>) {
+fn reference(
+    model: &Model,
+    set: &SampleSet,
+    i: usize,
+    template: PromptTemplate,
+) -> (Vec<f64>, Vec<NextTokenMoments>) {
     let one = SampleSet {
         samples: vec![set.samples[i].clone()],
         ..set.clone()
@@ -45,18 +50,31 @@ fn reference(model: &Model, set: &SampleSet, i: usize, template: PromptTemplate)
     let pixels = match (template, one.samples[0].image) {
         (PromptTemplate::Multimodal, Some(k)) => {
             let rgb = one.images[k].decode().unwrap();
-            Some(model.processor.preprocess_batch(&[rgb], &Device::Cpu).unwrap())
+            Some(
+                model
+                    .processor
+                    .preprocess_batch(&[rgb], &Device::Cpu)
+                    .unwrap(),
+            )
         }
         _ => None,
     };
     let logits = model
         .llava
-        .forward(&batch.input_ids, pixels.as_ref(), Some(&batch.attention_mask))
+        .forward(
+            &batch.input_ids,
+            pixels.as_ref(),
+            Some(&batch.attention_mask),
+        )
         .unwrap();
     let tl = token_logprobs(&batch.pass(&logits)).unwrap();
     let lp = tl.logprobs.to_vec2::<f32>().unwrap().remove(0);
     let kept = tl.kept.to_vec2::<f32>().unwrap().remove(0);
-    let rows = log_softmax(&logits).unwrap().to_vec3::<f32>().unwrap().remove(0);
+    let rows = log_softmax(&logits)
+        .unwrap()
+        .to_vec3::<f32>()
+        .unwrap()
+        .remove(0);
     let mut out = (Vec::new(), Vec::new());
     for t in 0..lp.len() {
         if kept[t] == 1.0 {
@@ -83,7 +101,11 @@ fn a_model_against_itself_has_forget_quality_1_and_privleak_0() {
     } else {
         assert_eq!(b.privleak, None);
     }
-    for v in [b.truth_ratio.forget, b.truth_ratio.test, b.truth_ratio.retain] {
+    for v in [
+        b.truth_ratio.forget,
+        b.truth_ratio.test,
+        b.truth_ratio.retain,
+    ] {
         assert!(v.is_some_and(|v| (0.0..=1.0).contains(&v)), "{b:?}");
     }
     assert!(b.cross_modal_consistency.is_some());
@@ -107,7 +129,10 @@ fn truth_ratios_are_the_formula_on_the_reported_option_likelihoods() {
             .filter(|&k| k != q.correct)
             .map(|k| q.option_loglik[k])
             .collect();
-        assert_eq!(truth_ratio(q.option_loglik[q.correct], &d).unwrap(), q.truth_ratio);
+        assert_eq!(
+            truth_ratio(q.option_loglik[q.correct], &d).unwrap(),
+            q.truth_ratio
+        );
     }
     // The forget profile's facts pair image question i with pure-text question i.
     let facts = m.facts();
@@ -151,9 +176,15 @@ fn attack_scores_are_the_formulas_on_the_models_log_probs() {
     for i in 0..set.samples.len() {
         let (lp, m) = reference(&model, &set, i, PromptTemplate::Multimodal);
         assert!(close(s.loss[i], loss_score(&lp).unwrap()), "{i}");
-        assert!(close(s.zlib[i], zlib_score(&lp, &set.samples[i].answer).unwrap()));
+        assert!(close(
+            s.zlib[i],
+            zlib_score(&lp, &set.samples[i].answer).unwrap()
+        ));
         assert!(close(s.min_k[i], min_k_score(&lp, MIN_K).unwrap()));
-        assert!(close(s.min_k_pp[i], min_k_pp_score(&lp, &m, MIN_K).unwrap()));
+        assert!(close(
+            s.min_k_pp[i],
+            min_k_pp_score(&lp, &m, MIN_K).unwrap()
+        ));
     }
 }
 
@@ -183,5 +214,9 @@ fn relearning_is_seeded_and_brings_the_held_back_answers_closer() {
         a.before,
         a.after
     );
-    assert!(Relearn::mini(1.0, 4).run(&model, &split).unwrap_err().to_string().contains("--fraction"));
+    assert!(Relearn::mini(1.0, 4)
+        .run(&model, &split)
+        .unwrap_err()
+        .to_string()
+        .contains("--fraction"));
 }

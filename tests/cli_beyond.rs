@@ -22,8 +22,20 @@ fn mllmu(args: &[&str], paths: &[(&str, &Path)]) -> Output {
 
 fn eval(out: &Path, extra: &[&str]) -> serde_json::Value {
     let mut args = vec![
-        "eval", "--sets", "forget,retain", "--max-profiles", "2", "--no-progress",
-        "--no-cache", "--json", "--device", "cpu", "--max-new-tokens", "2", "--forget", "5",
+        "eval",
+        "--sets",
+        "forget,retain",
+        "--max-profiles",
+        "2",
+        "--no-progress",
+        "--no-cache",
+        "--json",
+        "--device",
+        "cpu",
+        "--max-new-tokens",
+        "2",
+        "--forget",
+        "5",
     ];
     args.extend_from_slice(extra);
     let o = mllmu(
@@ -52,14 +64,27 @@ fn eval_with_a_retain_model_carries_beyond_in_the_issues_shape() {
     let out = dir.path().join("beyond");
     let v = eval(
         &out,
-        &["--retain-model", tiny.to_str().unwrap(), "--holdout-from", "forget_10", "--beyond-retain-profiles", "2"],
+        &[
+            "--retain-model",
+            tiny.to_str().unwrap(),
+            "--holdout-from",
+            "forget_10",
+            "--beyond-retain-profiles",
+            "2",
+        ],
     );
     assert_eq!(keys(&v), ["beyond", "beyond_ci95", "sets"]);
     assert_eq!(v["sets"], plain["sets"]);
     let b = &v["beyond"];
     assert_eq!(
         keys(b),
-        ["cross_modal_consistency", "forget_quality", "mia_auc", "privleak", "truth_ratio"]
+        [
+            "cross_modal_consistency",
+            "forget_quality",
+            "mia_auc",
+            "privleak",
+            "truth_ratio"
+        ]
     );
     assert_eq!(keys(&b["truth_ratio"]), ["forget", "retain", "test"]);
     assert_eq!(keys(&b["mia_auc"]), ["loss", "min_k", "min_k_pp", "zlib"]);
@@ -84,10 +109,26 @@ fn eval_with_a_retain_model_carries_beyond_in_the_issues_shape() {
     assert!(c["table"]["plain"].get("beyond").is_none());
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
-    assert_eq!(report["beyond"]["beyond"]["forget_quality"].as_f64(), Some(1.0));
+    assert_eq!(
+        report["beyond"]["beyond"]["forget_quality"].as_f64(),
+        Some(1.0)
+    );
 
     let bad = mllmu(
-        &["eval", "--holdout-from", "nowhere", "--device", "cpu", "--no-progress", "--sets", "forget", "--max-profiles", "1", "--max-new-tokens", "1"],
+        &[
+            "eval",
+            "--holdout-from",
+            "nowhere",
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--sets",
+            "forget",
+            "--max-profiles",
+            "1",
+            "--max-new-tokens",
+            "1",
+        ],
         &[
             ("--model", &tiny),
             ("--bench", &fixture("mllmu-sample")),
@@ -109,8 +150,23 @@ fn relearn_writes_its_json() {
     let bench = mllmu::bench::mini::write(&dir.path().join("bench"), &cfg).unwrap();
     let out = dir.path().join("relearn");
     let o = mllmu(
-        &["relearn", "--forget", "10", "--fraction", "0.5", "--steps", "2", "--full", "--device", "cpu"],
-        &[("--model", &fixture("tiny-llava")), ("--bench", &bench), ("--out", &out)],
+        &[
+            "relearn",
+            "--forget",
+            "10",
+            "--fraction",
+            "0.5",
+            "--steps",
+            "2",
+            "--full",
+            "--device",
+            "cpu",
+        ],
+        &[
+            ("--model", &fixture("tiny-llava")),
+            ("--bench", &bench),
+            ("--out", &out),
+        ],
     );
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value =
@@ -120,11 +176,18 @@ fn relearn_writes_its_json() {
     assert_eq!(r["relearned"].as_array().unwrap().len(), 1);
     assert_eq!(r["held_back"].as_array().unwrap().len(), 1);
     for k in ["mc_accuracy", "truth_ratio", "answer_nll"] {
-        assert!(r["before"][k].is_number() && r["after"][k].is_number(), "{k}");
+        assert!(
+            r["before"][k].is_number() && r["after"][k].is_number(),
+            "{k}"
+        );
     }
     let bad = mllmu(
         &["relearn", "--fraction", "0", "--device", "cpu"],
-        &[("--model", &fixture("tiny-llava")), ("--bench", &bench), ("--out", &out)],
+        &[
+            ("--model", &fixture("tiny-llava")),
+            ("--bench", &bench),
+            ("--out", &out),
+        ],
     );
     assert!(String::from_utf8_lossy(&bad.stderr).contains("--fraction"));
 }

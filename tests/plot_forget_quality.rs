@@ -12,7 +12,16 @@ use mllmu::plot::{forget_quality, Score};
 fn svg_texts(svg: &str) -> Vec<String> {
     svg.split("<text")
         .skip(1)
-        .map(|t| t.split('>').nth(1).unwrap_or("").split('<').next().unwrap_or("").trim().to_string())
+        .map(|t| {
+            t.split('>')
+                .nth(1)
+                .unwrap_or("")
+                .split('<')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string()
+        })
         .collect()
 }
 
@@ -22,7 +31,10 @@ fn circles(svg: &str) -> Vec<(f64, f64)> {
         let at = c.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
         c[at..].split('"').next().unwrap().parse().unwrap()
     };
-    svg.split("<circle").skip(1).map(|c| (attr(c, "cx"), attr(c, "cy"))).collect()
+    svg.split("<circle")
+        .skip(1)
+        .map(|c| (attr(c, "cx"), attr(c, "cy")))
+        .collect()
 }
 
 #[test]
@@ -38,7 +50,10 @@ fn forget_quality_points_sit_on_a_log_scale() {
         .with_progress(false)
         .run(&model, &bench, &split, dir.path())
         .unwrap();
-    let opts = BeyondOptions { retain_profiles: 2, ..BeyondOptions::default() };
+    let opts = BeyondOptions {
+        retain_profiles: 2,
+        ..BeyondOptions::default()
+    };
     let m = opts.measure(&model, &split, None).unwrap();
     let own = BeyondRun::new(m.clone(), Some((&m, "itself")), &Default::default()).unwrap();
     assert_eq!(own.beyond.forget_quality, Some(1.0));
@@ -58,13 +73,20 @@ fn forget_quality_points_sit_on_a_log_scale() {
         assert!(texts.iter().any(|x| x == t), "{t} missing from {texts:?}");
     }
     assert!(!texts.iter().any(|x| x == "no_retain"));
-    assert!(texts.iter().any(|x| x.starts_with("Forget quality vs model utility")));
-    assert!(texts.iter().any(|x| x.contains("forget quality") && x.contains("log")));
+    assert!(texts
+        .iter()
+        .any(|x| x.starts_with("Forget quality vs model utility")));
+    assert!(texts
+        .iter()
+        .any(|x| x.contains("forget quality") && x.contains("log")));
     let pts = circles(svg);
     assert_eq!(pts.len(), 2);
     // Same utility, so the same x; forget quality 1 above 1e-4 (SVG y grows downwards).
     assert!((pts[0].0 - pts[1].0).abs() < 1e-6);
     assert!(pts[0].1 < pts[1].1);
     let reports: Vec<(&str, &Report)> = vec![("no_retain", &runs[2].1)];
-    assert!(forget_quality(&reports, Score::ClassificationAccuracy).unwrap_err().to_string().contains("retain-model"));
+    assert!(forget_quality(&reports, Score::ClassificationAccuracy)
+        .unwrap_err()
+        .to_string()
+        .contains("retain-model"));
 }

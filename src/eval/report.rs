@@ -520,7 +520,9 @@ impl Report {
     pub fn to_html(&self) -> String {
         let mut html = self.table().to_html();
         if let Some(b) = &self.beyond {
-            html.push_str(&crate::eval::beyond::table::beyond_table(&[("this model", b)]).to_html());
+            html.push_str(
+                &crate::eval::beyond::table::beyond_table(&[("this model", b)]).to_html(),
+            );
         }
         html
     }

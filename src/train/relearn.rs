@@ -104,8 +104,14 @@ impl Relearn {
         Ok((all, held))
     }
 
-    fn scores(&self, model: &Model, held: &[Profile], answers: &SampleSet) -> Result<RelearnScores> {
-        let qs: Vec<QuestionTruth> = score_questions(model, EvalMode::Forget, held, self.batch_size)?;
+    fn scores(
+        &self,
+        model: &Model,
+        held: &[Profile],
+        answers: &SampleSet,
+    ) -> Result<RelearnScores> {
+        let qs: Vec<QuestionTruth> =
+            score_questions(model, EvalMode::Forget, held, self.batch_size)?;
         let ratios: Vec<f64> = qs.iter().map(|q| q.truth_ratio).collect();
         let known = qs.iter().filter(|q| q.known()).count();
         Ok(RelearnScores {
@@ -136,7 +142,10 @@ impl Relearn {
             split
                 .ft_forget()
                 .iter()
-                .filter(|r| r.id.as_ref().is_some_and(|id| ps.iter().any(|p| &p.id == id)))
+                .filter(|r| {
+                    r.id.as_ref()
+                        .is_some_and(|id| ps.iter().any(|p| &p.id == id))
+                })
                 .cloned()
                 .collect()
         };

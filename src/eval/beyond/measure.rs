@@ -131,12 +131,27 @@ impl BeyondOptions {
         holdout: Option<&SampleSet>,
     ) -> Result<Measured> {
         if self.retain_profiles == 0 {
-            return Err(Error::param("--beyond-retain-profiles", 0, "must be at least 1"));
+            return Err(Error::param(
+                "--beyond-retain-profiles",
+                0,
+                "must be at least 1",
+            ));
         }
         let retain: Vec<Profile> = self.retain_sample(split).into_iter().cloned().collect();
-        let mut questions = score_questions(model, EvalMode::Forget, split.forget(), self.batch_size)?;
-        questions.extend(score_questions(model, EvalMode::Test, split.test(), self.batch_size)?);
-        questions.extend(score_questions(model, EvalMode::RetainShared, &retain, self.batch_size)?);
+        let mut questions =
+            score_questions(model, EvalMode::Forget, split.forget(), self.batch_size)?;
+        questions.extend(score_questions(
+            model,
+            EvalMode::Test,
+            split.test(),
+            self.batch_size,
+        )?);
+        questions.extend(score_questions(
+            model,
+            EvalMode::RetainShared,
+            &retain,
+            self.batch_size,
+        )?);
         let forget = SampleSet::forget(split)?;
         let mia_forget = MiaScores::measure(model, &forget, self.batch_size, self.min_k)?;
         let (non_members, name) = match holdout {
@@ -257,16 +272,21 @@ impl BeyondRun {
             let value = TruthRatioAggregate::for_set(key).aggregate(&raw)?;
             let ci = truth_ratio_ci(key, &ratios, boot)?;
             match set {
-                EvalMode::Forget => (beyond.truth_ratio.forget, ci95.truth_ratio.forget) = (Some(value), Some(ci)),
-                EvalMode::Test => (beyond.truth_ratio.test, ci95.truth_ratio.test) = (Some(value), Some(ci)),
+                EvalMode::Forget => {
+                    (beyond.truth_ratio.forget, ci95.truth_ratio.forget) = (Some(value), Some(ci))
+                }
+                EvalMode::Test => {
+                    (beyond.truth_ratio.test, ci95.truth_ratio.test) = (Some(value), Some(ci))
+                }
                 _ => (beyond.truth_ratio.retain, ci95.truth_ratio.retain) = (Some(value), Some(ci)),
             }
         }
-        let aucs = if measured.mia_forget.loss.is_empty() || measured.mia_non_members.loss.is_empty() {
-            None
-        } else {
-            Some(measured.mia_forget.aucs(&measured.mia_non_members)?)
-        };
+        let aucs =
+            if measured.mia_forget.loss.is_empty() || measured.mia_non_members.loss.is_empty() {
+                None
+            } else {
+                Some(measured.mia_forget.aucs(&measured.mia_non_members)?)
+            };
         beyond.mia_auc = aucs;
         let facts = measured.facts();
         let classes = if facts.is_empty() {
@@ -306,7 +326,10 @@ impl BeyondRun {
     /// The `"beyond"` and `"beyond_ci95"` JSON values.
     pub fn json(&self) -> (serde_json::Value, serde_json::Value) {
         let to = |r: serde_json::Result<serde_json::Value>| r.unwrap_or_default();
-        (to(serde_json::to_value(self.beyond)), to(serde_json::to_value(self.ci95)))
+        (
+            to(serde_json::to_value(self.beyond)),
+            to(serde_json::to_value(self.ci95)),
+        )
     }
 }
 

@@ -28,15 +28,15 @@
 
 pub mod auc;
 pub mod cross_modal;
+pub mod holdout;
 pub mod kolmogorov;
 pub mod ks;
-pub mod holdout;
 pub mod likelihood;
 pub mod measure;
 pub mod membership;
 pub mod mia;
-pub mod questions;
 pub mod privleak;
+pub mod questions;
 pub mod report;
 pub mod table;
 pub mod truth_ratio;

@@ -44,17 +44,27 @@ pub fn beyond_table(runs: &[(&str, &BeyondRun)]) -> Table {
     };
     for (k, name) in ["forget", "test", "retain"].into_iter().enumerate() {
         row(&format!("truth ratio {name}"), &|b| {
-            with_ci(per_set(&b.beyond.truth_ratio)[k].1, per_set(&b.ci95.truth_ratio)[k].1)
+            with_ci(
+                per_set(&b.beyond.truth_ratio)[k].1,
+                per_set(&b.ci95.truth_ratio)[k].1,
+            )
         });
     }
     row("forget quality", &|b| num(b.beyond.forget_quality));
     row("MIA AUC LOSS", &|b| num(b.beyond.mia_auc.map(|a| a.loss)));
     row("MIA AUC zlib", &|b| num(b.beyond.mia_auc.map(|a| a.zlib)));
-    row("MIA AUC Min-K%", &|b| num(b.beyond.mia_auc.map(|a| a.min_k)));
-    row("MIA AUC Min-K%++", &|b| num(b.beyond.mia_auc.map(|a| a.min_k_pp)));
+    row("MIA AUC Min-K%", &|b| {
+        num(b.beyond.mia_auc.map(|a| a.min_k))
+    });
+    row("MIA AUC Min-K%++", &|b| {
+        num(b.beyond.mia_auc.map(|a| a.min_k_pp))
+    });
     row("PrivLeak (%)", &|b| num(b.beyond.privleak));
     row("cross-modal consistency", &|b| {
-        with_ci(b.beyond.cross_modal_consistency, b.ci95.cross_modal_consistency)
+        with_ci(
+            b.beyond.cross_modal_consistency,
+            b.ci95.cross_modal_consistency,
+        )
     });
     row("MIA non-members", &|b| b.measured.non_members.clone());
     t
