@@ -234,7 +234,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
     page.save(a.out.join("report.html"))?;
     headline(&methods);
     println!(
-        "\nwrote {} (summary.json, report.html, figures/, eval/, bench/, vanilla/ and one folder per method) in {:.0} s",
+        "\nwrote {} (summary.json, report.html, figures/, eval/, bench/, holdout_bench/, vanilla/, retain_only/ and one folder per method) in {:.0} s",
         a.out.display(),
         elapsed
     );
