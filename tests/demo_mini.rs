@@ -165,7 +165,22 @@ fn the_small_demo_knows_its_people_forgets_them_and_reports_it() {
         ga_acc <= vanilla,
         "GA {ga_acc:.1} % against vanilla {vanilla:.1} %"
     );
+    // Beyond the benchmark: the retain-only model against itself is indistinguishable
+    // (forget quality exactly 1), and the vanilla model recognisably memorised the forget
+    // profiles' answers against the holdout of unseen people.
+    let retain_only = &summary["retain_only"]["beyond"];
+    assert_eq!(retain_only["forget_quality"].as_f64(), Some(1.0));
+    assert_eq!(retain_only["privleak"].as_f64(), Some(0.0));
+    let vanilla_beyond = &summary["methods"]["vanilla"]["beyond"];
+    let auc = vanilla_beyond["mia_auc"]["loss"].as_f64().unwrap();
+    assert!(auc > 0.5, "vanilla forget-vs-holdout LOSS AUC {auc}");
+    let fq = vanilla_beyond["forget_quality"].as_f64().unwrap();
+    assert!(fq < 1.0, "vanilla forget quality {fq}");
+    for m in ["vanilla", "ga"] {
+        assert!(summary["methods"][m]["beyond_ci95"].is_object(), "{m}");
+    }
     for f in [
+        "forget_quality",
         "tradeoff_accuracy",
         "tradeoff_rougeL",
         "scores_by_method",

@@ -182,7 +182,7 @@ impl Methods {
     }
 
     /// The JSON of `mllmu compare --json`: `{"runs": [NAME...], "table": {NAME: <eval --json
-    /// summary>}, "paired": [{"run", "baseline", "set", "task", "modality", "metric", "diff",
+    /// summary, with "beyond" / "beyond_ci95" when measured>}, "paired": [{"run", "baseline", "set", "task", "modality", "metric", "diff",
     /// "ci95": [lo, hi], "p_value"}]}`.
     pub fn compare_json(&self, baseline: &str) -> Result<Value> {
         Ok(json!({
@@ -287,9 +287,26 @@ impl Methods {
         t
     }
 
-    /// The table as HTML.
+    /// The beyond numbers of the runs that have them, one column per run ([`beyond_table`]);
+    /// `None` when no run was measured.
+    ///
+    /// [`beyond_table`]: crate::eval::beyond::table::beyond_table
+    pub fn beyond_table(&self) -> Option<Table> {
+        let runs: Vec<(&str, &crate::eval::beyond::BeyondRun)> = self
+            .reports
+            .iter()
+            .filter_map(|(n, r)| r.beyond.as_ref().map(|b| (n.as_str(), b)))
+            .collect();
+        (!runs.is_empty()).then(|| crate::eval::beyond::table::beyond_table(&runs))
+    }
+
+    /// The table as HTML (and the beyond table, when a run has the numbers).
     pub fn to_html(&self) -> String {
-        self.table().to_html()
+        let mut html = self.table().to_html();
+        if let Some(b) = self.beyond_table() {
+            html.push_str(&b.to_html());
+        }
+        html
     }
 
     /// Rich display in evcxr notebooks.
@@ -300,6 +317,11 @@ impl Methods {
 
 impl std::fmt::Display for Methods {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.table().fmt(f)
+        self.table().fmt(f)?;
+        if let Some(b) = self.beyond_table() {
+            writeln!(f)?;
+            b.fmt(f)?;
+        }
+        Ok(())
     }
 }

@@ -234,6 +234,10 @@ pub struct Report {
     pub skipped: Vec<SkippedQuestion>,
     /// Counts and timings of this run.
     pub run: RunStats,
+    /// Truth ratios, forget quality, membership inference and cross-modal consistency, when
+    /// measured (`mllmu eval --beyond` / `--retain-model`, [`Report::with_beyond`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beyond: Option<crate::eval::beyond::BeyondRun>,
 }
 
 fn cell_ci(qs: &[&QuestionResult], opts: &BootstrapOptions) -> Result<Option<ConfidenceInterval>> {
@@ -350,7 +354,16 @@ impl Report {
             questions,
             skipped,
             run,
+            beyond: None,
         })
+    }
+
+    /// The report with the [`BeyondRun`](crate::eval::beyond::BeyondRun) numbers attached
+    /// (they appear under `"beyond"` / `"beyond_ci95"` in [`Report::summary_json`], in the
+    /// display, and in `report.json` once [`Report::write`] runs again).
+    pub fn with_beyond(mut self, beyond: crate::eval::beyond::BeyondRun) -> Report {
+        self.beyond = Some(beyond);
+        self
     }
 
     /// The generation dump of one set, in evaluation order.
@@ -419,7 +432,10 @@ impl Report {
     /// "cloze": {modality: {"n", "accuracy", ...}}, "generation": {modality: {"n", "rouge1",
     /// "rouge2", "rougeL", "bleu"}}}}}` with set keys `forget`, `test`, `retain`,
     /// `celebrity` and modality keys `image_textual`, `pure_text`. Empty cells have `n` 0
-    /// and 0 for every number.
+    /// and 0 for every number. With [`Report::beyond`] also `"beyond": {"truth_ratio":
+    /// {"forget", "test", "retain"}, "forget_quality", "mia_auc": {"loss", "zlib", "min_k",
+    /// "min_k_pp"}, "privleak", "cross_modal_consistency"}` and `"beyond_ci95"` (their
+    /// intervals over profiles), `null` where an input is missing.
     pub fn summary_json(&self) -> serde_json::Value {
         use serde_json::{json, Map, Value};
         let mut sets = Map::new();
@@ -454,7 +470,13 @@ impl Report {
             }
             sets.insert(set_key(set).into(), Value::Object(tasks));
         }
-        json!({"sets": sets})
+        let mut out = json!({"sets": sets});
+        if let (Some(b), Value::Object(o)) = (&self.beyond, &mut out) {
+            let (beyond, ci) = b.json();
+            o.insert("beyond".into(), beyond);
+            o.insert("beyond_ci95".into(), ci);
+        }
+        out
     }
 
     fn table(&self) -> Table {
@@ -494,9 +516,15 @@ impl Report {
         t
     }
 
-    /// An HTML table of the summary.
+    /// An HTML table of the summary (and of the beyond numbers, when measured).
     pub fn to_html(&self) -> String {
-        self.table().to_html()
+        let mut html = self.table().to_html();
+        if let Some(b) = &self.beyond {
+            html.push_str(
+                &crate::eval::beyond::table::beyond_table(&[("this model", b)]).to_html(),
+            );
+        }
+        html
     }
 
     /// Rich display in evcxr notebooks (one `text/html` block).
@@ -507,6 +535,11 @@ impl Report {
 
 impl std::fmt::Display for Report {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.table().fmt(f)
+        self.table().fmt(f)?;
+        if let Some(b) = &self.beyond {
+            writeln!(f)?;
+            crate::eval::beyond::table::beyond_table(&[("this model", b)]).fmt(f)?;
+        }
+        Ok(())
     }
 }

@@ -14,6 +14,7 @@
 
 mod figure;
 mod font;
+mod forget_quality;
 mod judge_histogram;
 mod labels;
 mod loss_curves;
@@ -24,6 +25,7 @@ mod style;
 mod tradeoff;
 
 pub use figure::Figure;
+pub use forget_quality::forget_quality;
 pub use judge_histogram::judge_histogram;
 pub use loss_curves::loss_curves;
 pub use method_bars::method_bars;

@@ -24,6 +24,7 @@
 //! | [`pretrain`] | pretraining from scratch on free-form documents (mini-llava) |
 //! | [`run_log`] | `train_log.json` and the [`Trained`] result |
 //! | [`finetune`] | [`Finetune`]: the vanilla model's recipe |
+//! | [`relearn`] | [`Relearn`]: a few fine-tuning steps on part of the forget set, the rest measured |
 //! | [`unlearn`] | [`Unlearn`]: GA, GradDiff, KL, NPO, SimNPO, IdkNLL, IdkDPO, RMU presets |
 
 pub mod checkpoint;
@@ -40,6 +41,7 @@ pub mod optim;
 pub mod options;
 pub mod plan;
 pub mod pretrain;
+pub mod relearn;
 pub mod run_log;
 pub mod sampler;
 pub mod schedule;
@@ -57,6 +59,7 @@ pub use objectives::{Objective, ObjectiveSpec};
 pub use optim::{AdamW, AdamWParams, OptimizerState};
 pub use options::TrainOptions;
 pub use plan::{Plan, Unit};
+pub use relearn::{Relearn, RelearnResult, RelearnScores};
 pub use run_log::{RunLog, RunStatus, Trained};
 pub use sampler::EpochSampler;
 pub use schedule::{LrSchedule, Scheduler, Stepping};

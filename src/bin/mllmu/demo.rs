@@ -5,13 +5,23 @@
 //! the reference protocol (the forget and test sets whole, a seeded sample of the retain and
 //! celebrity sets) → figures, `summary.json` and a self-contained `report.html`. Every stage
 //! is seeded and resumes from what an interrupted run wrote.
+//!
+//! Beyond the benchmark's scores, the demo also fine-tunes the retain-only model (`ft_Data`
+//! without forget_10) and measures every model against it (truth ratios, forget quality,
+//! membership inference with a holdout of unseen mini profiles, PrivLeak, cross-modal
+//! consistency), in each method's summary under `"beyond"`, the retain-only model's own
+//! under `"retain_only"`.
 
 use mllmu::bench::{mini, Bench, MiniConfig};
+use mllmu::eval::beyond::table::beyond_table;
+use mllmu::eval::beyond::{BeyondOptions, BeyondRun, Measured};
 use mllmu::eval::items::EvalMode;
 use mllmu::eval::{Evaluate, Methods};
 use mllmu::model::{device, embedded, Model};
-use mllmu::plot::{loss_curves, method_bars, question_counts, tradeoff, Figure, Page, Score};
-use mllmu::train::{Finetune, LossHistory, Trained, Unlearn};
+use mllmu::plot::{
+    forget_quality, loss_curves, method_bars, question_counts, tradeoff, Figure, Page, Score,
+};
+use mllmu::train::{Finetune, LossHistory, SampleSet, Trained, Unlearn};
 use mllmu::{Error, Result};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -76,7 +86,7 @@ pub fn run(a: DemoArgs) -> Result<()> {
         profiles: a.profiles,
         ..MiniConfig::default()
     };
-    let steps = 5 + unlearners.len();
+    let steps = 7 + unlearners.len();
     let mut stage = 0;
     let mut say = |what: String| {
         stage += 1;
@@ -110,8 +120,17 @@ pub fn run(a: DemoArgs) -> Result<()> {
     ft.options.seed = a.seed;
     ft.options.out_dir = Some(a.out.join("vanilla"));
     let vanilla = ft.run(&base, &bench)?;
-    drop(base);
     report_training("vanilla", &vanilla);
+    say(format!(
+        "fine-tuning the retain-only model: the same recipe on ft_Data without the {} forget_10 profiles",
+        split.forget().len()
+    ));
+    let mut rft = Finetune::mini().retain_only(10);
+    rft.options.seed = a.seed;
+    rft.options.out_dir = Some(a.out.join("retain_only"));
+    let retain_only = rft.run(&base, &bench)?;
+    drop(base);
+    report_training("retain_only", &retain_only);
 
     let mut trained = Vec::new();
     for (name, mut u) in unlearners {
@@ -145,6 +164,31 @@ pub fn run(a: DemoArgs) -> Result<()> {
         let dir = a.out.join("eval").join(name);
         reports.push((name.clone(), eval.run(&t.model, &bench, &split, dir)?));
     }
+
+    say("truth ratios, forget quality, membership inference, cross-modal consistency".into());
+    let holdout = holdout(&a, &split)?;
+    let beyond_opts = BeyondOptions {
+        retain_profiles: a.retain_sample,
+        seed: a.seed,
+        ..BeyondOptions::default()
+    };
+    let boot = mllmu::eval::metrics::bootstrap::BootstrapOptions {
+        seed: a.seed,
+        ..beyond_opts.bootstrap
+    };
+    let retain_measured = beyond_opts.measure(&retain_only.model, &split, Some(&holdout))?;
+    let retain_run = BeyondRun::new(
+        retain_measured.clone(),
+        Some((&retain_measured, "retain_only")),
+        &boot,
+    )?;
+    let models = std::iter::once(&vanilla).chain(trained.iter().map(|(_, _, t)| t));
+    for ((name, report), model) in reports.iter_mut().zip(models) {
+        let measured: Measured = beyond_opts.measure(&model.model, &split, Some(&holdout))?;
+        let run = BeyondRun::new(measured, Some((&retain_measured, "retain_only")), &boot)?;
+        *report = report.clone().with_beyond(run);
+        report.write(&a.out.join("eval").join(name))?;
+    }
     let methods = Methods::new(reports)?;
     println!("{methods}");
 
@@ -157,10 +201,20 @@ pub fn run(a: DemoArgs) -> Result<()> {
             .collect(),
     )?;
     let figures = Figures::draw(&shown, &bench, &vanilla, &trained)?;
+    let mut beyond_runs: Vec<(&str, &BeyondRun)> = shown
+        .reports
+        .iter()
+        .filter_map(|(n, r)| r.beyond.as_ref().map(|b| (n.as_str(), b)))
+        .collect();
+    beyond_runs.push(("retain_only", &retain_run));
+    let beyond = beyond_table(&beyond_runs);
+    println!("{beyond}");
     figures.save(&a.out.join("figures"))?;
     let elapsed = started.elapsed().as_secs_f64();
+    let (retain_beyond, retain_ci) = retain_run.json();
     let summary = serde_json::json!({
         "methods": methods.summary_json(),
+        "retain_only": {"beyond": retain_beyond, "beyond_ci95": retain_ci, "mia_non_members": retain_run.measured.non_members},
         "elapsed_s": elapsed,
     });
     mllmu::io::write_json(&a.out.join("summary.json"), &summary)?;
@@ -172,14 +226,33 @@ pub fn run(a: DemoArgs) -> Result<()> {
         eval: &eval,
         elapsed,
     };
-    report_page(&shown, &figures, &settings).save(a.out.join("report.html"))?;
+    let mut page = report_page(&shown, &figures, &settings);
+    page.heading("Beyond the benchmark's scores");
+    page.text("Truth ratio (mean min(R, 1/R) on forget and test, mean max(0, 1 - R) on retain; R = exp(mean distractor - correct length-normalised log-likelihood)), forget quality (KS p-value of the forget-set truth ratios against the retain-only model's; 1 = indistinguishable), membership-inference AUC of the forget profiles' ft_Data answers against a holdout of unseen mini profiles (0.5 = cannot tell), PrivLeak (Min-K%++ AUC relative to the retain-only model, %), cross-modal consistency (share of facts forgotten, or kept, both with the portrait and with the name).");
+    page.html(beyond.to_html());
+    page.figure("Forget quality (log scale) against model utility (retain-set multiple-choice accuracy), one point per method; the retain-only model sits at 1.", &figures.forget_quality);
+    page.save(a.out.join("report.html"))?;
     headline(&methods);
     println!(
-        "\nwrote {} (summary.json, report.html, figures/, eval/, bench/, vanilla/ and one folder per method) in {:.0} s",
+        "\nwrote {} (summary.json, report.html, figures/, eval/, bench/, holdout_bench/, vanilla/, retain_only/ and one folder per method) in {:.0} s",
         a.out.display(),
         elapsed
     );
     Ok(())
+}
+
+/// The membership non-members: the `ft_Data` of a second mini benchmark (the next seed),
+/// people no model here was trained on, as many as the forget set.
+fn holdout(a: &DemoArgs, split: &mllmu::bench::Split) -> Result<SampleSet> {
+    let cfg = MiniConfig {
+        seed: a.seed.wrapping_add(1),
+        profiles: split.forget().len().max(2),
+        celebrities: 1,
+    };
+    let dir = mini::write(&a.out.join("holdout_bench"), &cfg)?;
+    let mut set = SampleSet::from_bench(&Bench::open(dir)?, "ft")?;
+    set.name = "unseen mini profiles (next seed)".into();
+    Ok(set)
 }
 
 fn report_training(name: &str, t: &Trained) {
@@ -199,6 +272,7 @@ struct Figures {
     bars: Figure,
     loss: Figure,
     counts: Figure,
+    forget_quality: Figure,
 }
 
 impl Figures {
@@ -219,6 +293,7 @@ impl Figures {
             bars: method_bars(&labelled)?,
             loss: loss_curves(&histories[1..])?,
             counts: question_counts(&bench.summary())?,
+            forget_quality: forget_quality(&labelled, Score::ClassificationAccuracy)?,
         })
     }
 
@@ -236,6 +311,8 @@ impl Figures {
         for (name, fig, _) in self.all() {
             fig.save_svg(dir.join(format!("{name}.svg")))?;
         }
+        self.forget_quality
+            .save_svg(dir.join("forget_quality.svg"))?;
         Ok(())
     }
 }

@@ -4,6 +4,8 @@ use crate::device_args::DeviceArgs;
 use crate::eval_choices::EvalChoices;
 use crate::model_args::ModelArgs;
 use crate::train::open_bench;
+use mllmu::eval::beyond::holdout::holdout_set;
+use mllmu::eval::beyond::BeyondOptions;
 use mllmu::eval::items::EvalMode;
 use mllmu::eval::metrics::score_text;
 use mllmu::eval::Evaluate;
@@ -89,6 +91,22 @@ pub struct EvalArgs {
     /// Recompute the shared few-shot prefix for every batch instead of reusing its KV cache
     #[arg(long)]
     pub no_prefix_reuse: bool,
+    /// Also measure truth ratios, membership inference and cross-modal consistency
+    /// ("beyond" in --json)
+    #[arg(long)]
+    pub beyond: bool,
+    /// The retain-only model (`finetune --exclude-forget`), a folder or hub id: adds forget
+    /// quality and PrivLeak (implies --beyond)
+    #[arg(long, value_name = "DIR_OR_HUB_ID")]
+    pub retain_model: Option<String>,
+    /// Membership non-members never trained on: a folder of --bench (e.g. forget_15 for a
+    /// model fine-tuned with --exclude-forget 15) or another benchmark directory
+    /// [default: a sample of retain profiles] (implies --beyond)
+    #[arg(long, value_name = "FOLDER_OR_DIR")]
+    pub holdout_from: Option<String>,
+    /// Retain profiles scored for the beyond numbers (a seeded sample)
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub beyond_retain_profiles: usize,
 }
 
 impl EvalArgs {
@@ -138,7 +156,38 @@ pub fn run_eval(a: EvalArgs) -> mllmu::Result<()> {
         a.forget,
         device::describe(&dev)
     );
-    let report = opts.run(&model, &bench, &split, &a.out)?;
+    let mut report = opts.run(&model, &bench, &split, &a.out)?;
+    if a.beyond || a.retain_model.is_some() || a.holdout_from.is_some() {
+        let holdout = match &a.holdout_from {
+            Some(spec) => Some(holdout_set(&bench, &split, spec)?),
+            None => None,
+        };
+        let retain = match &a.retain_model {
+            Some(spec) => Some(
+                ModelArgs {
+                    model: spec.clone(),
+                    processor_from: a.model.processor_from.clone(),
+                }
+                .load(&dev, dtype)?,
+            ),
+            None => None,
+        };
+        let b = BeyondOptions {
+            batch_size: a.batch_size,
+            retain_profiles: a.beyond_retain_profiles,
+            seed: a.seed,
+            ..BeyondOptions::default()
+        };
+        eprintln!("measuring truth ratios, membership inference and cross-modal consistency");
+        let run = b.run(
+            &model,
+            retain.as_ref().zip(a.retain_model.as_deref()),
+            &split,
+            holdout.as_ref(),
+        )?;
+        report = report.with_beyond(run);
+        report.write(&a.out)?;
+    }
     eprintln!(
         "{} generations computed, {} from the cache, {:.1} s; wrote {}",
         report.run.new_generations,

@@ -15,6 +15,7 @@ mod generate;
 mod judge;
 mod mini_model;
 mod model_args;
+mod relearn;
 mod train;
 
 /// MLLMU-Bench: load, fine-tune, unlearn, evaluate, judge.
@@ -46,6 +47,8 @@ enum Command {
     Finetune(train::FinetuneArgs),
     /// Unlearn the forget set from a fine-tuned model.
     Unlearn(train::UnlearnArgs),
+    /// Relearning attack: fine-tune part of the forget set, measure the rest.
+    Relearn(relearn::RelearnArgs),
     /// Pretrain the mini LLaVA from scratch (corpus, tokenizer, weights).
     MiniModel(mini_model::MiniModelArgs),
     /// Grade generations for factuality with an LLM judge.
@@ -65,6 +68,7 @@ fn main() {
         Command::ScoreText(a) => eval::run_score_text(a),
         Command::Finetune(a) => train::run_finetune(a),
         Command::Unlearn(a) => train::run_unlearn(a),
+        Command::Relearn(a) => relearn::run(a),
         Command::MiniModel(a) => mini_model::run(a),
         #[cfg(feature = "judge")]
         Command::Judge(a) => judge::run(a),

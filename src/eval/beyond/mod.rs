@@ -14,6 +14,12 @@
 //! | [`privleak`] | MUSE's PrivLeak |
 //! | [`cross_modal`] | forgotten with the portrait, the name, both or neither |
 //! | [`report`] | [`Beyond`], the `"beyond"` / `"beyond_ci95"` JSON of a report |
+//! | [`holdout`] | the never-trained answers of `--holdout-from` |
+//! | [`likelihood`] | the model side: teacher-forced answer log-probabilities |
+//! | [`questions`] | option likelihoods and truth ratio of every multiple-choice question |
+//! | [`membership`] | attack scores of `ft_Data` answers under a model |
+//! | [`measure`] | one model's measurements, combined with the retain-only model's |
+//! | [`table`] | the report's display of the numbers |
 //!
 //! **Forget quality** ([`forget_quality`]) is the p-value of the two-sample KS test between
 //! the unlearned model's and the retain-only model's per-question truth ratios on the forget
@@ -22,13 +28,20 @@
 
 pub mod auc;
 pub mod cross_modal;
+pub mod holdout;
 pub mod kolmogorov;
 pub mod ks;
+pub mod likelihood;
+pub mod measure;
+pub mod membership;
 pub mod mia;
 pub mod privleak;
+pub mod questions;
 pub mod report;
+pub mod table;
 pub mod truth_ratio;
 
+pub use measure::{BeyondOptions, BeyondRun, Measured};
 pub use report::{Beyond, BeyondCi95};
 
 use crate::Result;
