@@ -2,7 +2,7 @@
 //! a baseline run, and the trade-off figures.
 
 use mllmu::eval::Methods;
-use mllmu::plot::{method_bars, tradeoff, Page, Score};
+use mllmu::plot::{forget_quality, method_bars, tradeoff, Page, Score};
 use mllmu::Result;
 use std::path::PathBuf;
 
@@ -43,6 +43,9 @@ pub fn run(a: CompareArgs) -> Result<()> {
     let diffs = methods.paired_table(&baseline)?;
     let table = methods.paper_table();
     let choices = methods.choices();
+    // Truth ratio, forget quality, membership inference, ... of runs evaluated with a
+    // retain-only model (`mllmu eval --retain-model`, the demo).
+    let beyond = methods.beyond_table().map(|t| t.all_rows());
     if !methods.same_choices() {
         eprintln!(
             "note: the runs were evaluated with different choices (see the choices table): their differences mix method and protocol"
@@ -61,6 +64,9 @@ pub fn run(a: CompareArgs) -> Result<()> {
             diffs.to_markdown(),
             choices.to_markdown()
         );
+        if let Some(b) = &beyond {
+            println!("\n{}", b.to_markdown());
+        }
     } else if a.latex {
         println!(
             "{}\n{}\n{}",
@@ -68,8 +74,14 @@ pub fn run(a: CompareArgs) -> Result<()> {
             diffs.to_latex(),
             choices.to_latex()
         );
+        if let Some(b) = &beyond {
+            println!("{}", b.to_latex());
+        }
     } else {
         println!("{table}\n{diffs}\n{choices}");
+        if let Some(b) = &beyond {
+            println!("{b}");
+        }
     }
     if let Some(path) = &a.html {
         let labelled = methods.labelled();
@@ -80,6 +92,10 @@ pub fn run(a: CompareArgs) -> Result<()> {
             .html(diffs.clone().all_rows().to_html());
         page.heading("Evaluation choices")
             .html(choices.clone().all_rows().to_html());
+        if let Some(b) = &beyond {
+            page.heading("Beyond the benchmark's scores")
+                .html(b.to_html());
+        }
         page.heading("Figures");
         let figures = [
             (
@@ -92,6 +108,12 @@ pub fn run(a: CompareArgs) -> Result<()> {
             ),
             ("Every set, task and modality.", method_bars(&labelled)),
         ];
+        let figures = figures.into_iter().chain(beyond.is_some().then(|| {
+            (
+                "Forget quality (log scale) against model utility, one point per method.",
+                forget_quality(&labelled, Score::ClassificationAccuracy),
+            )
+        }));
         for (caption, figure) in figures {
             match figure {
                 Ok(f) => page.figure(caption, &f),
