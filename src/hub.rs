@@ -310,6 +310,10 @@ fn snapshot_in(
                 .allow_patterns(allow)
                 .maybe_revision(rev)
                 .local_files_only(local_files_only)
+                .progress(crate::hub_progress::DownloadProgress::new(
+                    spec,
+                    !local_files_only,
+                ))
                 .send(),
             RepoKind::Dataset => client
                 .dataset(&owner, &name)
@@ -317,6 +321,10 @@ fn snapshot_in(
                 .allow_patterns(allow)
                 .maybe_revision(rev)
                 .local_files_only(local_files_only)
+                .progress(crate::hub_progress::DownloadProgress::new(
+                    spec,
+                    !local_files_only,
+                ))
                 .send(),
         }
     };

@@ -93,6 +93,8 @@ pub mod display;
 pub mod error;
 pub mod eval;
 pub mod hub;
+#[cfg(feature = "hub")]
+pub mod hub_progress;
 pub mod io;
 pub mod judge;
 pub mod model;
