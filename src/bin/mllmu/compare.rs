@@ -1,6 +1,7 @@
 //! `mllmu compare`: the paper's table over saved evaluation runs, paired differences against
 //! a baseline run, and the trade-off figures.
 
+use mllmu::display::Table;
 use mllmu::eval::Methods;
 use mllmu::plot::{forget_quality, method_bars, tradeoff, Page, Score};
 use mllmu::Result;
@@ -41,11 +42,21 @@ pub fn run(a: CompareArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| methods.reports[0].0.clone());
     let diffs = methods.paired_table(&baseline)?;
-    let table = methods.paper_table();
-    let choices = methods.choices();
-    // Truth ratio, forget quality, membership inference, ... of runs evaluated with a
-    // retain-only model (`mllmu eval --retain-model`, the demo).
-    let beyond = methods.beyond_table().map(|t| t.all_rows());
+    // Every table the outputs show, with its heading on the HTML page: the scores, the paired
+    // differences, the evaluation choices and, for runs evaluated with a retain-only model
+    // (`mllmu eval --retain-model`, the demo), truth ratio, forget quality, membership
+    // inference, ... (that one every row even on a terminal; the page shows every row of all).
+    let mut tables = vec![
+        ("Scores", methods.paper_table()),
+        ("Paired differences", diffs),
+        ("Evaluation choices", methods.choices()),
+    ];
+    let has_beyond = if let Some(b) = methods.beyond_table() {
+        tables.push(("Beyond the benchmark's scores", b.all_rows()));
+        true
+    } else {
+        false
+    };
     if !methods.same_choices() {
         eprintln!(
             "note: the runs were evaluated with different choices (see the choices table): their differences mix method and protocol"
@@ -57,44 +68,22 @@ pub fn run(a: CompareArgs) -> Result<()> {
             serde_json::to_string_pretty(&methods.compare_json(&baseline)?)
                 .map_err(|e| mllmu::Error::param("--json", "", e.to_string()))?
         );
-    } else if a.markdown {
-        println!(
-            "{}\n\n{}\n\n{}",
-            table.to_markdown(),
-            diffs.to_markdown(),
-            choices.to_markdown()
-        );
-        if let Some(b) = &beyond {
-            println!("\n{}", b.to_markdown());
-        }
-    } else if a.latex {
-        println!(
-            "{}\n{}\n{}",
-            table.to_latex(),
-            diffs.to_latex(),
-            choices.to_latex()
-        );
-        if let Some(b) = &beyond {
-            println!("{}", b.to_latex());
-        }
     } else {
-        println!("{table}\n{diffs}\n{choices}");
-        if let Some(b) = &beyond {
-            println!("{b}");
-        }
+        let (render, separator): (fn(&Table) -> String, &str) = if a.markdown {
+            (Table::to_markdown, "\n\n")
+        } else if a.latex {
+            (Table::to_latex, "\n")
+        } else {
+            (|t: &Table| t.to_string(), "\n")
+        };
+        let text: Vec<String> = tables.iter().map(|(_, t)| render(t)).collect();
+        println!("{}", text.join(separator));
     }
     if let Some(path) = &a.html {
         let labelled = methods.labelled();
         let mut page = Page::new("mllmu compare");
-        page.heading("Scores")
-            .html(table.clone().all_rows().to_html());
-        page.heading("Paired differences")
-            .html(diffs.clone().all_rows().to_html());
-        page.heading("Evaluation choices")
-            .html(choices.clone().all_rows().to_html());
-        if let Some(b) = &beyond {
-            page.heading("Beyond the benchmark's scores")
-                .html(b.to_html());
+        for (heading, t) in &tables {
+            page.heading(heading).html(t.clone().all_rows().to_html());
         }
         page.heading("Figures");
         let figures = [
@@ -108,7 +97,7 @@ pub fn run(a: CompareArgs) -> Result<()> {
             ),
             ("Every set, task and modality.", method_bars(&labelled)),
         ];
-        let figures = figures.into_iter().chain(beyond.is_some().then(|| {
+        let figures = figures.into_iter().chain(has_beyond.then(|| {
             (
                 "Forget quality (log scale) against model utility, one point per method.",
                 forget_quality(&labelled, Score::ClassificationAccuracy),
