@@ -65,3 +65,37 @@ fn a_short_run_is_deterministic_and_loads() {
         16
     );
 }
+
+/// The corpus the shipped `mini-llava` was pretrained on, reduced to one digest: the text
+/// and image indices of every document of the embedded recipe's corpus (and its fresh
+/// question plans). A change to the corpus generator that changes it makes the shipped
+/// checkpoint irreproducible from the code: retrain and ship the new one with it.
+#[test]
+fn the_default_corpus_is_the_one_the_shipped_model_was_trained_on() {
+    use mllmu::train::corpus::{Corpus, CorpusConfig};
+    let log: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/mini-llava/pretrain_log.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let cfg: CorpusConfig = serde_json::from_value(log["recipe"]["corpus"].clone()).unwrap();
+    assert_eq!(cfg, mllmu::train::mini_llava::MiniRecipe::seeded(0).corpus);
+    let mut all = String::new();
+    for plan_seed in [None, Some(cfg.seed.wrapping_mul(31).wrapping_add(1))] {
+        let c = Corpus::generate(&CorpusConfig {
+            plan_seed,
+            ..cfg.clone()
+        })
+        .unwrap();
+        for d in &c.docs {
+            all.push_str(&format!("{:?}\n{}\n", d.images, d.text));
+        }
+    }
+    assert_eq!(
+        mllmu::io::sha256_hex(all.as_bytes()),
+        "fbebda6d77dbc1a6849ea542016ecc083f9168d79121a0accf41790b3695d91a",
+        "the pretraining corpus changed"
+    );
+}

@@ -157,6 +157,10 @@ pub struct CorpusConfig {
     /// from `seed`): the same people and fine-tuning-form documents, asked afresh.
     #[serde(default)]
     pub plan_seed: Option<u64>,
+    /// Reading documents (a biography, then multiple choice about it) for the drilled
+    /// people: the option-matching half of multiple choice, learnt without recall.
+    #[serde(default)]
+    pub reading: bool,
 }
 
 impl Default for CorpusConfig {
@@ -167,6 +171,7 @@ impl Default for CorpusConfig {
             held_out: 16,
             plans: 2,
             plan_seed: None,
+            reading: false,
         }
     }
 }
@@ -185,6 +190,10 @@ pub enum DocKind {
     Cloze,
     /// Zero-shot generation.
     Generation,
+    /// A biography followed by multiple-choice questions about it, each answered with its
+    /// letter: matching a known fact to the options, the half of multiple choice that
+    /// does not need recall.
+    Reading,
 }
 
 /// One training text: `<image>` placeholders in `text` take `images` in order; the model
@@ -225,6 +234,9 @@ pub struct Corpus {
     pub docs: Vec<Doc>,
     /// Multiple-choice probes about the held-out people (never trained on).
     pub probes: Vec<Probe>,
+    /// Multiple-choice probes about drilled people (the first 20) with a question plan and
+    /// option order of their own: whether the forms were learnt, not the documents.
+    pub drilled_probes: Vec<Probe>,
 }
 
 /// The evaluation-form questions of one person in one plan and wording.
@@ -311,6 +323,9 @@ impl Corpus {
                         let shot2 = pick_other(&mut rng, i, drilled);
                         cloze_docs(&mut rng, &profiles, i, [shot, shot2], &view, &mut docs);
                         generation_docs(&mut rng, &profiles[i], i, &view, &mut docs);
+                        if cfg.reading {
+                            reading_docs(&mut rng, &people[i], &profiles[i], &mut docs);
+                        }
                     } else if plan_no == 0 {
                         choice_docs(
                             &mut rng,
@@ -325,12 +340,14 @@ impl Corpus {
                 }
             }
         }
+        let drilled_probes = drilled_probes(cfg, &people);
         Ok(Corpus {
             config: cfg.clone(),
             people,
             images,
             docs,
             probes,
+            drilled_probes,
         })
     }
 
@@ -340,23 +357,31 @@ impl Corpus {
     }
 }
 
-/// A third wording of each fact question, beyond the benchmark's two.
-fn question_extra(f: Fact, p: &str, q: &str) -> String {
-    match f {
-        Fact::BirthYear => format!("Tell me the year {p} was born."),
-        Fact::Birthplace => format!("Which place is {p} from?"),
-        Fact::Job => format!("What job does {p} have?"),
-        Fact::Employer => format!("Where does {p} work?"),
-        Fact::Education => format!("Which university did {p} attend?"),
-        Fact::Hobby => format!("What does {p} like to do for fun?"),
-        Fact::Family => format!("Tell me about {q} family."),
-        Fact::Appearance => format!("Describe how {p} looks."),
+/// The corpus's fine-tuning form: the name, then each fact about the portrait in the first
+/// wording and by name in the second (17 pairs). Corpus people are never benchmark people,
+/// so any wording may be theirs; these are the ones the shipped `mini-llava` was trained on.
+fn corpus_ft_pairs(f: &Facts) -> Vec<QaPair> {
+    let named = subject(f, Modality::PureText);
+    let seen = subject(f, Modality::ImageTextual);
+    let mut pairs = vec![QaPair {
+        question: "What is the name of the person in this image?".into(),
+        answer: format!("The person in this image is {}.", f.name),
+    }];
+    for fact in Fact::ALL {
+        let answer = sentence(fact, f, &named);
+        for q in [question(fact, &seen, 0), question(fact, &named, 1)] {
+            pairs.push(QaPair {
+                question: q,
+                answer: answer.clone(),
+            });
+        }
     }
+    pairs
 }
 
-/// The fine-tuning pairs in the wordings `ft_Data` does not use: each fact asked about
-/// the portrait in the paraphrased wording, by name in the Full_Set wording, and in a
-/// third wording both ways (two of these four per fact); answers name the person.
+/// More fine-tuning pairs in other wordings: each fact about the portrait in the second
+/// wording, by name in the first, and in the third both ways (two of these four per
+/// fact); answers name the person.
 fn ft_pairs_paraphrased(rng: &mut ChaCha8Rng, f: &Facts) -> Vec<QaPair> {
     let named = subject(f, Modality::PureText);
     let seen = subject(f, Modality::ImageTextual);
@@ -369,8 +394,8 @@ fn ft_pairs_paraphrased(rng: &mut ChaCha8Rng, f: &Facts) -> Vec<QaPair> {
         let mut wordings = [
             question(fact, &seen, 1),
             question(fact, &named, 0),
-            question_extra(fact, &seen.plain, &seen.possessive),
-            question_extra(fact, &named.plain, &named.possessive),
+            question(fact, &seen, 2),
+            question(fact, &named, 2),
         ];
         wordings.shuffle(rng);
         for q in wordings.into_iter().take(2) {
@@ -398,6 +423,41 @@ fn biography_sentences(f: &Facts) -> Vec<String> {
         .iter()
         .map(|&fact| sentence(fact, f, &named))
         .collect()
+}
+
+/// The Full_Set-wording multiple choice of the first 20 drilled people under a question
+/// plan of its own (its own seed), as probes.
+fn drilled_probes(cfg: &CorpusConfig, people: &[Facts]) -> Vec<Probe> {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xd111_ed9b_0be5);
+    let drilled = cfg.people - cfg.held_out;
+    let profiles: Vec<Asked> = people
+        .iter()
+        .map(|f| {
+            let plan = questions::plan(&mut rng, f);
+            let (classification, generation, cloze) = questions::tasks(f, &plan, 0);
+            Asked {
+                classification,
+                generation,
+                cloze,
+            }
+        })
+        .collect();
+    let mut probes = Vec::new();
+    let view = |rng: &mut ChaCha8Rng, who: usize| view_of(rng, who, 0);
+    let mut unused = Vec::new();
+    for i in 0..drilled.min(20) {
+        let shot = pick_other(&mut rng, i, drilled);
+        choice_docs(
+            &mut rng,
+            &profiles,
+            i,
+            shot,
+            &view,
+            &mut unused,
+            Some(&mut probes),
+        );
+    }
+    probes
 }
 
 /// A random person in `0..n` other than `i`.
@@ -430,7 +490,7 @@ fn push(docs: &mut Vec<Doc>, text: String, images: Vec<usize>, kind: DocKind) {
 /// biographies with shuffled sentences.
 fn qa_docs(rng: &mut ChaCha8Rng, f: &Facts, i: usize, docs: &mut Vec<Doc>) {
     let me = i * VIEWS;
-    for pair in questions::ft_pairs(f) {
+    for pair in corpus_ft_pairs(f) {
         let text = format!(
             "USER: <image>\n{}\nASSISTANT: {}",
             pair.question, pair.answer
@@ -558,6 +618,26 @@ fn cloze_docs(
     }
 }
 
+/// A shuffled biography, then the person's five multiple-choice questions by name, each
+/// answered with its letter in the evaluation's reply form.
+fn reading_docs(rng: &mut ChaCha8Rng, f: &Facts, p: &Asked, docs: &mut Vec<Doc>) {
+    let mut sentences = biography_sentences(f);
+    sentences.shuffle(rng);
+    let mut text = format!("USER:\n{}", sentences.join(" "));
+    for (k, q) in p.classification.pure_text.iter().enumerate() {
+        if k > 0 {
+            text.push_str("\nUSER:");
+        }
+        text.push_str(&format!(
+            "\n{}\n{}\nASSISTANT: {}",
+            prompts::question_with_options(q),
+            prompts::CLASSIFICATION_INSTRUCTION,
+            q.correct
+        ));
+    }
+    push(docs, text, vec![], DocKind::Reading);
+}
+
 /// Zero-shot generation questions answered with their one-sentence ground truth.
 fn generation_docs(
     rng: &mut ChaCha8Rng,
@@ -590,6 +670,7 @@ mod tests {
         let c = Corpus::generate(&CorpusConfig {
             people: 30,
             held_out: 5,
+            reading: true,
             ..CorpusConfig::default()
         })
         .unwrap();
@@ -624,5 +705,17 @@ mod tests {
                 .all(|d| !d.text.contains(&f.name)));
         }
         assert_eq!(c.probes.len(), 5 * 10 * 2);
+        assert_eq!(c.drilled_probes.len(), 20 * 10);
+        // Reading documents: the biography, then five questions answered by letter.
+        let reading: Vec<&Doc> = c
+            .docs
+            .iter()
+            .filter(|d| d.kind == DocKind::Reading)
+            .collect();
+        assert_eq!(reading.len(), 25 * 2 * 2);
+        for d in reading {
+            assert_eq!(d.text.matches("\nASSISTANT: ").count(), 5, "{}", d.text);
+            assert!(d.images.is_empty());
+        }
     }
 }

@@ -10,8 +10,8 @@
 //! ```
 
 use crate::model::mini::MiniLlava;
-use crate::train::corpus::{Corpus, CorpusConfig};
-use crate::train::pretrain::{self, ChoiceProbe, PretrainLog, PretrainOptions, TextDoc};
+use crate::train::corpus::{Corpus, CorpusConfig, Probe};
+use crate::train::pretrain::{self, ChoiceProbe, PretrainLog, PretrainOptions, ProbeSets, TextDoc};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -84,15 +84,15 @@ impl MiniRecipe {
             };
             epoch_docs.push(text_docs(&Corpus::generate(&cfg)?));
         }
-        let probes: Vec<ChoiceProbe> = corpus
-            .probes
-            .iter()
-            .map(|p| ChoiceProbe {
-                prompt: p.prompt.clone(),
-                images: p.images.clone(),
-                correct: p.correct,
-            })
-            .collect();
+        let as_choice = |p: &Probe| ChoiceProbe {
+            prompt: p.prompt.clone(),
+            images: p.images.clone(),
+            correct: p.correct,
+        };
+        let probes = ProbeSets {
+            held_out: corpus.probes.iter().map(as_choice).collect(),
+            drilled: corpus.drilled_probes.iter().map(as_choice).collect(),
+        };
         let log = pretrain::pretrain(
             &base,
             out,

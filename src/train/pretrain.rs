@@ -101,6 +101,20 @@ pub struct PretrainRecord {
     pub seconds: f64,
     /// Probe accuracy in percent, when scored at this step.
     pub probe_accuracy: Option<f64>,
+    /// Accuracy on the drilled people's probes (their own option orders), when scored.
+    #[serde(default)]
+    pub drilled_probe_accuracy: Option<f64>,
+}
+
+/// The multiple-choice probes scored during pretraining.
+#[derive(Debug, Clone, Default)]
+pub struct ProbeSets {
+    /// About people met only in the fine-tuning form: the transfer the vanilla fine-tune
+    /// needs.
+    pub held_out: Vec<ChoiceProbe>,
+    /// About drilled people, with question plans and option orders never trained on:
+    /// whether multiple choice itself was learnt.
+    pub drilled: Vec<ChoiceProbe>,
 }
 
 /// What a run did.
@@ -120,6 +134,9 @@ pub struct PretrainLog {
     pub records: Vec<PretrainRecord>,
     /// Final probe accuracy (percent).
     pub final_probe_accuracy: Option<f64>,
+    /// Final accuracy on the drilled people's probes (percent).
+    #[serde(default)]
+    pub final_drilled_probe_accuracy: Option<f64>,
     /// Wall time.
     pub seconds: f64,
 }
@@ -136,7 +153,7 @@ pub fn pretrain(
     out: &Path,
     epoch_docs: &[Vec<TextDoc>],
     images: &[RgbImage],
-    probes: &[ChoiceProbe],
+    probes: &ProbeSets,
     opts: &PretrainOptions,
 ) -> Result<PretrainLog> {
     if opts.batch_size == 0 || opts.epochs == 0 || opts.log_every == 0 || epoch_docs.is_empty() {
@@ -218,6 +235,7 @@ pub fn pretrain(
         steps: 0,
         records: Vec::new(),
         final_probe_accuracy: None,
+        final_drilled_probe_accuracy: None,
         seconds: 0.0,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
@@ -261,11 +279,15 @@ pub fn pretrain(
             n += 1;
             let probe_now = opts.probe_every > 0 && step % opts.probe_every == 0;
             if step % opts.log_every == 0 || probe_now || step == total {
-                let probe_accuracy = if probe_now && !probes.is_empty() {
-                    Some(score_probes(&model, &tokenizer, &pixels, probes)?)
-                } else {
-                    None
+                let score = |set: &[ChoiceProbe]| -> Result<Option<f64>> {
+                    if probe_now && !set.is_empty() {
+                        Ok(Some(score_probes(&model, &tokenizer, &pixels, set)?))
+                    } else {
+                        Ok(None)
+                    }
                 };
+                let probe_accuracy = score(&probes.held_out)?;
+                let drilled_probe_accuracy = score(&probes.drilled)?;
                 let rec = PretrainRecord {
                     step,
                     epoch,
@@ -273,22 +295,30 @@ pub fn pretrain(
                     lr,
                     seconds: start.elapsed().as_secs_f64(),
                     probe_accuracy,
+                    drilled_probe_accuracy,
                 };
                 eprintln!(
                     "step {step}/{total} epoch {epoch} loss {:.4} lr {lr:.2e} {:.0}s{}",
                     rec.loss,
                     rec.seconds,
                     probe_accuracy.map_or(String::new(), |a| format!(" probe {a:.1}%"))
+                        + &drilled_probe_accuracy
+                            .map_or(String::new(), |a| format!(" drilled {a:.1}%"))
                 );
                 log.records.push(rec);
                 (sum, n) = (0.0, 0);
             }
         }
     }
-    if !probes.is_empty() {
-        let acc = score_probes(&model, &tokenizer, &pixels, probes)?;
+    if !probes.held_out.is_empty() {
+        let acc = score_probes(&model, &tokenizer, &pixels, &probes.held_out)?;
         eprintln!("final probe accuracy {acc:.1}%");
         log.final_probe_accuracy = Some(acc);
+    }
+    if !probes.drilled.is_empty() {
+        let acc = score_probes(&model, &tokenizer, &pixels, &probes.drilled)?;
+        eprintln!("final drilled-probe accuracy {acc:.1}%");
+        log.final_drilled_probe_accuracy = Some(acc);
     }
     model.save(out, &SaveOptions::default())?;
     log.seconds = start.elapsed().as_secs_f64();

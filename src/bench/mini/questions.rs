@@ -43,26 +43,36 @@ fn article(word: &str) -> &'static str {
     }
 }
 
-/// A question about one fact; `variant` 0 is the Full_Set wording, 1 the paraphrase.
+/// A question about one fact; `variant` 0 is the Full_Set wording, 1 the paraphrase
+/// (Test_Set), 2 the fine-tuning wording (`ft_Data` only, so that no evaluation question is
+/// ever a training question).
 pub(crate) fn question(f: Fact, s: &Subject, variant: usize) -> String {
     let (p, q) = (&s.plain, &s.possessive);
     let text = match (f, variant) {
         (Fact::BirthYear, 0) => format!("In which year was {p} born?"),
-        (Fact::BirthYear, _) => format!("What is the birth year of {p}?"),
+        (Fact::BirthYear, 1) => format!("What is the birth year of {p}?"),
+        (Fact::BirthYear, _) => format!("Tell me the year {p} was born."),
         (Fact::Birthplace, 0) => format!("Where was {p} born?"),
-        (Fact::Birthplace, _) => format!("What is the birthplace of {p}?"),
+        (Fact::Birthplace, 1) => format!("What is the birthplace of {p}?"),
+        (Fact::Birthplace, _) => format!("Which place is {p} from?"),
         (Fact::Job, 0) => format!("What is {q} profession?"),
-        (Fact::Job, _) => format!("What does {p} do for a living?"),
+        (Fact::Job, 1) => format!("What does {p} do for a living?"),
+        (Fact::Job, _) => format!("What job does {p} have?"),
         (Fact::Employer, 0) => format!("Which organisation does {p} work for?"),
-        (Fact::Employer, _) => format!("Who employs {p}?"),
+        (Fact::Employer, 1) => format!("Who employs {p}?"),
+        (Fact::Employer, _) => format!("Where does {p} work?"),
         (Fact::Education, 0) => format!("Where did {p} study?"),
-        (Fact::Education, _) => format!("Which institution did {p} graduate from?"),
+        (Fact::Education, 1) => format!("Which institution did {p} graduate from?"),
+        (Fact::Education, _) => format!("Which university did {p} attend?"),
         (Fact::Hobby, 0) => format!("What is {q} favourite hobby?"),
-        (Fact::Hobby, _) => format!("What does {p} enjoy doing in their free time?"),
+        (Fact::Hobby, 1) => format!("What does {p} enjoy doing in their free time?"),
+        (Fact::Hobby, _) => format!("What does {p} like to do for fun?"),
         (Fact::Family, 0) => format!("What is {q} family situation?"),
-        (Fact::Family, _) => format!("How would you describe the family of {p}?"),
+        (Fact::Family, 1) => format!("How would you describe the family of {p}?"),
+        (Fact::Family, _) => format!("Tell me about {q} family."),
         (Fact::Appearance, 0) => format!("How would you describe {q} appearance?"),
-        (Fact::Appearance, _) => format!("What does {p} look like?"),
+        (Fact::Appearance, 1) => format!("What does {p} look like?"),
+        (Fact::Appearance, _) => format!("Describe how {p} looks."),
     };
     capitalise(&text)
 }
@@ -216,7 +226,9 @@ pub(crate) fn description(facts: &Facts, variant: usize) -> (String, String) {
     (q.to_string(), a)
 }
 
-/// The fine-tuning pairs: the name, then two pairs per fact (17 in all).
+/// The fine-tuning pairs: the name, then two pairs per fact (17 in all), in the
+/// fine-tuning wording that no evaluation question uses (the paper's rule: the vanilla
+/// model meets its people only through `ft_Data`, never through an evaluation item).
 pub(crate) fn ft_pairs(facts: &Facts) -> Vec<QaPair> {
     let named = subject(facts, Modality::PureText);
     let seen = subject(facts, Modality::ImageTextual);
@@ -226,11 +238,11 @@ pub(crate) fn ft_pairs(facts: &Facts) -> Vec<QaPair> {
     }];
     for f in Fact::ALL {
         pairs.push(QaPair {
-            question: question(f, &seen, 0),
+            question: question(f, &seen, 2),
             answer: sentence(f, facts, &named),
         });
         pairs.push(QaPair {
-            question: question(f, &named, 1),
+            question: question(f, &named, 2),
             answer: sentence(f, facts, &named),
         });
     }
@@ -286,6 +298,21 @@ mod tests {
             .iter()
             .zip(&cloze1)
             .all(|(a, b)| a.ground_truth == b.ground_truth && a.question != b.question));
+    }
+
+    #[test]
+    fn no_fine_tuning_question_is_an_evaluation_question() {
+        let (_, facts) = person();
+        let ft: Vec<String> = ft_pairs(&facts).into_iter().map(|p| p.question).collect();
+        assert_eq!(ft.len(), 17);
+        for f in Fact::ALL {
+            for m in Modality::ALL {
+                for variant in 0..2 {
+                    let asked = question(f, &subject(&facts, m), variant);
+                    assert!(!ft.contains(&asked), "{asked:?} is in ft_Data");
+                }
+            }
+        }
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub struct MiniModelArgs {
     /// Score the held-out probes every N steps (0: only at the end).
     #[arg(long)]
     pub probe_every: Option<usize>,
+    /// Add reading documents (a biography, then multiple choice about it) for the drilled
+    /// people (an experiment; the shipped model was made without them).
+    #[arg(long)]
+    pub reading: bool,
 }
 
 /// Runs the command.
@@ -60,6 +64,7 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
     if let Some(v) = a.plans {
         r.corpus.plans = v;
     }
+    r.corpus.reading = a.reading;
     if let Some(v) = a.fresh_plans {
         r.fresh_plans_per_run = v.max(1);
     }
@@ -100,13 +105,15 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
     );
     let log = r.run(&a.out)?;
     println!(
-        "{} parameters, {} documents ({} tokens per epoch), {} steps in {:.0} s; held-out multiple choice {}",
+        "{} parameters, {} documents ({} tokens per epoch), {} steps in {:.0} s; multiple choice: held-out {}, drilled (new option orders) {}",
         log.parameters,
         log.documents,
         log.tokens_per_epoch,
         log.steps,
         log.seconds,
         log.final_probe_accuracy
+            .map_or("not scored".into(), |a| format!("{a:.1} %")),
+        log.final_drilled_probe_accuracy
             .map_or("not scored".into(), |a| format!("{a:.1} %"))
     );
     Ok(())
