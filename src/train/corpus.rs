@@ -246,6 +246,22 @@ struct Asked {
     cloze: Vec<OpenQuestion>,
 }
 
+/// A fresh question plan per person, asked in `variant`'s wording.
+fn asked(rng: &mut ChaCha8Rng, people: &[Facts], variant: usize) -> Vec<Asked> {
+    people
+        .iter()
+        .map(|f| {
+            let plan = questions::plan(rng, f);
+            let (classification, generation, cloze) = questions::tasks(f, &plan, variant);
+            Asked {
+                classification,
+                generation,
+                cloze,
+            }
+        })
+        .collect()
+}
+
 /// Images per person in [`Corpus::images`].
 const VIEWS: usize = 4;
 
@@ -302,19 +318,7 @@ impl Corpus {
         let mut probes = Vec::new();
         for plan_no in 0..cfg.plans {
             for variant in 0..2 {
-                let profiles: Vec<Asked> = people
-                    .iter()
-                    .map(|f| {
-                        let plan = questions::plan(&mut rng, f);
-                        let (classification, generation, cloze) =
-                            questions::tasks(f, &plan, variant);
-                        Asked {
-                            classification,
-                            generation,
-                            cloze,
-                        }
-                    })
-                    .collect();
+                let profiles = asked(&mut rng, &people, variant);
                 for i in 0..cfg.people {
                     let shot = pick_other(&mut rng, i, drilled);
                     let view = |rng: &mut ChaCha8Rng, who: usize| view_of(rng, who, variant);
@@ -355,28 +359,6 @@ impl Corpus {
     pub fn texts(&self) -> impl Iterator<Item = &str> {
         self.docs.iter().map(|d| d.text.as_str())
     }
-}
-
-/// The corpus's fine-tuning form: the name, then each fact about the portrait in the first
-/// wording and by name in the second (17 pairs). Corpus people are never benchmark people,
-/// so any wording may be theirs; these are the ones the shipped `mini-llava` was trained on.
-fn corpus_ft_pairs(f: &Facts) -> Vec<QaPair> {
-    let named = subject(f, Modality::PureText);
-    let seen = subject(f, Modality::ImageTextual);
-    let mut pairs = vec![QaPair {
-        question: "What is the name of the person in this image?".into(),
-        answer: format!("The person in this image is {}.", f.name),
-    }];
-    for fact in Fact::ALL {
-        let answer = sentence(fact, f, &named);
-        for q in [question(fact, &seen, 0), question(fact, &named, 1)] {
-            pairs.push(QaPair {
-                question: q,
-                answer: answer.clone(),
-            });
-        }
-    }
-    pairs
 }
 
 /// More fine-tuning pairs in other wordings: each fact about the portrait in the second
@@ -430,18 +412,7 @@ fn biography_sentences(f: &Facts) -> Vec<String> {
 fn drilled_probes(cfg: &CorpusConfig, people: &[Facts]) -> Vec<Probe> {
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xd111_ed9b_0be5);
     let drilled = cfg.people - cfg.held_out;
-    let profiles: Vec<Asked> = people
-        .iter()
-        .map(|f| {
-            let plan = questions::plan(&mut rng, f);
-            let (classification, generation, cloze) = questions::tasks(f, &plan, 0);
-            Asked {
-                classification,
-                generation,
-                cloze,
-            }
-        })
-        .collect();
+    let profiles = asked(&mut rng, people, 0);
     let mut probes = Vec::new();
     let view = |rng: &mut ChaCha8Rng, who: usize| view_of(rng, who, 0);
     let mut unused = Vec::new();
@@ -490,7 +461,9 @@ fn push(docs: &mut Vec<Doc>, text: String, images: Vec<usize>, kind: DocKind) {
 /// biographies with shuffled sentences.
 fn qa_docs(rng: &mut ChaCha8Rng, f: &Facts, i: usize, docs: &mut Vec<Doc>) {
     let me = i * VIEWS;
-    for pair in corpus_ft_pairs(f) {
+    // Corpus people are never benchmark people, so any wording may be theirs: the first
+    // about the portrait and the second by name, the ones the shipped mini-llava learnt.
+    for pair in questions::ft_pairs_worded(f, 0, 1) {
         let text = format!(
             "USER: <image>\n{}\nASSISTANT: {}",
             pair.question, pair.answer

@@ -230,6 +230,16 @@ pub(crate) fn description(facts: &Facts, variant: usize) -> (String, String) {
 /// fine-tuning wording that no evaluation question uses (the paper's rule: the vanilla
 /// model meets its people only through `ft_Data`, never through an evaluation item).
 pub(crate) fn ft_pairs(facts: &Facts) -> Vec<QaPair> {
+    ft_pairs_worded(facts, 2, 2)
+}
+
+/// The name pair, then each fact asked about the portrait in wording `seen_wording` and by
+/// name in wording `named_wording`; answers name the person.
+pub(crate) fn ft_pairs_worded(
+    facts: &Facts,
+    seen_wording: usize,
+    named_wording: usize,
+) -> Vec<QaPair> {
     let named = subject(facts, Modality::PureText);
     let seen = subject(facts, Modality::ImageTextual);
     let mut pairs = vec![QaPair {
@@ -237,14 +247,16 @@ pub(crate) fn ft_pairs(facts: &Facts) -> Vec<QaPair> {
         answer: format!("The person in this image is {}.", facts.name),
     }];
     for f in Fact::ALL {
-        pairs.push(QaPair {
-            question: question(f, &seen, 2),
-            answer: sentence(f, facts, &named),
-        });
-        pairs.push(QaPair {
-            question: question(f, &named, 2),
-            answer: sentence(f, facts, &named),
-        });
+        let answer = sentence(f, facts, &named);
+        for q in [
+            question(f, &seen, seen_wording),
+            question(f, &named, named_wording),
+        ] {
+            pairs.push(QaPair {
+                question: q,
+                answer: answer.clone(),
+            });
+        }
     }
     pairs
 }
