@@ -101,6 +101,15 @@ fn resumed_run_is_bit_identical_to_an_uninterrupted_one() {
         e.contains("other settings (options)") && e.contains("hint:"),
         "{e}"
     );
+
+    // So is data of the same size whose text changed (a regenerated benchmark).
+    let mut changed = ft_data();
+    changed.primary.samples[3].answer.push_str(" Indeed.");
+    let e = budget.run_on(&base, changed).unwrap_err().to_string();
+    assert!(
+        e.contains("other settings (data)") && e.contains("hint:"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -188,13 +188,20 @@ impl SampleSet {
         self.samples.is_empty()
     }
 
-    /// A summary for logs: name, source, sample and portrait counts.
+    /// A summary for logs and resume checks: name, source, sample and portrait counts, and
+    /// a digest of the samples' texts.
     pub fn describe(&self) -> SetSummary {
+        let mut text = String::new();
+        for s in &self.samples {
+            let image = s.image.map_or("-".to_string(), |i| i.to_string());
+            text.push_str(&format!("{image}\0{}\0{}\n", s.question, s.answer));
+        }
         SetSummary {
             name: self.name.clone(),
             source: self.source,
             samples: self.samples.len(),
             images: self.images.len(),
+            text_sha256: crate::io::sha256_hex(text.as_bytes()),
         }
     }
 }
@@ -210,6 +217,10 @@ pub struct SetSummary {
     pub samples: usize,
     /// Portraits.
     pub images: usize,
+    /// SHA-256 of every sample's image index, question and answer, in order (portrait bytes
+    /// are not read): a checkpoint is not resumed on data whose text changed.
+    #[serde(default)]
+    pub text_sha256: String,
 }
 
 /// Preprocessed portraits, `[1, 3, H, W]` on the model's device, keyed by (set, image).
