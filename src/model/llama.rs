@@ -12,14 +12,14 @@ use candle_nn::{Module, VarBuilder};
 
 /// Rotary position embedding tables (θ = `rope_theta`, no scaling).
 #[derive(Debug, Clone)]
-struct Rope {
+pub(crate) struct Rope {
     /// `1 / θ^(2i/d)`, float32, shape `[1, 1, d/2]`.
     inv_freq: Tensor,
 }
 
 impl Rope {
     /// Builds the inverse frequencies for heads of width `head_dim`.
-    fn new(head_dim: usize, theta: f64, device: &Device) -> Result<Rope> {
+    pub(crate) fn new(head_dim: usize, theta: f64, device: &Device) -> Result<Rope> {
         let inv: Vec<f32> = (0..head_dim / 2)
             .map(|i| (1.0 / theta.powf((2 * i) as f64 / head_dim as f64)) as f32)
             .collect();
@@ -29,7 +29,7 @@ impl Rope {
     }
 
     /// `(cos, sin)` of shape `[B, 1, L, d]` in `dtype` for float32 positions `[B, L]`.
-    fn cos_sin(&self, positions: &Tensor, dtype: DType) -> Result<(Tensor, Tensor)> {
+    pub(crate) fn cos_sin(&self, positions: &Tensor, dtype: DType) -> Result<(Tensor, Tensor)> {
         let freqs = positions
             .unsqueeze(D::Minus1)?
             .broadcast_mul(&self.inv_freq)?;
@@ -44,6 +44,19 @@ impl Rope {
         let x2 = x.narrow(D::Minus1, half, half)?;
         let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
         x.broadcast_mul(cos)? + rotated.broadcast_mul(sin)?
+    }
+
+    /// Rows `[B·L, n·d]` of a projection → `[B, n, L, d]` heads, rotated (fused on the CPU).
+    pub(crate) fn heads(
+        x: &Tensor,
+        (b, l, n, d): (usize, usize, usize, usize),
+        cos: &Tensor,
+        sin: &Tensor,
+    ) -> Result<Tensor> {
+        if super::fused::applies(&[x, cos, sin]) {
+            return super::fused::rope_heads(x, (b, l, n, d), cos, sin);
+        }
+        Rope::apply(&x.reshape((b, l, n, d))?.transpose(1, 2)?, cos, sin)
     }
 }
 
@@ -174,8 +187,14 @@ struct LlamaAttention {
     head_dim: usize,
 }
 
-/// Softmax over the last dimension in float32 after adding an additive float32 mask.
+/// Softmax over the last dimension in float32 after adding an additive float32 mask
+/// (`[B, H, L, T]` scores, `[1 | B, 1, L, T]` mask), fused on the CPU.
 pub(crate) fn masked_softmax(scores: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    if super::fused::applies(&[scores]) && mask.is_none_or(|m| super::fused::applies(&[m])) {
+        if let Some(y) = super::fused::masked_softmax(scores, mask)? {
+            return Ok(y);
+        }
+    }
     let dtype = scores.dtype();
     let mut s = scores.to_dtype(DType::F32)?;
     if let Some(m) = mask {
@@ -215,14 +234,10 @@ impl LlamaAttention {
         let heads =
             |t: Tensor, n: usize| -> Result<Tensor> { t.reshape((b, l, n, d))?.transpose(1, 2) };
         // Scaling q (B·H·L·d values) instead of the scores (B·H·L·T) is the same product.
-        let q = heads(
-            (self.q_proj.forward(x)? * (1.0 / (d as f64).sqrt()))?,
-            self.heads,
-        )?;
-        let k = heads(self.k_proj.forward(x)?, self.kv_heads)?;
+        let q = (self.q_proj.forward(x)? * (1.0 / (d as f64).sqrt()))?;
+        let q = Rope::heads(&q, (b, l, self.heads, d), cos, sin)?;
+        let k = Rope::heads(&self.k_proj.forward(x)?, (b, l, self.kv_heads, d), cos, sin)?;
         let v = heads(self.v_proj.forward(x)?, self.kv_heads)?;
-        let q = Rope::apply(&q, cos, sin)?;
-        let k = Rope::apply(&k, cos, sin)?;
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, &k, &v)?,
             None => (k, v.contiguous()?),
@@ -271,8 +286,10 @@ impl LlamaMlp {
 
 impl Module for LlamaMlp {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let g = self.act.forward(&self.gate_proj.forward(x)?)?;
-        self.down_proj.forward(&(g * self.up_proj.forward(x)?)?)
+        let gated = self
+            .act
+            .gated(&self.gate_proj.forward(x)?, &self.up_proj.forward(x)?)?;
+        self.down_proj.forward(&gated)
     }
 }
 

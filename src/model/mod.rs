@@ -21,6 +21,7 @@ mod clip;
 pub mod config;
 pub mod device;
 pub mod embedded;
+pub mod fused;
 pub mod generate;
 mod json;
 pub mod linear;

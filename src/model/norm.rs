@@ -1,9 +1,11 @@
-//! RMSNorm (Llama) and LayerNorm (CLIP) written from differentiable candle primitives.
+//! RMSNorm (Llama) and LayerNorm (CLIP): float32 on the CPU through the fused kernels of
+//! [`super::fused`], elsewhere written from differentiable candle primitives.
 //!
 //! candle-nn's fused `rms_norm`/`layer_norm` kernels build their result without a backward
-//! op, which silently cuts the gradient; these versions use only ops with a backward pass.
+//! op, which silently cuts the gradient; both paths here have a backward pass.
 //! Both normalise in float32 and cast back, as transformers does for half precision.
 
+use super::fused;
 use candle_core::{DType, Result, Tensor, D};
 use candle_nn::{Module, VarBuilder};
 
@@ -26,8 +28,19 @@ impl RmsNorm {
     }
 }
 
+impl RmsNorm {
+    /// A norm over `weight` (tests of the fused kernel).
+    #[cfg(test)]
+    pub(crate) fn from_weight(weight: Tensor, eps: f64) -> RmsNorm {
+        RmsNorm { weight, eps }
+    }
+}
+
 impl Module for RmsNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if fused::applies(&[x, &self.weight]) {
+            return fused::rms_norm(x, &self.weight, self.eps);
+        }
         let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?;
         let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
@@ -59,8 +72,19 @@ impl LayerNorm {
     }
 }
 
+impl LayerNorm {
+    /// A norm over `weight` and `bias` (tests of the fused kernel).
+    #[cfg(test)]
+    pub(crate) fn from_weights(weight: Tensor, bias: Tensor, eps: f64) -> LayerNorm {
+        LayerNorm { weight, bias, eps }
+    }
+}
+
 impl Module for LayerNorm {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        if fused::applies(&[x, &self.weight, &self.bias]) {
+            return fused::layer_norm(x, &self.weight, &self.bias, self.eps);
+        }
         let dtype = x.dtype();
         let xf = x.to_dtype(DType::F32)?;
         let mean = xf.mean_keepdim(D::Minus1)?;

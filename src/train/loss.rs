@@ -14,6 +14,7 @@
 //!
 //! where K is the number of kept positions in the whole batch (not per row).
 
+use crate::model::fused;
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, D};
 
@@ -65,6 +66,11 @@ pub fn log_softmax(xs: &Tensor) -> Result<Tensor> {
     let xs = xs.to_dtype(DType::F32)?;
     let max = xs.max_keepdim(D::Minus1)?.detach();
     let shifted = xs.broadcast_sub(&max)?;
+    if fused::applies(&[&xs]) {
+        // the shifted row's maximum is exactly 0, so this is log Σ exp(shifted) as below
+        let lse = fused::logsumexp(&shifted)?.unsqueeze(D::Minus1)?;
+        return Ok(shifted.broadcast_sub(&lse)?);
+    }
     let lse = shifted.exp()?.sum_keepdim(D::Minus1)?.log()?;
     Ok(shifted.broadcast_sub(&lse)?)
 }
@@ -72,6 +78,9 @@ pub fn log_softmax(xs: &Tensor) -> Result<Tensor> {
 /// Log-sum-exp over the last dimension (dimension removed), f32, differentiable.
 pub fn logsumexp(xs: &Tensor) -> Result<Tensor> {
     let xs = xs.to_dtype(DType::F32)?;
+    if fused::applies(&[&xs]) {
+        return Ok(fused::logsumexp(&xs)?);
+    }
     let max = xs.max_keepdim(D::Minus1)?.detach();
     let lse = xs
         .broadcast_sub(&max)?

@@ -27,6 +27,7 @@
 //! | [`relearn`] | [`Relearn`]: a few fine-tuning steps on part of the forget set, the rest measured |
 //! | [`unlearn`] | [`Unlearn`]: GA, GradDiff, KL, NPO, SimNPO, IdkNLL, IdkDPO, RMU presets |
 
+mod adamw_fused;
 pub mod checkpoint;
 pub mod collate;
 pub mod corpus;

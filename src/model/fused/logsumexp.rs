@@ -1,0 +1,106 @@
+//! Log-sum-exp over the last dimension (the vocabulary of a language-model loss), one node
+//! instead of six, with its backward `dx = g·exp(x − lse)` (the softmax, scaled).
+
+use super::{for_rows, values};
+use candle_core::{bail, CpuStorage, CustomOp1, CustomOp3, Layout, Result, Shape, Tensor};
+
+/// `log Σ exp(x)` over the last dimension, which is removed, for a float32 CPU tensor of
+/// at least one dimension.
+pub(crate) fn logsumexp(x: &Tensor) -> Result<Tensor> {
+    if x.rank() == 0 {
+        bail!("logsumexp: needs at least one dimension")
+    }
+    x.contiguous()?.apply_op1(LogSumExp)
+}
+
+/// The shape without its last dimension.
+fn reduced(s: &Shape) -> Shape {
+    let d = s.dims();
+    Shape::from(d[..d.len() - 1].to_vec())
+}
+
+struct LogSumExp;
+
+impl CustomOp1 for LogSumExp {
+    fn name(&self) -> &'static str {
+        "mllmu-logsumexp"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let x = values(s, l, self.name())?;
+        let v = l.dims().last().copied().unwrap_or(1);
+        let rows = if v == 0 { 0 } else { x.len() / v };
+        let mut out = vec![0f32; rows];
+        // One output per row: tasks of many rows.
+        let per = (super::GRAIN / v.max(1)).max(1);
+        for_rows(&mut out, per, |task, o| {
+            for (j, o) in o.iter_mut().enumerate() {
+                let r = task * per + j;
+                let xr = &x[r * v..(r + 1) * v];
+                let max = xr.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let sum: f32 = xr.iter().map(|x| (x - max).exp()).sum();
+                *o = sum.ln() + max;
+            }
+        });
+        Ok((CpuStorage::F32(out), reduced(l.shape())))
+    }
+
+    fn bwd(&self, x: &Tensor, lse: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
+        Ok(Some(x.apply_op3_no_bwd(
+            lse,
+            &g.contiguous()?,
+            &LogSumExpBackward,
+        )?))
+    }
+}
+
+/// `(x, lse, g)` → `g·exp(x − lse)` per row.
+struct LogSumExpBackward;
+
+impl CustomOp3 for LogSumExpBackward {
+    fn name(&self) -> &'static str {
+        "mllmu-logsumexp-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let x = values(s1, l1, self.name())?;
+        let lse = values(s2, l2, self.name())?;
+        let g = values(s3, l3, self.name())?;
+        let v = l1.dims().last().copied().unwrap_or(1);
+        if lse.len() * v != x.len() || g.len() != lse.len() {
+            bail!("{}: {} values, {} rows", self.name(), x.len(), lse.len())
+        }
+        let mut out = vec![0f32; x.len()];
+        for_rows(&mut out, v, |r, dx| {
+            let (m, gr) = (lse[r], g[r]);
+            for (d, &x) in dx.iter_mut().zip(&x[r * v..(r + 1) * v]) {
+                *d = gr * (x - m).exp();
+            }
+        });
+        Ok((CpuStorage::F32(out), l1.shape().clone()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::check::{assert_close, both, var};
+    use crate::train::loss;
+
+    #[test]
+    fn logsumexp_matches_the_composite_version() {
+        // 2 × 9 rows over a vocabulary of 3000: several rows per task, several tasks.
+        let x = var(&[2, 9, 3000], 1, 12.0);
+        let out = both(&[&x], || Ok(loss::logsumexp(x.as_tensor()).unwrap()));
+        assert_close("logsumexp", out, 1e-5);
+        let out = both(&[&x], || Ok(loss::log_softmax(x.as_tensor()).unwrap()));
+        assert_close("log_softmax", out, 1e-5);
+    }
+}
