@@ -190,7 +190,7 @@ fn a_missing_image_file_is_named() {
 }
 
 #[test]
-fn bench_model_json_has_the_three_timings_and_the_thread_count() {
+fn bench_model_json_has_the_three_timings_rates_and_the_thread_count() {
     let out = mllmu(&[
         "bench-model",
         "--model",
@@ -222,4 +222,42 @@ fn bench_model_json_has_the_three_timings_and_the_thread_count() {
     assert_eq!(got["device"], "cpu");
     assert_eq!(got["dtype"], "f32");
     assert_eq!(got["samples"]["forward"].as_array().unwrap().len(), 1);
+    // tokens per second are the timings' reciprocals times the token counts
+    for (rate, secs, tokens) in [
+        ("forward_tokens_per_s", "forward_b4x128_s", 512.0),
+        ("generate_tokens_per_s", "generate_50_s", 50.0),
+        ("train_tokens_per_s", "train_step_b4x128_s", 512.0),
+    ] {
+        let (r, s) = (got[rate].as_f64().unwrap(), got[secs].as_f64().unwrap());
+        assert!(
+            (r * s - tokens).abs() < 1e-6 * tokens,
+            "{rate} = {r}, {secs} = {s}"
+        );
+    }
+    assert_eq!(got["fused"], true, "fused kernels are the default");
+}
+
+#[test]
+fn bench_model_composite_switches_the_fused_kernels_off() {
+    let out = mllmu(&[
+        "bench-model",
+        "--model",
+        fixture("tiny-llava").to_str().unwrap(),
+        "--threads",
+        "1",
+        "--repeats",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+        "--composite",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    assert_eq!(got["fused"], false);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Times the same checkpoint with `mllmu bench-model` and with PyTorch + transformers
-# (benches/model/pytorch_bench.py), one after the other with the same thread count, and
-# prints metric, mllmu s, PyTorch s, ratio (mllmu / PyTorch; below 1 means mllmu is faster).
+# Times the same checkpoint with `mllmu bench-model` (fused kernels, and `--composite`: every
+# operation through candle's primitives, the "before") and with PyTorch + transformers
+# (benches/model/pytorch_bench.py), back to back at each thread count, and prints per metric
+# the three medians and the ratios mllmu / PyTorch (below 1 means mllmu is faster).
 #
 # Builds nothing. Needs the release binary and the PyTorch venv:
 #   cargo build --release --features full --bin mllmu
@@ -9,14 +10,15 @@
 #   /work/venv-torch/bin/python benches/model/make_checkpoint.py     # -> target/bench-model-40m
 #
 # Usage: benches/model/compare.sh [MODEL_DIR]
-# Environment: THREADS (2), REPEATS (5), WARMUP (1), OPTIMIZER (transformers | torch),
+# Environment: THREADS ("1 2": the thread counts), REPEATS (3), WARMUP (1),
+#              OPTIMIZER (transformers | torch),
 #              PYTHON (/work/venv-torch/bin/python), MLLMU (the release binary).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 MODEL=${1:-$ROOT/target/bench-model-40m}
-THREADS=${THREADS:-2}
-REPEATS=${REPEATS:-5}
+THREADS=${THREADS:-1 2}
+REPEATS=${REPEATS:-3}
 WARMUP=${WARMUP:-1}
 OPTIMIZER=${OPTIMIZER:-transformers}
 PYTHON=${PYTHON:-/work/venv-torch/bin/python}
@@ -37,27 +39,40 @@ hint: $PYTHON benches/model/make_checkpoint.py --out $MODEL" >&2; exit 1; }
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
 echo "machine: $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg); threads $THREADS, repeats $REPEATS, warm-up $WARMUP" >&2
-echo "mllmu:   $MLLMU bench-model --model $MODEL --threads $THREADS --device cpu --dtype f32" >&2
-"$MLLMU" bench-model --model "$MODEL" --threads "$THREADS" --repeats "$REPEATS" \
-    --warmup "$WARMUP" --device cpu --dtype f32 --json > "$OUT/mllmu.json"
-echo "pytorch: $PYTHON benches/model/pytorch_bench.py --optimizer $OPTIMIZER" >&2
-"$PYTHON" "$ROOT/benches/model/pytorch_bench.py" --model "$MODEL" --threads "$THREADS" \
-    --repeats "$REPEATS" --warmup "$WARMUP" --device cpu --dtype f32 \
-    --optimizer "$OPTIMIZER" --json 2> "$OUT/pytorch.log" > "$OUT/pytorch.json" ||
-    { cat "$OUT/pytorch.log" >&2; exit 1; }
+for t in $THREADS; do
+    for mode in composite fused; do
+        flag=""; [[ $mode == composite ]] && flag="--composite"
+        echo "mllmu ($mode, $t threads): $MLLMU bench-model --model $MODEL --threads $t $flag" >&2
+        "$MLLMU" bench-model --model "$MODEL" --threads "$t" --repeats "$REPEATS" \
+            --warmup "$WARMUP" --device cpu --dtype f32 --json $flag > "$OUT/mllmu-$mode-$t.json"
+    done
+    echo "pytorch ($t threads): $PYTHON benches/model/pytorch_bench.py --optimizer $OPTIMIZER" >&2
+    "$PYTHON" "$ROOT/benches/model/pytorch_bench.py" --model "$MODEL" --threads "$t" \
+        --repeats "$REPEATS" --warmup "$WARMUP" --device cpu --dtype f32 \
+        --optimizer "$OPTIMIZER" --json 2> "$OUT/pytorch.log" > "$OUT/pytorch-$t.json" ||
+        { cat "$OUT/pytorch.log" >&2; exit 1; }
+done
 
-python3 - "$OUT/mllmu.json" "$OUT/pytorch.json" <<'PY'
+python3 - "$OUT" $THREADS <<'PY'
 import json, sys
-m = json.load(open(sys.argv[1]))
-p = json.load(open(sys.argv[2]))
-print(f"params: mllmu {m['params']}, PyTorch {p['params']}; threads: mllmu {m['threads']}, "
-      f"PyTorch {p['threads']}; torch {p['torch']}, transformers {p['transformers']}, "
-      f"{p['optimizer']}, attention {p['attn_implementation']}")
-same_ids = m["ids_sha256"] == p["ids_sha256"]
-print(f"same input ids: {same_ids}; pixel sums {m['pixel_sum']:.4f} / {p['pixel_sum']:.4f}")
-print(f"{'metric':<22}{'mllmu s':>10}{'PyTorch s':>12}{'ratio':>8}")
-for k in ("forward_b4x128_s", "generate_50_s", "train_step_b4x128_s"):
-    print(f"{k:<22}{m[k]:>10.4f}{p[k]:>12.4f}{m[k] / p[k]:>8.3f}")
-if not same_ids:
-    sys.exit("compare.sh: the two benchmarks did not use the same input ids")
+out, threads = sys.argv[1], sys.argv[2:]
+load = lambda name: json.load(open(f"{out}/{name}.json"))
+first = load(f"pytorch-{threads[0]}")
+m0 = load(f"mllmu-fused-{threads[0]}")
+print(f"params: mllmu {m0['params']}, PyTorch {first['params']}; torch {first['torch']}, "
+      f"transformers {first['transformers']}, {first['optimizer']}, attention "
+      f"{first['attn_implementation']}; median of {m0['repeats']}")
+ok = True
+print(f"{'metric':<22}{'threads':>8}{'composite s':>13}{'fused s':>10}{'PyTorch s':>11}"
+      f"{'before':>8}{'after':>8}")
+for t in threads:
+    c, f, p = load(f"mllmu-composite-{t}"), load(f"mllmu-fused-{t}"), load(f"pytorch-{t}")
+    ok &= c["ids_sha256"] == f["ids_sha256"] == p["ids_sha256"]
+    for k in ("forward_b4x128_s", "generate_50_s", "train_step_b4x128_s"):
+        print(f"{k:<22}{t:>8}{c[k]:>13.4f}{f[k]:>10.4f}{p[k]:>11.4f}"
+              f"{c[k] / p[k]:>8.3f}{f[k] / p[k]:>8.3f}")
+print("before = composite / PyTorch, after = fused / PyTorch")
+print(f"same input ids: {ok}; pixel sums {m0['pixel_sum']:.4f} / {first['pixel_sum']:.4f}")
+if not ok:
+    sys.exit("compare.sh: the benchmarks did not use the same input ids")
 PY

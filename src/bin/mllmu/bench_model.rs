@@ -55,6 +55,10 @@ pub struct BenchModelArgs {
     /// Keep glibc's default allocator settings (see `device::tune_allocator`).
     #[arg(long)]
     no_allocator_tuning: bool,
+    /// Run every operation through its composite candle path instead of the fused CPU
+    /// kernels (`mllmu::model::fused`): the "before" of a speed comparison.
+    #[arg(long)]
+    composite: bool,
 }
 
 /// Runs `mllmu bench-model`.
@@ -64,6 +68,7 @@ pub fn run(a: BenchModelArgs) -> Result<()> {
         set_cpu_threads(n)?;
     }
     let tuned = !a.no_allocator_tuning && device::tune_allocator();
+    mllmu::model::fused::set_enabled(!a.composite);
     let dir = hub::resolve_model(&a.model, Fetch::Download)?;
     let (dev, dtype) = a.device.resolve()?;
     let opts = Options {
@@ -73,6 +78,7 @@ pub fn run(a: BenchModelArgs) -> Result<()> {
     };
     let mut report = bench_model(&dir, &dev, dtype, &opts)?;
     report.allocator_tuned = tuned;
+    report.fused = !a.composite;
     if a.json {
         let json = serde_json::to_string(&report).map_err(|e| Error::Json {
             file: "<bench-model report>".into(),
@@ -113,6 +119,14 @@ struct ModelBench {
     generate_50_s: f64,
     /// Forward, backward and AdamW step on the forward's batch, every weight trainable.
     train_step_b4x128_s: f64,
+    /// Tokens through the no-grad forward per second (`4 × 128 / forward_b4x128_s`).
+    forward_tokens_per_s: f64,
+    /// New tokens per second of the generation (`50 / generate_50_s`).
+    generate_tokens_per_s: f64,
+    /// Tokens trained on per second (`4 × 128 / train_step_b4x128_s`).
+    train_tokens_per_s: f64,
+    /// Whether the fused CPU kernels were on (`--composite` turns them off).
+    fused: bool,
     /// CPU threads of candle's matrix products (`RAYON_NUM_THREADS`, else the core count).
     threads: usize,
     /// Threads of candle's element-wise kernels ([`elementwise_threads`]).
@@ -377,10 +391,16 @@ fn bench_model(dir: &Path, device: &Device, dtype: DType, opts: &Options) -> Res
         Ok(())
     })?;
 
+    let (fwd, gen, step) = (median(&forward), median(&generate), median(&train_step));
+    let batch_tokens = (BATCH * SEQ_LEN) as f64;
     Ok(ModelBench {
-        forward_b4x128_s: median(&forward),
-        generate_50_s: median(&generate),
-        train_step_b4x128_s: median(&train_step),
+        forward_b4x128_s: fwd,
+        generate_50_s: gen,
+        train_step_b4x128_s: step,
+        forward_tokens_per_s: batch_tokens / fwd,
+        generate_tokens_per_s: NEW_TOKENS as f64 / gen,
+        train_tokens_per_s: batch_tokens / step,
+        fused: mllmu::model::fused::enabled(),
         threads: candle_core::utils::get_num_threads(),
         elementwise_threads: elementwise_threads(),
         os_threads: os_threads(),
@@ -409,23 +429,45 @@ impl ModelBench {
     fn table(&self) -> Table {
         let mut t = Table::new(
             format!(
-                "bench-model: {} params, {} {}, {} threads, median of {} after {} warm-up",
-                self.params, self.device, self.dtype, self.threads, self.repeats, self.warmup
+                "bench-model: {} params, {} {}, {} threads, {} kernels, median of {} after {} warm-up",
+                self.params,
+                self.device,
+                self.dtype,
+                self.threads,
+                if self.fused { "fused" } else { "composite" },
+                self.repeats,
+                self.warmup
             ),
-            ["metric", "median s", "runs s"],
+            ["metric", "median s", "tokens/s", "runs s"],
         );
         let s = &self.samples;
-        for (name, median, runs) in [
-            ("forward_b4x128_s", self.forward_b4x128_s, &s.forward),
-            ("generate_50_s", self.generate_50_s, &s.generate),
+        for (name, median, rate, runs) in [
+            (
+                "forward_b4x128_s",
+                self.forward_b4x128_s,
+                self.forward_tokens_per_s,
+                &s.forward,
+            ),
+            (
+                "generate_50_s",
+                self.generate_50_s,
+                self.generate_tokens_per_s,
+                &s.generate,
+            ),
             (
                 "train_step_b4x128_s",
                 self.train_step_b4x128_s,
+                self.train_tokens_per_s,
                 &s.train_step,
             ),
         ] {
             let runs: Vec<String> = runs.iter().map(|x| format!("{x:.4}")).collect();
-            t.push([name.to_string(), format!("{median:.4}"), runs.join(" ")]);
+            t.push([
+                name.to_string(),
+                format!("{median:.4}"),
+                format!("{rate:.1}"),
+                runs.join(" "),
+            ]);
         }
         t
     }

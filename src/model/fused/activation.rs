@@ -3,7 +3,7 @@
 //! `d silu(a)·b / da = b·σ(a)·(1 + a·(1 − σ(a)))`, `/ db = silu(a)`;
 //! `d x·σ(kx) / dx = σ(kx) + k·x·σ(kx)·(1 − σ(kx))`.
 
-use super::{for_rows, values};
+use super::{for_rows, grad_for, values};
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
 };
@@ -69,9 +69,9 @@ impl CustomOp2 for SiluMul {
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let both = a.apply_op3_no_bwd(b, &g.contiguous()?, &SiluMulBackward)?;
-        let da = both.get(0)?.reshape(a.shape())?;
-        let db = both.get(1)?.reshape(b.shape())?;
-        Ok((Some(da), Some(db)))
+        let da = grad_for(a, || both.get(0)?.reshape(a.shape()))?;
+        let db = grad_for(b, || both.get(1)?.reshape(b.shape()))?;
+        Ok((da, db))
     }
 }
 

@@ -81,6 +81,17 @@ pub(crate) fn applies(ts: &[&Tensor]) -> bool {
             .all(|t| t.device().is_cpu() && t.dtype() == DType::F32)
 }
 
+/// `grad` when `arg` takes part in backpropagation (a variable or computed from one), else
+/// `None`: a frozen weight given to a kernel directly must not receive a gradient (candle's
+/// own ops never see it, only its broadcast copy).
+fn grad_for(arg: &Tensor, grad: impl FnOnce() -> Result<Tensor>) -> Result<Option<Tensor>> {
+    if arg.track_op() {
+        grad().map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
 /// Elements per parallel task: large enough that scheduling costs little, small enough that
 /// two to sixteen threads share a layer's rows.
 const GRAIN: usize = 16 * 1024;

@@ -5,7 +5,7 @@
 //! LayerNorm: `x̂ = (x − μ)·r`, `r = (Σ(x − μ)²/h + eps)^-½`, `y = x̂·w + b`;
 //! `dx = r·(w·g − mean(w·g) − x̂·mean(w·g·x̂))`, `dw = Σ_rows g·x̂`, `db = Σ_rows g`.
 
-use super::{for_rows, for_rows_summing, values};
+use super::{for_rows, for_rows_summing, grad_for, values};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// `w · x / sqrt(mean(x²) + eps)` over the last dimension, for float32 CPU tensors
@@ -90,9 +90,9 @@ impl CustomOp2 for RmsNorm {
     ) -> Result<(Option<Tensor>, Option<Tensor>)> {
         let rows = x.elem_count() / w.elem_count();
         let both = x.apply_op3_no_bwd(w, &g.contiguous()?, &RmsNormBackward { eps: self.eps })?;
-        let dx = both.narrow(0, 0, rows)?.reshape(x.shape())?;
-        let dw = both.get(rows)?.reshape(w.shape())?;
-        Ok((Some(dx), Some(dw)))
+        let dx = grad_for(x, || both.narrow(0, 0, rows)?.reshape(x.shape()))?;
+        let dw = grad_for(w, || both.get(rows)?.reshape(w.shape()))?;
+        Ok((dx, dw))
     }
 }
 
@@ -182,10 +182,10 @@ impl CustomOp3 for LayerNorm {
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let rows = x.elem_count() / w.elem_count();
         let all = x.apply_op3_no_bwd(w, &g.contiguous()?, &LayerNormBackward { eps: self.eps })?;
-        let dx = all.narrow(0, 0, rows)?.reshape(x.shape())?;
-        let dw = all.get(rows)?.reshape(w.shape())?;
-        let db = all.get(rows + 1)?.reshape(b.shape())?;
-        Ok((Some(dx), Some(dw), Some(db)))
+        let dx = grad_for(x, || all.narrow(0, 0, rows)?.reshape(x.shape()))?;
+        let dw = grad_for(w, || all.get(rows)?.reshape(w.shape()))?;
+        let db = grad_for(b, || all.get(rows + 1)?.reshape(b.shape()))?;
+        Ok((dx, dw, db))
     }
 }
 
