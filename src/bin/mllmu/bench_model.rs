@@ -127,6 +127,8 @@ struct ModelBench {
     train_tokens_per_s: f64,
     /// Whether the fused CPU kernels were on (`--composite` turns them off).
     fused: bool,
+    /// Where the training step's time goes (medians of the same runs).
+    train_phases: TrainPhases,
     /// CPU threads of candle's matrix products (`RAYON_NUM_THREADS`, else the core count).
     threads: usize,
     /// Threads of candle's element-wise kernels ([`elementwise_threads`]).
@@ -153,6 +155,17 @@ struct ModelBench {
     repeats: usize,
     /// Every timed run.
     samples: Samples,
+}
+
+/// The training step in three parts, seconds (medians over the timed runs).
+#[derive(Debug, Clone, Serialize)]
+struct TrainPhases {
+    /// Forward with the loss.
+    forward_s: f64,
+    /// `loss.backward()`.
+    backward_s: f64,
+    /// The AdamW update.
+    optimizer_s: f64,
 }
 
 /// The deterministic inputs of the benchmark.
@@ -384,12 +397,29 @@ fn bench_model(dir: &Path, device: &Device, dtype: DType, opts: &Options) -> Res
         ..AdamWParams::default()
     };
     let mut opt = AdamW::new(vars.all_vars(), adamw)?;
+    let mut phases = Vec::new();
     let train_step = time_runs(device, opts, || {
+        let t0 = Instant::now();
         let logits = model.forward(&ids, Some(&inputs.pixel_values), None)?;
         let loss = token_mean_nll(&Pass::new(&logits, &labels, None))?;
-        opt.step(&loss.backward()?)?;
+        device.synchronize()?;
+        let t1 = Instant::now();
+        let grads = loss.backward()?;
+        device.synchronize()?;
+        let t2 = Instant::now();
+        opt.step(&grads)?;
+        device.synchronize()?;
+        phases.push([t1 - t0, t2 - t1, t2.elapsed()].map(|d| d.as_secs_f64()));
         Ok(())
     })?;
+    // the timed runs are the last `repeats`
+    let phases = &phases[phases.len() - opts.repeats..];
+    let phase = |i: usize| median(&phases.iter().map(|p| p[i]).collect::<Vec<_>>());
+    let train_phases = TrainPhases {
+        forward_s: phase(0),
+        backward_s: phase(1),
+        optimizer_s: phase(2),
+    };
 
     let (fwd, gen, step) = (median(&forward), median(&generate), median(&train_step));
     let batch_tokens = (BATCH * SEQ_LEN) as f64;
@@ -401,6 +431,7 @@ fn bench_model(dir: &Path, device: &Device, dtype: DType, opts: &Options) -> Res
         generate_tokens_per_s: NEW_TOKENS as f64 / gen,
         train_tokens_per_s: batch_tokens / step,
         fused: mllmu::model::fused::enabled(),
+        train_phases,
         threads: candle_core::utils::get_num_threads(),
         elementwise_threads: elementwise_threads(),
         os_threads: os_threads(),
@@ -468,6 +499,14 @@ impl ModelBench {
                 format!("{rate:.1}"),
                 runs.join(" "),
             ]);
+        }
+        let p = &self.train_phases;
+        for (name, v) in [
+            ("  of which forward", p.forward_s),
+            ("  of which backward", p.backward_s),
+            ("  of which optimizer", p.optimizer_s),
+        ] {
+            t.push([name.to_string(), format!("{v:.4}"), String::new(), String::new()]);
         }
         t
     }
