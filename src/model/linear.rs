@@ -55,7 +55,11 @@ impl Linear {
 
     /// `x2` is `[rows, in]`.
     fn forward_2d(&self, x2: &Tensor) -> Result<Tensor> {
-        let mut y = x2.matmul(&self.weight.t()?)?;
+        let mut y = if super::fused::applies(&[x2, &self.weight]) {
+            super::fused::linear(x2, &self.weight)?
+        } else {
+            x2.matmul(&self.weight.t()?)?
+        };
         if let Some(b) = &self.bias {
             y = y.broadcast_add(b)?;
         }

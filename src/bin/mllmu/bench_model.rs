@@ -506,7 +506,12 @@ impl ModelBench {
             ("  of which backward", p.backward_s),
             ("  of which optimizer", p.optimizer_s),
         ] {
-            t.push([name.to_string(), format!("{v:.4}"), String::new(), String::new()]);
+            t.push([
+                name.to_string(),
+                format!("{v:.4}"),
+                String::new(),
+                String::new(),
+            ]);
         }
         t
     }

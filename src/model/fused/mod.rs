@@ -1,6 +1,6 @@
 //! Fused CPU kernels, each with its own backward pass, for the hot paths of training and
-//! inference: RMSNorm, LayerNorm, masked softmax, rotary embedding, SiLU × gate, QuickGELU
-//! and log-sum-exp over the vocabulary.
+//! inference: linear layers, RMSNorm, LayerNorm, masked softmax, rotary embedding,
+//! SiLU × gate, QuickGELU and log-sum-exp over the vocabulary.
 //!
 //! Written from candle primitives, an RMSNorm is eight graph nodes, each a pass over memory
 //! on one thread with its own backward node; here it is one node and one pass, parallel over
@@ -14,12 +14,14 @@
 //! order, so results do not depend on the number of threads or on scheduling.
 
 mod activation;
+mod linear;
 mod logsumexp;
 mod norm;
 mod rope;
 mod softmax;
 
 pub(crate) use activation::{quick_gelu, silu_mul};
+pub(crate) use linear::linear;
 pub(crate) use logsumexp::logsumexp;
 pub(crate) use norm::{layer_norm, rms_norm};
 pub(crate) use rope::rope_heads;
