@@ -29,7 +29,7 @@ impl CustomOp1 for LogSumExp {
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = values(s, l, self.name())?;
         let v = l.dims().last().copied().unwrap_or(1);
-        let rows = if v == 0 { 0 } else { x.len() / v };
+        let rows = x.len().checked_div(v).unwrap_or(0);
         let mut out = vec![0f32; rows];
         // One output per row: tasks of many rows.
         let per = (super::GRAIN / v.max(1)).max(1);

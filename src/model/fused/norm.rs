@@ -241,7 +241,6 @@ impl CustomOp3 for LayerNormBackward {
 #[cfg(test)]
 mod tests {
     use super::super::check::{assert_close, both, var};
-    use super::*;
     use crate::model::norm;
     use candle_nn::Module;
 
