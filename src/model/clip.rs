@@ -6,6 +6,7 @@
 //! unfolded patches: the same arithmetic as the convolution, with a simple backward pass.
 
 use super::config::{Activation, VisionConfig};
+use super::fused;
 use super::linear::Linear;
 use super::llama::masked_softmax;
 use super::norm::LayerNorm;
@@ -79,6 +80,9 @@ impl ClipAttention {
         let dm = x.dim(1)?;
         let d = dm / self.heads;
         let shape = |t: Tensor| -> Result<Tensor> {
+            if fused::applies(&[&t]) {
+                return fused::split_heads(&t, (n, l, self.heads, d));
+            }
             t.reshape((n, l, self.heads, d))?
                 .transpose(1, 2)?
                 .contiguous()
@@ -87,7 +91,12 @@ impl ClipAttention {
         let k = shape(self.k_proj.forward(x)?)?;
         let v = shape(self.v_proj.forward(x)?)?;
         let probs = masked_softmax(&q.matmul(&k.t()?)?, None)?;
-        let out = probs.matmul(&v)?.transpose(1, 2)?.reshape((n * l, dm))?;
+        let out = probs.matmul(&v)?;
+        let out = if fused::applies(&[&out]) {
+            fused::merge_heads(&out)?
+        } else {
+            out.transpose(1, 2)?.reshape((n * l, dm))?
+        };
         self.out_proj.forward(&out)
     }
 }

@@ -46,16 +46,23 @@ impl Rope {
         x.broadcast_mul(cos)? + rotated.broadcast_mul(sin)?
     }
 
-    /// Rows `[B·L, n·d]` of a projection → `[B, n, L, d]` heads, rotated (fused on the CPU).
+    /// Rows `[B·L, n·d]` of a projection, times `scale` → `[B, n, L, d]` heads, rotated
+    /// (fused on the CPU).
     pub(crate) fn heads(
         x: &Tensor,
         (b, l, n, d): (usize, usize, usize, usize),
         cos: &Tensor,
         sin: &Tensor,
+        scale: f64,
     ) -> Result<Tensor> {
         if super::fused::applies(&[x, cos, sin]) {
-            return super::fused::rope_heads(x, (b, l, n, d), cos, sin);
+            return super::fused::rope_heads(x, (b, l, n, d), cos, sin, scale);
         }
+        let x = if scale == 1.0 {
+            x.clone()
+        } else {
+            (x * scale)?
+        };
         Rope::apply(&x.reshape((b, l, n, d))?.transpose(1, 2)?, cos, sin)
     }
 }
@@ -234,10 +241,27 @@ impl LlamaAttention {
         let heads =
             |t: Tensor, n: usize| -> Result<Tensor> { t.reshape((b, l, n, d))?.transpose(1, 2) };
         // Scaling q (B·H·L·d values) instead of the scores (B·H·L·T) is the same product.
-        let q = (self.q_proj.forward(x)? * (1.0 / (d as f64).sqrt()))?;
-        let q = Rope::heads(&q, (b, l, self.heads, d), cos, sin)?;
-        let k = Rope::heads(&self.k_proj.forward(x)?, (b, l, self.kv_heads, d), cos, sin)?;
-        let v = heads(self.v_proj.forward(x)?, self.kv_heads)?;
+        let scale = 1.0 / (d as f64).sqrt();
+        let q = Rope::heads(
+            &self.q_proj.forward(x)?,
+            (b, l, self.heads, d),
+            cos,
+            sin,
+            scale,
+        )?;
+        let k = Rope::heads(
+            &self.k_proj.forward(x)?,
+            (b, l, self.kv_heads, d),
+            cos,
+            sin,
+            1.0,
+        )?;
+        let v = self.v_proj.forward(x)?;
+        let v = if super::fused::applies(&[&v]) {
+            super::fused::split_heads(&v, (b, l, self.kv_heads, d))?
+        } else {
+            heads(v, self.kv_heads)?
+        };
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, &k, &v)?,
             None => (k, v.contiguous()?),
@@ -255,10 +279,12 @@ impl LlamaAttention {
             (k, v)
         };
         let probs = masked_softmax(&q.matmul(&k.t()?)?, mask)?;
-        let out = probs
-            .matmul(&v)?
-            .transpose(1, 2)?
-            .reshape((b * l, self.heads * d))?;
+        let out = probs.matmul(&v)?;
+        let out = if super::fused::applies(&[&out]) {
+            super::fused::merge_heads(&out)?
+        } else {
+            out.transpose(1, 2)?.reshape((b * l, self.heads * d))?
+        };
         self.o_proj.forward(&out)
     }
 }

@@ -14,6 +14,7 @@
 //! order, so results do not depend on the number of threads or on scheduling.
 
 mod activation;
+mod heads;
 mod linear;
 mod logsumexp;
 mod norm;
@@ -21,6 +22,7 @@ mod rope;
 mod softmax;
 
 pub(crate) use activation::{quick_gelu, silu_mul};
+pub(crate) use heads::{merge_heads, split_heads};
 pub(crate) use linear::linear;
 pub(crate) use logsumexp::logsumexp;
 pub(crate) use norm::{layer_norm, rms_norm};

@@ -13,7 +13,8 @@
 use super::{for_rows, values};
 use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
 
-/// Sizes of one call: batch, positions, heads, head width, rows of the cos/sin tables.
+/// Sizes of one call: batch, positions, heads, head width, rows of the cos/sin tables, and
+/// the factor `x` is multiplied by first (attention's `1/√d` for queries).
 #[derive(Debug, Clone, Copy)]
 struct Dims {
     b: usize,
@@ -21,15 +22,18 @@ struct Dims {
     n: usize,
     d: usize,
     table_rows: usize,
+    scale: f32,
 }
 
-/// Rotates `x` (`[B·L, n·d]` or `[B, L, n·d]`, float32 on the CPU) with `cos`/`sin`
-/// (`[1 | B, 1, L, d]`) and returns `[B, n, L, d]`, contiguous.
+/// Rotates `scale·x` (`x` `[B·L, n·d]` or `[B, L, n·d]`, float32 on the CPU) with
+/// `cos`/`sin` (`[1 | B, 1, L, d]`) and returns `[B, n, L, d]`, contiguous. The products
+/// are those of `(x·scale)` rotated, so the result is the composite one's.
 pub(crate) fn rope_heads(
     x: &Tensor,
     (b, l, n, d): (usize, usize, usize, usize),
     cos: &Tensor,
     sin: &Tensor,
+    scale: f64,
 ) -> Result<Tensor> {
     let (cb, one, cl, cd) = cos.dims4()?;
     if x.elem_count() != b * l * n * d || one != 1 || cl != l || cd != d || d % 2 != 0 {
@@ -48,6 +52,7 @@ pub(crate) fn rope_heads(
         n,
         d,
         table_rows: cb,
+        scale: scale as f32,
     };
     x.contiguous()?
         .apply_op3(&cos.contiguous()?, &sin.contiguous()?, RopeHeads(dims))
@@ -98,9 +103,11 @@ impl CustomOp3 for RopeHeads {
             let xr = &x[p.position_major(b, head, pos)..][..p.d];
             let t = p.table(b, pos);
             let (c, s) = (&cos[t..t + p.d], &sin[t..t + p.d]);
+            let k = p.scale;
             for j in 0..h {
-                y[j] = xr[j] * c[j] - xr[j + h] * s[j];
-                y[j + h] = xr[j + h] * c[j + h] + xr[j] * s[j + h];
+                let (a, b) = (xr[j] * k, xr[j + h] * k);
+                y[j] = a * c[j] - b * s[j];
+                y[j + h] = b * c[j + h] + a * s[j + h];
             }
         });
         Ok((CpuStorage::F32(out), Shape::from((p.b, p.n, p.l, p.d))))
@@ -151,9 +158,10 @@ impl CustomOp3 for RopeHeadsBackward {
             let gr = &g[((b * p.n + head) * p.l + pos) * p.d..][..p.d];
             let t = p.table(b, pos);
             let (c, s) = (&cos[t..t + p.d], &sin[t..t + p.d]);
+            let k = p.scale;
             for j in 0..h {
-                dx[j] = gr[j] * c[j] + gr[j + h] * s[j + h];
-                dx[j + h] = gr[j + h] * c[j + h] - gr[j] * s[j];
+                dx[j] = (gr[j] * c[j] + gr[j + h] * s[j + h]) * k;
+                dx[j + h] = (gr[j + h] * c[j + h] - gr[j] * s[j]) * k;
             }
         });
         Ok((CpuStorage::F32(out), Shape::from((p.b, p.l, p.n, p.d))))
@@ -177,10 +185,12 @@ mod tests {
         )
         .unwrap();
         let (cos, sin) = rope.cos_sin(&pos, candle_core::DType::F32).unwrap();
-        let out = both(&[&x], || {
-            Rope::heads(x.as_tensor(), (b, l, n, d), &cos, &sin)
-        });
-        assert_close("rope", out, 1e-5);
+        for scale in [1.0, 0.125] {
+            let out = both(&[&x], || {
+                Rope::heads(x.as_tensor(), (b, l, n, d), &cos, &sin, scale)
+            });
+            assert_close("rope", out, 1e-5);
+        }
         // one table row for the whole batch
         let (cos1, sin1) = rope
             .cos_sin(
@@ -189,7 +199,7 @@ mod tests {
             )
             .unwrap();
         let out = both(&[&x], || {
-            Rope::heads(x.as_tensor(), (b, l, n, d), &cos1, &sin1)
+            Rope::heads(x.as_tensor(), (b, l, n, d), &cos1, &sin1, 1.0)
         });
         assert_close("rope (shared table)", out, 1e-5);
     }
