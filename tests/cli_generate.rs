@@ -189,12 +189,13 @@ fn a_missing_image_file_is_named() {
     );
 }
 
-#[test]
-fn bench_model_json_has_the_three_timings_rates_and_the_thread_count() {
-    let out = mllmu(&[
+/// `mllmu bench-model` on the tiny fixture, one timed run, no warm-up, 1 thread, as JSON.
+fn bench_model_json(extra: &[&str]) -> serde_json::Value {
+    let fixture = fixture("tiny-llava");
+    let mut args = vec![
         "bench-model",
         "--model",
-        fixture("tiny-llava").to_str().unwrap(),
+        fixture.to_str().unwrap(),
         "--threads",
         "1",
         "--repeats",
@@ -202,16 +203,20 @@ fn bench_model_json_has_the_three_timings_rates_and_the_thread_count() {
         "--warmup",
         "0",
         "--json",
-        "--device",
-        "cpu",
-    ]);
+    ];
+    args.extend_from_slice(extra);
+    let out = mllmu(&args);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let got: serde_json::Value =
-        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
+    serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap()
+}
+
+#[test]
+fn bench_model_json_has_the_three_timings_rates_and_the_thread_count() {
+    let got = bench_model_json(&["--device", "cpu"]);
     for k in ["forward_b4x128_s", "generate_50_s", "train_step_b4x128_s"] {
         let v = got[k].as_f64().unwrap_or(-1.0);
         assert!(v > 0.0 && v < 600.0, "{k} = {v}");
@@ -235,29 +240,17 @@ fn bench_model_json_has_the_three_timings_rates_and_the_thread_count() {
         );
     }
     assert_eq!(got["fused"], true, "fused kernels are the default");
+    // one timed run: its three phases add up to at most the whole step
+    let p = &got["train_phases"];
+    let sum: f64 = ["forward_s", "backward_s", "optimizer_s"]
+        .iter()
+        .map(|k| p[k].as_f64().unwrap())
+        .sum();
+    let step = got["train_step_b4x128_s"].as_f64().unwrap();
+    assert!(sum > 0.0 && sum <= step + 1e-6, "phases {p}, step {step}");
 }
 
 #[test]
 fn bench_model_composite_switches_the_fused_kernels_off() {
-    let out = mllmu(&[
-        "bench-model",
-        "--model",
-        fixture("tiny-llava").to_str().unwrap(),
-        "--threads",
-        "1",
-        "--repeats",
-        "1",
-        "--warmup",
-        "0",
-        "--json",
-        "--composite",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: serde_json::Value =
-        serde_json::from_str(String::from_utf8(out.stdout).unwrap().trim()).unwrap();
-    assert_eq!(got["fused"], false);
+    assert_eq!(bench_model_json(&["--composite"])["fused"], false);
 }
