@@ -1,6 +1,6 @@
 //! Fused CPU kernels, each with its own backward pass, for the hot paths of training and
-//! inference: linear layers, RMSNorm, LayerNorm, masked softmax, rotary embedding,
-//! SiLU × gate, QuickGELU and log-sum-exp over the vocabulary.
+//! inference: linear layers, RMSNorm, LayerNorm, masked softmax, rotary embedding, the split
+//! and merge of attention heads, SiLU × gate, QuickGELU and log-sum-exp over the vocabulary.
 //!
 //! Written from candle primitives, an RMSNorm is eight graph nodes, each a pass over memory
 //! on one thread with its own backward node; here it is one node and one pass, parallel over
