@@ -92,14 +92,19 @@ impl InplaceOp2 for Moment {
         }
         let (b, c) = (self.beta as f32, (1.0 - self.beta) as f32);
         let square = self.square;
-        m.par_chunks_mut(BLOCK)
-            .zip(g.par_chunks(BLOCK))
-            .for_each(|(m, g)| {
-                for (m, &g) in m.iter_mut().zip(g) {
-                    let g = if square { g * g } else { g };
-                    *m = (*m * b + 0.0) + (g * c + 0.0);
-                }
-            });
+        let block = |(m, g): (&mut [f32], &[f32])| {
+            for (m, &g) in m.iter_mut().zip(g) {
+                let g = if square { g * g } else { g };
+                *m = (*m * b + 0.0) + (g * c + 0.0);
+            }
+        };
+        if rayon::current_num_threads() == 1 {
+            m.chunks_mut(BLOCK).zip(g.chunks(BLOCK)).for_each(block);
+        } else {
+            m.par_chunks_mut(BLOCK)
+                .zip(g.par_chunks(BLOCK))
+                .for_each(block);
+        }
         Ok(())
     }
 }
@@ -130,19 +135,27 @@ impl InplaceOp3 for Weights {
         let s = self.0;
         let (eps, step, decay) = (s.eps as f32, s.step_size as f32, s.decay as f32);
         let decaying = s.decay > 0.0;
-        p.par_chunks_mut(BLOCK)
-            .zip(m.par_chunks(BLOCK))
-            .zip(v.par_chunks(BLOCK))
-            .for_each(|((p, m), v)| {
-                for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
-                    let denom = v.sqrt() * 1.0 + eps;
-                    let mut next = *p - ((m / denom) * step + 0.0);
-                    if decaying {
-                        next = next - (next * decay + 0.0);
-                    }
-                    *p = next;
+        let block = |((p, m), v): ((&mut [f32], &[f32]), &[f32])| {
+            for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
+                let denom = v.sqrt() * 1.0 + eps;
+                let mut next = *p - ((m / denom) * step + 0.0);
+                if decaying {
+                    next = next - (next * decay + 0.0);
                 }
-            });
+                *p = next;
+            }
+        };
+        if rayon::current_num_threads() == 1 {
+            p.chunks_mut(BLOCK)
+                .zip(m.chunks(BLOCK))
+                .zip(v.chunks(BLOCK))
+                .for_each(block);
+        } else {
+            p.par_chunks_mut(BLOCK)
+                .zip(m.par_chunks(BLOCK))
+                .zip(v.par_chunks(BLOCK))
+                .for_each(block);
+        }
         Ok(())
     }
 }

@@ -116,7 +116,9 @@ fn values<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
     }
 }
 
-/// Calls `f(row, out_row)` for every row of `width` in `out`, rows in parallel tasks.
+/// Calls `f(row, out_row)` for every row of `width` in `out`, rows in parallel tasks (on
+/// the calling thread when there is one task or one thread: handing a kernel to a lone pool
+/// thread only adds a wake-up and moves the data to another core's cache).
 fn for_rows(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
     if width == 0 {
         return;
@@ -127,8 +129,8 @@ fn for_rows(out: &mut [f32], width: usize, f: impl Fn(usize, &mut [f32]) + Sync)
             f(c * per + j, row)
         }
     };
-    if out.len() <= per * width {
-        task((0, out));
+    if out.len() <= per * width || rayon::current_num_threads() == 1 {
+        out.chunks_mut(per * width).enumerate().for_each(task);
     } else {
         out.par_chunks_mut(per * width).enumerate().for_each(task);
     }
@@ -148,17 +150,22 @@ fn for_rows_summing(
         return total;
     }
     let per = rows_per_task(width);
-    let partials: Vec<Vec<f32>> = out
-        .par_chunks_mut(per * width)
-        .enumerate()
-        .map(|(c, chunk)| {
-            let mut acc = vec![0f32; extra];
-            for (j, row) in chunk.chunks_mut(width).enumerate() {
-                f(c * per + j, row, &mut acc)
-            }
-            acc
-        })
-        .collect();
+    let task = |(c, chunk): (usize, &mut [f32])| {
+        let mut acc = vec![0f32; extra];
+        for (j, row) in chunk.chunks_mut(width).enumerate() {
+            f(c * per + j, row, &mut acc)
+        }
+        acc
+    };
+    // The same chunks either way, summed in the same order.
+    let partials: Vec<Vec<f32>> = if rayon::current_num_threads() == 1 {
+        out.chunks_mut(per * width).enumerate().map(task).collect()
+    } else {
+        out.par_chunks_mut(per * width)
+            .enumerate()
+            .map(task)
+            .collect()
+    };
     for p in partials {
         for (t, v) in total.iter_mut().zip(p) {
             *t += v;
