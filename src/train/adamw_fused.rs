@@ -4,6 +4,7 @@
 //! with the same float32 operations in the same order as the composite path, so both give
 //! the same bits (a test checks this).
 
+use crate::model::fused::values as slice;
 use candle_core::{bail, CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
 use rayon::prelude::*;
 
@@ -48,16 +49,6 @@ fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, op: &str) -> Result<&'a mut 
     };
     match l.contiguous_offsets() {
         Some((a, b)) => Ok(&mut v[a..b]),
-        None => bail!("{op}: expected a contiguous tensor"),
-    }
-}
-
-fn slice<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
-    let CpuStorage::F32(v) = s else {
-        bail!("{op}: expected float32 storage")
-    };
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(&v[a..b]),
         None => bail!("{op}: expected a contiguous tensor"),
     }
 }

@@ -106,7 +106,7 @@ fn rows_per_task(width: usize) -> usize {
 }
 
 /// The float32 values of a contiguous CPU tensor.
-fn values<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
+pub(crate) fn values<'a>(s: &'a CpuStorage, l: &Layout, op: &str) -> Result<&'a [f32]> {
     let CpuStorage::F32(v) = s else {
         bail!("{op}: expected float32 storage")
     };
