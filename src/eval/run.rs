@@ -96,7 +96,7 @@ pub(crate) fn shared_prefix(
         if t != image_token {
             continue;
         }
-        if seen % image_len.max(1) == 0 {
+        if seen.is_multiple_of(image_len.max(1)) {
             start = j;
             let r = seen / image_len.max(1);
             let same = rows.iter().all(|(_, imgs)| {
@@ -108,7 +108,7 @@ pub(crate) fn shared_prefix(
         }
         seen += 1;
     }
-    if seen % image_len.max(1) != 0 {
+    if !seen.is_multiple_of(image_len.max(1)) {
         return start;
     }
     p

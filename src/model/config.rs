@@ -356,7 +356,7 @@ impl Config {
         if t.num_key_value_heads == 0 {
             t.num_key_value_heads = heads;
         }
-        if heads % t.num_key_value_heads != 0 {
+        if !heads.is_multiple_of(t.num_key_value_heads) {
             return Err(bad(
                 "text_config.num_key_value_heads",
                 format!(
@@ -366,7 +366,7 @@ impl Config {
             ));
         }
         if t.head_dim == 0 {
-            if t.hidden_size % heads != 0 {
+            if !t.hidden_size.is_multiple_of(heads) {
                 return Err(bad(
                     "text_config.num_attention_heads",
                     format!("{heads} does not divide hidden_size {}", t.hidden_size),
@@ -374,7 +374,7 @@ impl Config {
             }
             t.head_dim = t.hidden_size / heads;
         }
-        if t.head_dim % 2 != 0 {
+        if !t.head_dim.is_multiple_of(2) {
             return Err(bad(
                 "text_config.head_dim",
                 format!(
@@ -384,7 +384,7 @@ impl Config {
             ));
         }
         let vc = &c.vision;
-        if vc.hidden_size % vc.num_attention_heads != 0 {
+        if !vc.hidden_size.is_multiple_of(vc.num_attention_heads) {
             return Err(bad(
                 "vision_config.num_attention_heads",
                 format!(
@@ -393,7 +393,7 @@ impl Config {
                 ),
             ));
         }
-        if vc.image_size % vc.patch_size != 0 {
+        if !vc.image_size.is_multiple_of(vc.patch_size) {
             return Err(bad(
                 "vision_config.patch_size",
                 format!(

@@ -101,17 +101,17 @@ impl MiniLlava {
                 "must be at least 300 (261 fixed tokens)",
             );
         }
-        if self.hidden_size % self.heads != 0 || self.heads == 0 {
+        if !self.hidden_size.is_multiple_of(self.heads) || self.heads == 0 {
             return bad("heads", self.heads, "must divide hidden_size");
         }
-        if self.vision_heads == 0 || self.vision_hidden_size % self.vision_heads != 0 {
+        if self.vision_heads == 0 || !self.vision_hidden_size.is_multiple_of(self.vision_heads) {
             return bad(
                 "vision_heads",
                 self.vision_heads,
                 "must divide vision_hidden_size",
             );
         }
-        if self.patch_size == 0 || self.image_size % self.patch_size != 0 {
+        if self.patch_size == 0 || !self.image_size.is_multiple_of(self.patch_size) {
             return bad("patch_size", self.patch_size, "must divide image_size");
         }
         Ok(())

@@ -277,8 +277,8 @@ pub fn pretrain(
             log.steps = step;
             sum += value;
             n += 1;
-            let probe_now = opts.probe_every > 0 && step % opts.probe_every == 0;
-            if step % opts.log_every == 0 || probe_now || step == total {
+            let probe_now = opts.probe_every > 0 && step.is_multiple_of(opts.probe_every);
+            if step.is_multiple_of(opts.log_every) || probe_now || step == total {
                 let score = |set: &[ChoiceProbe]| -> Result<Option<f64>> {
                     if probe_now && !set.is_empty() {
                         Ok(Some(score_probes(&model, &tokenizer, &pixels, set)?))

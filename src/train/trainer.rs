@@ -612,7 +612,7 @@ impl Trainer {
                 bar.set_position(self.state.step as u64);
                 bar.set_message(format!("loss {loss:.4}  lr {lr:.2e}  {rate:.2} samples/s"));
                 let every = self.options.checkpoint_every;
-                if every.is_some_and(|k| self.state.step % k == 0) {
+                if every.is_some_and(|k| self.state.step.is_multiple_of(k)) {
                     self.save_checkpoint()?;
                 }
             }

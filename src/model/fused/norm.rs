@@ -28,7 +28,7 @@ pub(crate) fn layer_norm(x: &Tensor, w: &Tensor, b: &Tensor, eps: f64) -> Result
 /// Width of the normalised rows, checked against the weight.
 fn width(x: &[f32], w: &[f32], op: &str) -> Result<usize> {
     let h = w.len();
-    if h == 0 || x.len() % h != 0 {
+    if h == 0 || !x.len().is_multiple_of(h) {
         bail!(
             "{op}: {} values do not form rows of the weight's {h}",
             x.len()
