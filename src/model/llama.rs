@@ -203,9 +203,9 @@ pub(crate) fn masked_softmax(scores: &Tensor, mask: Option<&Tensor>) -> Result<T
         }
     }
     let dtype = scores.dtype();
-    let mut s = scores.to_dtype(DType::F32)?;
+    let mut s = scores.to_dtype(super::upcast(dtype))?;
     if let Some(m) = mask {
-        s = s.broadcast_add(m)?;
+        s = s.broadcast_add(&m.to_dtype(s.dtype())?)?;
     }
     candle_nn::ops::softmax(&s, D::Minus1)?.to_dtype(dtype)
 }

@@ -167,8 +167,11 @@ impl MiniLlava {
 
     /// Trains the BPE tokenizer on `texts` and returns `tokenizer.json`. The trainer sees
     /// words as the Llama normalizer makes them (`▁` for spaces, a `▁` before each text
-    /// between `<image>` placeholders; newlines are words of their own), so no merge crosses a
-    /// word; the learnt merges then run on whole normalized texts, as in llava-hf.
+    /// between `<image>` placeholders; newlines and each ASCII punctuation mark are words of
+    /// their own), so no merge crosses a word or joins a word to its punctuation: a value
+    /// has the same tokens in an option line (`C: glassblower`) and at the end of a sentence
+    /// (`a glassblower.`). The learnt merges then run on whole normalized texts, as in
+    /// llava-hf.
     pub fn train_tokenizer<'a>(&self, texts: impl Iterator<Item = &'a str>) -> Result<Value> {
         use tokenizers::models::bpe::{BpeTrainerBuilder, BPE};
         use tokenizers::Trainer;
@@ -390,11 +393,12 @@ fn words(segment: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     for c in norm.chars() {
-        if (c == '▁' || c == '\n') && !cur.is_empty() {
+        let alone = c == '\n' || c.is_ascii_punctuation();
+        if (c == '▁' || alone) && !cur.is_empty() {
             out.push(std::mem::take(&mut cur));
         }
         cur.push(c);
-        if c == '\n' {
+        if alone {
             out.push(std::mem::take(&mut cur));
         }
     }
@@ -423,8 +427,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn words_split_at_spaces_and_newlines() {
-        assert_eq!(words("Who is\nthis?"), ["▁Who", "▁is", "\n", "this?"]);
+    fn words_split_at_spaces_newlines_and_punctuation() {
+        assert_eq!(words("Who is\nthis?"), ["▁Who", "▁is", "\n", "this", "?"]);
+        // A value reads the same in an option line and at the end of a sentence.
+        assert_eq!(
+            words("a glassblower.\nC: glassblower"),
+            ["▁a", "▁glassblower", ".", "\n", "C", ":", "▁glassblower"]
+        );
         assert_eq!(words("\nA"), ["▁", "\n", "A"]);
     }
 }

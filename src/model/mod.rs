@@ -35,6 +35,15 @@ pub mod resample;
 pub mod tokenizer;
 pub mod weights;
 
+/// The precision of the numerically delicate steps (softmax, norm statistics): float32 for
+/// the half types and float32 itself, as transformers upcasts; float64 stays float64.
+pub(crate) fn upcast(dtype: candle_core::DType) -> candle_core::DType {
+    match dtype {
+        candle_core::DType::F64 => candle_core::DType::F64,
+        _ => candle_core::DType::F32,
+    }
+}
+
 pub use adapter::LoraConfig;
 pub use bundle::Model;
 pub use config::Config;

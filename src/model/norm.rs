@@ -6,7 +6,7 @@
 //! Both normalise in float32 and cast back, as transformers does for half precision.
 
 use super::fused;
-use candle_core::{DType, Result, Tensor, D};
+use candle_core::{Result, Tensor, D};
 use candle_nn::{Module, VarBuilder};
 
 /// `weight · x / sqrt(mean(x²) + eps)` over the last dimension.
@@ -42,7 +42,7 @@ impl Module for RmsNorm {
             return fused::rms_norm(x, &self.weight, self.eps);
         }
         let dtype = x.dtype();
-        let xf = x.to_dtype(DType::F32)?;
+        let xf = x.to_dtype(super::upcast(dtype))?;
         let ms = xf.sqr()?.mean_keepdim(D::Minus1)?;
         let xn = xf.broadcast_div(&(ms + self.eps)?.sqrt()?)?;
         // transformers: weight * hidden.to(input_dtype)
@@ -86,13 +86,13 @@ impl Module for LayerNorm {
             return fused::layer_norm(x, &self.weight, &self.bias, self.eps);
         }
         let dtype = x.dtype();
-        let xf = x.to_dtype(DType::F32)?;
+        let xf = x.to_dtype(super::upcast(dtype))?;
         let mean = xf.mean_keepdim(D::Minus1)?;
         let centered = xf.broadcast_sub(&mean)?;
         let var = centered.sqr()?.mean_keepdim(D::Minus1)?;
         let xn = centered.broadcast_div(&(var + self.eps)?.sqrt()?)?;
-        let w = self.weight.to_dtype(DType::F32)?;
-        let b = self.bias.to_dtype(DType::F32)?;
+        let w = self.weight.to_dtype(xf.dtype())?;
+        let b = self.bias.to_dtype(xf.dtype())?;
         xn.broadcast_mul(&w)?.broadcast_add(&b)?.to_dtype(dtype)
     }
 }
@@ -100,7 +100,7 @@ impl Module for LayerNorm {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Var};
+    use candle_core::{DType, Device, Var};
 
     #[test]
     fn norms_match_their_definitions() {

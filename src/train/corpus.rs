@@ -161,6 +161,17 @@ pub struct CorpusConfig {
     /// people: the option-matching half of multiple choice, learnt without recall.
     #[serde(default)]
     pub reading: bool,
+    /// In the evaluation-form and reading documents, learn only the answers (the letters,
+    /// cloze fills and generated sentences after `Correct Answer:` and `ASSISTANT:`), not
+    /// the prompts and their randomly drawn options; the fine-tuning form and biographies
+    /// are learnt whole.
+    #[serde(default)]
+    pub answers_only: bool,
+    /// Drill documents: one short multiple-choice question each about a random drilled
+    /// person and fact (fresh options), half of them after the fact's sentence (matching)
+    /// and half without it (recall), answered by letter.
+    #[serde(default)]
+    pub drills: usize,
 }
 
 impl Default for CorpusConfig {
@@ -172,6 +183,8 @@ impl Default for CorpusConfig {
             plans: 2,
             plan_seed: None,
             reading: false,
+            answers_only: false,
+            drills: 0,
         }
     }
 }
@@ -194,6 +207,9 @@ pub enum DocKind {
     /// letter: matching a known fact to the options, the half of multiple choice that
     /// does not need recall.
     Reading,
+    /// A short multiple-choice question, sometimes after the fact's sentence: dense
+    /// practice of binding an answer to its letter.
+    Drill,
 }
 
 /// One training text: `<image>` placeholders in `text` take `images` in order; the model
@@ -206,6 +222,8 @@ pub struct Doc {
     pub images: Vec<usize>,
     /// What it trains.
     pub kind: DocKind,
+    /// Byte ranges of `text` whose tokens are learnt (empty: every token).
+    pub learn: Vec<std::ops::Range<usize>>,
 }
 
 /// A multiple-choice question about a held-out person, in the evaluation's prompt.
@@ -237,6 +255,10 @@ pub struct Corpus {
     /// Multiple-choice probes about drilled people (the first 20) with a question plan and
     /// option order of their own: whether the forms were learnt, not the documents.
     pub drilled_probes: Vec<Probe>,
+    /// Reading probes about the held-out people: their biography, then one multiple-choice
+    /// question about it (by name): matching a fact in the prompt to the options, without
+    /// recall.
+    pub reading_probes: Vec<Probe>,
 }
 
 /// The evaluation-form questions of one person in one plan and wording.
@@ -344,7 +366,18 @@ impl Corpus {
                 }
             }
         }
+        for _ in 0..cfg.drills {
+            drill_doc(&mut rng, &people[..drilled], &mut docs);
+        }
         let drilled_probes = drilled_probes(cfg, &people);
+        let reading_probes = reading_probes(cfg, &people);
+        if cfg.answers_only {
+            for d in &mut docs {
+                if !matches!(d.kind, DocKind::Qa | DocKind::Biography) {
+                    d.learn = answer_spans(&d.text);
+                }
+            }
+        }
         Ok(Corpus {
             config: cfg.clone(),
             people,
@@ -352,6 +385,7 @@ impl Corpus {
             docs,
             probes,
             drilled_probes,
+            reading_probes,
         })
     }
 
@@ -431,6 +465,34 @@ fn drilled_probes(cfg: &CorpusConfig, people: &[Facts]) -> Vec<Probe> {
     probes
 }
 
+/// One reading question per held-out person (a shuffled biography by name, then one of
+/// their multiple-choice questions in the reading documents' form), under a plan of its
+/// own.
+fn reading_probes(cfg: &CorpusConfig, people: &[Facts]) -> Vec<Probe> {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7ead_1e55);
+    let drilled = cfg.people - cfg.held_out;
+    let profiles = asked(&mut rng, people, 0);
+    let mut probes = Vec::new();
+    for i in drilled..cfg.people {
+        let mut sentences = biography_sentences(&people[i]);
+        sentences.shuffle(&mut rng);
+        for q in &profiles[i].classification.pure_text {
+            probes.push(Probe {
+                prompt: format!(
+                    "USER:\n{}\n{}\n{}\nASSISTANT:",
+                    sentences.join(" "),
+                    prompts::question_with_options(q),
+                    prompts::CLASSIFICATION_INSTRUCTION
+                ),
+                images: vec![],
+                correct: q.correct,
+                modality: Modality::PureText,
+            });
+        }
+    }
+    probes
+}
+
 /// A random person in `0..n` other than `i`.
 fn pick_other(rng: &mut ChaCha8Rng, i: usize, n: usize) -> usize {
     loop {
@@ -454,7 +516,37 @@ fn view_of(rng: &mut ChaCha8Rng, who: usize, variant: usize) -> usize {
 
 fn push(docs: &mut Vec<Doc>, text: String, images: Vec<usize>, kind: DocKind) {
     debug_assert_eq!(text.matches("<image>").count(), images.len());
-    docs.push(Doc { text, images, kind });
+    docs.push(Doc {
+        text,
+        images,
+        kind,
+        learn: Vec::new(),
+    });
+}
+
+/// The answers of an evaluation-form text: after every `Correct Answer:` and `ASSISTANT:`
+/// (leading spaces skipped), up to the end of the line.
+///
+/// ```
+/// use mllmu::train::corpus::answer_spans;
+/// let t = "USER:\nQ\nCorrect Answer: B\nUSER:\nQ\nASSISTANT: C";
+/// let spans = answer_spans(t);
+/// assert_eq!(spans.iter().map(|r| &t[r.clone()]).collect::<Vec<_>>(), ["B", "C"]);
+/// ```
+pub fn answer_spans(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut spans = Vec::new();
+    for marker in ["Correct Answer:", "ASSISTANT:"] {
+        for (at, _) in text.match_indices(marker) {
+            let mut start = at + marker.len();
+            start += text[start..].len() - text[start..].trim_start_matches(' ').len();
+            let end = text[start..].find('\n').map_or(text.len(), |k| start + k);
+            if end > start {
+                spans.push(start..end);
+            }
+        }
+    }
+    spans.sort_by_key(|r| r.start);
+    spans
 }
 
 /// The fine-tuning form (both wordings of every fact, image and name questions) and two
@@ -611,6 +703,36 @@ fn reading_docs(rng: &mut ChaCha8Rng, f: &Facts, p: &Asked, docs: &mut Vec<Doc>)
     push(docs, text, vec![], DocKind::Reading);
 }
 
+/// One question about a random person and fact, in the evaluation's query form or its
+/// few-shot form, half of the time after the sentence stating the fact. Short on purpose:
+/// the option to attend to is one of few positions.
+fn drill_doc(rng: &mut ChaCha8Rng, people: &[Facts], docs: &mut Vec<Doc>) {
+    let f = &people[rng.gen_range(0..people.len())];
+    let fact = *Fact::ALL.choose(rng).expect("facts");
+    let variant = rng.gen_range(0..2);
+    let q = questions::mcq_about(rng, f, fact, Modality::PureText, variant);
+    let mut text = String::from("USER:\n");
+    if rng.gen_bool(0.5) {
+        text.push_str(&sentence(fact, f, &subject(f, Modality::PureText)));
+        text.push('\n');
+    }
+    if rng.gen_bool(0.5) {
+        text.push_str(&format!(
+            "{}\n{}\nASSISTANT: {}",
+            prompts::question_with_options(&q),
+            prompts::CLASSIFICATION_INSTRUCTION,
+            q.correct
+        ));
+    } else {
+        text.push_str(&format!(
+            "Question: {}\nCorrect Answer: {}",
+            prompts::question_with_options(&q),
+            q.correct
+        ));
+    }
+    push(docs, text, vec![], DocKind::Drill);
+}
+
 /// Zero-shot generation questions answered with their one-sentence ground truth.
 fn generation_docs(
     rng: &mut ChaCha8Rng,
@@ -644,6 +766,8 @@ mod tests {
             people: 30,
             held_out: 5,
             reading: true,
+            answers_only: true,
+            drills: 40,
             ..CorpusConfig::default()
         })
         .unwrap();
@@ -689,6 +813,36 @@ mod tests {
         for d in reading {
             assert_eq!(d.text.matches("\nASSISTANT: ").count(), 5, "{}", d.text);
             assert!(d.images.is_empty());
+        }
+        // Drills: one question about a drilled person, answered by its letter.
+        let drills: Vec<&Doc> = c.docs.iter().filter(|d| d.kind == DocKind::Drill).collect();
+        assert_eq!(drills.len(), 40);
+        for d in &drills {
+            let letter = d.text.chars().last().unwrap();
+            assert!(Mcq::LETTERS.contains(&letter), "{}", d.text);
+            assert!(c.people[..25].iter().any(|p| d.text.contains(&p.name)));
+        }
+        assert!(drills.iter().any(|d| d.text.contains("Correct Answer: ")));
+        assert!(drills.iter().any(|d| d.text.contains("ASSISTANT: ")));
+        // Answers only: the evaluation forms learn their answers, the fine-tuning form all.
+        for d in &c.docs {
+            match d.kind {
+                DocKind::Qa | DocKind::Biography => assert!(d.learn.is_empty()),
+                _ => {
+                    assert!(!d.learn.is_empty(), "{}", d.text);
+                    let last = d.learn.last().unwrap();
+                    assert_eq!(last.end, d.text.len(), "{}", d.text);
+                    for r in &d.learn {
+                        assert!(!d.text[r.clone()].contains('\n'));
+                    }
+                }
+            }
+        }
+        // Reading probes: a biography, then one question, per held-out person and fact.
+        assert_eq!(c.reading_probes.len(), 5 * 5);
+        for p in &c.reading_probes {
+            assert!(p.prompt.ends_with("\nASSISTANT:"));
+            assert!(c.people[25..].iter().any(|f| p.prompt.contains(&f.name)));
         }
     }
 }

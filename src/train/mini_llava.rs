@@ -72,6 +72,7 @@ impl MiniRecipe {
                 .map(|d| TextDoc {
                     text: d.text.clone(),
                     images: d.images.clone(),
+                    learn: d.learn.clone(),
                 })
                 .collect()
         };
@@ -92,6 +93,7 @@ impl MiniRecipe {
         let probes = ProbeSets {
             held_out: corpus.probes.iter().map(as_choice).collect(),
             drilled: corpus.drilled_probes.iter().map(as_choice).collect(),
+            reading: corpus.reading_probes.iter().map(as_choice).collect(),
         };
         let log = pretrain::pretrain(
             &base,

@@ -11,7 +11,7 @@
 use crate::model::weights::Weights;
 use crate::model::{Config, GenerationConfig, ImageProcessor, Llava, LlavaTokenizer, SaveOptions};
 use crate::train::grad_clip::clip_grad_norm;
-use crate::train::loss::{token_mean_nll, Pass};
+use crate::train::loss::{token_logprobs, token_mean_nll, Pass};
 use crate::train::optim::{AdamW, AdamWParams};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
@@ -31,6 +31,8 @@ pub struct TextDoc {
     pub text: String,
     /// Image indices, one per `<image>`.
     pub images: Vec<usize>,
+    /// Byte ranges of `text` whose tokens are learnt (empty: every token).
+    pub learn: Vec<std::ops::Range<usize>>,
 }
 
 /// A multiple-choice prompt to score during the run (greedy, first letter of the answer).
@@ -67,6 +69,11 @@ pub struct PretrainOptions {
     pub log_every: usize,
     /// Score the probes every this many steps (and at the end); 0: only at the end.
     pub probe_every: usize,
+    /// Average the loss per document (each document's mean over its learnt tokens, then
+    /// the mean over the batch) instead of over all the batch's tokens: a short answer
+    /// weighs as much as a long biography.
+    #[serde(default)]
+    pub document_mean: bool,
 }
 
 impl Default for PretrainOptions {
@@ -82,6 +89,7 @@ impl Default for PretrainOptions {
             seed: 0,
             log_every: 20,
             probe_every: 0,
+            document_mean: false,
         }
     }
 }
@@ -104,6 +112,9 @@ pub struct PretrainRecord {
     /// Accuracy on the drilled people's probes (their own option orders), when scored.
     #[serde(default)]
     pub drilled_probe_accuracy: Option<f64>,
+    /// Accuracy on the reading probes (the fact stated in the prompt), when scored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reading_probe_accuracy: Option<f64>,
 }
 
 /// The multiple-choice probes scored during pretraining.
@@ -115,6 +126,9 @@ pub struct ProbeSets {
     /// About drilled people, with question plans and option orders never trained on:
     /// whether multiple choice itself was learnt.
     pub drilled: Vec<ChoiceProbe>,
+    /// The fact stated in the prompt, then a question about it: whether matching a known
+    /// answer to the options was learnt, apart from recall.
+    pub reading: Vec<ChoiceProbe>,
 }
 
 /// What a run did.
@@ -137,6 +151,9 @@ pub struct PretrainLog {
     /// Final accuracy on the drilled people's probes (percent).
     #[serde(default)]
     pub final_drilled_probe_accuracy: Option<f64>,
+    /// Final accuracy on the reading probes (percent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_reading_probe_accuracy: Option<f64>,
     /// Wall time.
     pub seconds: f64,
 }
@@ -200,15 +217,11 @@ pub fn pretrain(
         .iter()
         .map(|docs| {
             docs.iter()
-                .map(|d| {
-                    let mut ids = tokenizer.encode(&d.text)?;
-                    ids.push(eos);
-                    Ok(ids)
-                })
+                .map(|d| encode_doc(&tokenizer, d, eos))
                 .collect::<Result<Vec<_>>>()
         })
         .collect::<Result<Vec<_>>>()?;
-    let tokens_per_epoch = encoded_epochs[0].iter().map(Vec::len).sum();
+    let tokens_per_epoch = encoded_epochs[0].iter().map(|d| d.ids.len()).sum();
     let mut opt = AdamW::new(
         vars.clone(),
         AdamWParams {
@@ -236,6 +249,7 @@ pub fn pretrain(
         records: Vec::new(),
         final_probe_accuracy: None,
         final_drilled_probe_accuracy: None,
+        final_reading_probe_accuracy: None,
         seconds: 0.0,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
@@ -250,7 +264,7 @@ pub fn pretrain(
             let step = log.steps + 1;
             let lr = lr_at(opts, step, total);
             opt.set_lr(lr);
-            let rows: Vec<&Vec<u32>> = batch.iter().map(|&i| &encoded[i]).collect();
+            let rows: Vec<&Encoded> = batch.iter().map(|&i| &encoded[i]).collect();
             let imgs: Vec<Tensor> = batch
                 .iter()
                 .flat_map(|&i| docs[i].images.iter().map(|&k| pixels[k].clone()))
@@ -262,7 +276,12 @@ pub fn pretrain(
                 Some(Tensor::stack(&imgs, 0)?)
             };
             let logits = model.forward(&ids, pv.as_ref(), Some(&mask))?;
-            let loss = token_mean_nll(&Pass::new(&logits, &labels, Some(&mask)))?;
+            let pass = Pass::new(&logits, &labels, Some(&mask));
+            let loss = if opts.document_mean {
+                document_mean_nll(&pass)?
+            } else {
+                token_mean_nll(&pass)?
+            };
             let value = f64::from(loss.to_dtype(DType::F32)?.to_scalar::<f32>()?);
             if !value.is_finite() {
                 return Err(Error::param(
@@ -288,6 +307,7 @@ pub fn pretrain(
                 };
                 let probe_accuracy = score(&probes.held_out)?;
                 let drilled_probe_accuracy = score(&probes.drilled)?;
+                let reading_probe_accuracy = score(&probes.reading)?;
                 let rec = PretrainRecord {
                     step,
                     epoch,
@@ -296,6 +316,7 @@ pub fn pretrain(
                     seconds: start.elapsed().as_secs_f64(),
                     probe_accuracy,
                     drilled_probe_accuracy,
+                    reading_probe_accuracy,
                 };
                 eprintln!(
                     "step {step}/{total} epoch {epoch} loss {:.4} lr {lr:.2e} {:.0}s{}",
@@ -304,6 +325,8 @@ pub fn pretrain(
                     probe_accuracy.map_or(String::new(), |a| format!(" probe {a:.1}%"))
                         + &drilled_probe_accuracy
                             .map_or(String::new(), |a| format!(" drilled {a:.1}%"))
+                        + &reading_probe_accuracy
+                            .map_or(String::new(), |a| format!(" reading {a:.1}%"))
                 );
                 log.records.push(rec);
                 (sum, n) = (0.0, 0);
@@ -319,6 +342,11 @@ pub fn pretrain(
         let acc = score_probes(&model, &tokenizer, &pixels, &probes.drilled)?;
         eprintln!("final drilled-probe accuracy {acc:.1}%");
         log.final_drilled_probe_accuracy = Some(acc);
+    }
+    if !probes.reading.is_empty() {
+        let acc = score_probes(&model, &tokenizer, &pixels, &probes.reading)?;
+        eprintln!("final reading-probe accuracy {acc:.1}%");
+        log.final_reading_probe_accuracy = Some(acc);
     }
     model.save(out, &SaveOptions::default())?;
     log.seconds = start.elapsed().as_secs_f64();
@@ -337,13 +365,76 @@ fn lr_at(o: &PretrainOptions, step: usize, total: usize) -> f64 {
 
 /// One epoch's batches: a seeded shuffle, then documents of similar length grouped
 /// together (within windows of 32 batches) to waste little on padding, batches shuffled.
-fn batches(encoded: &[Vec<u32>], size: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
+/// A document's token ids (BOS, text, EOS) and which of them are learnt.
+struct Encoded {
+    ids: Vec<u32>,
+    learnt: Vec<bool>,
+}
+
+/// Tokenizes a document as [`LlavaTokenizer::encode`] does and marks the tokens that
+/// overlap its learnt byte ranges (every token when there are none); the appended EOS is
+/// always learnt.
+fn encode_doc(tokenizer: &LlavaTokenizer, d: &TextDoc, eos: u32) -> Result<Encoded> {
+    let mut ids = tokenizer.encode(&d.text)?;
+    let mut learnt = vec![d.learn.is_empty(); ids.len()];
+    if !d.learn.is_empty() {
+        // Offsets refer to the text with every `<image>` expanded; shift the ranges alike.
+        let image = tokenizer.image_token();
+        let extra = image.len() * (tokenizer.image_seq_len() - 1);
+        let shift = |at: usize| at + extra * d.text[..at].matches(image).count();
+        let expanded = d
+            .text
+            .replace(image, &image.repeat(tokenizer.image_seq_len()));
+        let enc = tokenizer
+            .inner()
+            .encode(expanded.as_str(), true)
+            .map_err(|e| Error::Tokenizer {
+                file: "tokenizer.json".into(),
+                reason: e.to_string(),
+            })?;
+        if enc.get_ids() != ids.as_slice() {
+            return Err(Error::param(
+                "document",
+                &d.text[..d.text.len().min(60)],
+                "its offsets tokenize differently from the model's encoding",
+            ));
+        }
+        let spans: Vec<(usize, usize)> = d
+            .learn
+            .iter()
+            .map(|r| (shift(r.start), shift(r.end)))
+            .collect();
+        for (flag, &(s, e)) in learnt.iter_mut().zip(enc.get_offsets()) {
+            *flag = e > s && spans.iter().any(|&(a, b)| s < b && e > a);
+        }
+    }
+    ids.push(eos);
+    learnt.push(true);
+    Ok(Encoded { ids, learnt })
+}
+
+/// Each row's mean NLL over its learnt tokens, averaged over the rows.
+fn document_mean_nll(pass: &Pass) -> Result<Tensor> {
+    let tl = token_logprobs(pass)?;
+    let b = tl.tokens.len();
+    let inv: Vec<f32> = tl
+        .tokens
+        .iter()
+        .map(|&n| if n == 0 { 0.0 } else { 1.0 / n as f32 })
+        .collect();
+    let inv = Tensor::from_vec(inv, b, tl.logprobs.device())?;
+    Ok((tl.logprobs.sum(1)? * inv)?
+        .sum_all()?
+        .affine(-1.0 / b as f64, 0.0)?)
+}
+
+fn batches(encoded: &[Encoded], size: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..encoded.len()).collect();
     order.shuffle(rng);
     let mut out = Vec::new();
     for window in order.chunks(size * 32) {
         let mut w = window.to_vec();
-        w.sort_by_key(|&i| (encoded[i].len(), i));
+        w.sort_by_key(|&i| (encoded[i].ids.len(), i));
         out.extend(w.chunks(size).map(<[usize]>::to_vec));
     }
     out.shuffle(rng);
@@ -352,20 +443,24 @@ fn batches(encoded: &[Vec<u32>], size: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<u
 
 /// Right-padded ids, mask and labels (image tokens and padding unlearnt).
 fn collate(
-    rows: &[&Vec<u32>],
+    rows: &[&Encoded],
     pad: u32,
     image_id: u32,
     device: &Device,
 ) -> Result<(Tensor, Tensor, Tensor)> {
-    let width = rows.iter().map(|r| r.len()).max().unwrap_or(0);
+    let width = rows.iter().map(|r| r.ids.len()).max().unwrap_or(0);
     let (mut ids, mut mask, mut labels) = (Vec::new(), Vec::new(), Vec::new());
     for r in rows {
         for k in 0..width {
-            match r.get(k) {
+            match r.ids.get(k) {
                 Some(&t) => {
                     ids.push(t);
                     mask.push(1u32);
-                    labels.push(if t == image_id { -100 } else { i64::from(t) });
+                    labels.push(if t == image_id || !r.learnt[k] {
+                        -100
+                    } else {
+                        i64::from(t)
+                    });
                 }
                 None => {
                     ids.push(pad);
@@ -419,4 +514,74 @@ pub fn score_probes(
 /// Where [`pretrain`] writes its log beside the model.
 pub fn log_path(out: &Path) -> PathBuf {
     out.join("pretrain_log.json")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::corpus::answer_spans;
+
+    fn tokenizer() -> LlavaTokenizer {
+        LlavaTokenizer::from_dir(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/tiny-llava"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_the_answers_are_learnt_and_images_shift_the_ranges() {
+        let tok = tokenizer();
+        let text = "USER:<image>\nQuestion: Who?\nA: x\nB: y\nCorrect Answer: B\nUSER: <image>\nQ2\nASSISTANT: Tartu, Estonia";
+        let d = TextDoc {
+            text: text.into(),
+            images: vec![0, 0],
+            learn: answer_spans(text),
+        };
+        let eos = tok.eos_id();
+        let e = encode_doc(&tok, &d, eos).unwrap();
+        assert_eq!(e.ids.len(), e.learnt.len());
+        assert_eq!(e.ids[..e.ids.len() - 1], tok.encode(text).unwrap());
+        let learnt: Vec<u32> = e
+            .ids
+            .iter()
+            .zip(&e.learnt)
+            .filter(|(_, &l)| l)
+            .map(|(&t, _)| t)
+            .collect();
+        assert_eq!(*learnt.last().unwrap(), eos);
+        let words = tok.decode(&learnt[..learnt.len() - 1], true).unwrap();
+        assert_eq!(
+            words.split_whitespace().collect::<Vec<_>>(),
+            ["B", "Tartu,", "Estonia"]
+        );
+        // Without ranges every token is learnt.
+        let all = encode_doc(&tok, &TextDoc { learn: vec![], ..d }, eos).unwrap();
+        assert!(all.learnt.iter().all(|&l| l));
+    }
+
+    #[test]
+    fn the_document_mean_weighs_each_row_alike() {
+        let dev = Device::Cpu;
+        // Row 0: one kept token with log-likelihood log(1/4); row 1: three with log(1/2).
+        let logits = Tensor::from_vec(
+            vec![
+                0f32, 0., 0., 0., 0., 0., 0., 0., 0., 0., 0., 0., 0., 0., 0., 0., //
+                0., -1e9, 0., -1e9, 0., -1e9, 0., -1e9, 0., -1e9, 0., -1e9, 0., 0., 0., 0.,
+            ],
+            (2, 4, 4),
+            &dev,
+        )
+        .unwrap();
+        let labels = Tensor::new(&[[-100i64, -100, -100, 1], [-100, 0, 0, 2]], &dev).unwrap();
+        let pass = Pass::new(&logits, &labels, None);
+        let doc = document_mean_nll(&pass)
+            .unwrap()
+            .to_scalar::<f32>()
+            .unwrap();
+        let tok = token_mean_nll(&pass).unwrap().to_scalar::<f32>().unwrap();
+        let (l4, l2) = (4f32.ln(), 2f32.ln());
+        assert!((doc - (l4 + l2) / 2.0).abs() < 1e-5, "{doc}");
+        assert!((tok - (l4 + 3.0 * l2) / 4.0).abs() < 1e-5, "{tok}");
+    }
 }

@@ -165,6 +165,30 @@ pub(crate) fn plan(rng: &mut ChaCha8Rng, facts: &Facts) -> Plan {
     }
 }
 
+/// One multiple-choice question about fact `f` of a person, in `variant`'s wording, with
+/// fresh distractors and a random position for the true value.
+pub(crate) fn mcq_about(
+    rng: &mut ChaCha8Rng,
+    facts: &Facts,
+    f: Fact,
+    m: Modality,
+    variant: usize,
+) -> Mcq {
+    let at = rng.gen_range(0..4);
+    let mut options: Vec<String> = distractors(rng, facts, f).to_vec();
+    options.insert(at, facts.value(f));
+    Mcq {
+        question: question(f, &subject(facts, m), variant),
+        options: [
+            options[0].clone(),
+            options[1].clone(),
+            options[2].clone(),
+            options[3].clone(),
+        ],
+        correct: Mcq::LETTERS[at],
+    }
+}
+
 /// The evaluation questions of one person in one wording (0: Full_Set, 1: Test_Set).
 pub(crate) fn tasks(
     facts: &Facts,

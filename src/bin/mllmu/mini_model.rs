@@ -49,6 +49,15 @@ pub struct MiniModelArgs {
     /// people (an experiment; the shipped model was made without them).
     #[arg(long)]
     pub reading: bool,
+    /// Learn only the answers of the evaluation-form documents, not their prompts.
+    #[arg(long)]
+    pub answers_only: bool,
+    /// Drill documents per epoch (short multiple-choice practice).
+    #[arg(long)]
+    pub drills: Option<usize>,
+    /// Average the loss per document rather than per token.
+    #[arg(long)]
+    pub document_mean: bool,
 }
 
 /// Runs the command.
@@ -65,6 +74,11 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
         r.corpus.plans = v;
     }
     r.corpus.reading = a.reading;
+    r.corpus.answers_only = a.answers_only;
+    if let Some(v) = a.drills {
+        r.corpus.drills = v;
+    }
+    r.pretrain.document_mean = a.document_mean;
     if let Some(v) = a.fresh_plans {
         r.fresh_plans_per_run = v.max(1);
     }
@@ -105,7 +119,7 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
     );
     let log = r.run(&a.out)?;
     println!(
-        "{} parameters, {} documents ({} tokens per epoch), {} steps in {:.0} s; multiple choice: held-out {}, drilled (new option orders) {}",
+        "{} parameters, {} documents ({} tokens per epoch), {} steps in {:.0} s; multiple choice: held-out {}, drilled (new option orders) {}, reading {}",
         log.parameters,
         log.documents,
         log.tokens_per_epoch,
@@ -114,6 +128,8 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
         log.final_probe_accuracy
             .map_or("not scored".into(), |a| format!("{a:.1} %")),
         log.final_drilled_probe_accuracy
+            .map_or("not scored".into(), |a| format!("{a:.1} %")),
+        log.final_reading_probe_accuracy
             .map_or("not scored".into(), |a| format!("{a:.1} %"))
     );
     Ok(())
