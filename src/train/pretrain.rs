@@ -11,7 +11,7 @@
 use crate::model::weights::Weights;
 use crate::model::{Config, GenerationConfig, ImageProcessor, Llava, LlavaTokenizer, SaveOptions};
 use crate::train::grad_clip::clip_grad_norm;
-use crate::train::loss::{token_logprobs, token_mean_nll, Pass};
+use crate::train::loss::{sequence_nll, token_mean_nll, Pass};
 use crate::train::optim::{AdamW, AdamWParams};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
@@ -413,19 +413,13 @@ fn encode_doc(tokenizer: &LlavaTokenizer, d: &TextDoc, eos: u32) -> Result<Encod
     Ok(Encoded { ids, learnt })
 }
 
-/// Each row's mean NLL over its learnt tokens, averaged over the rows.
+/// Each row's mean NLL over its learnt tokens ([`sequence_nll`] over its token count),
+/// averaged over the rows.
 fn document_mean_nll(pass: &Pass) -> Result<Tensor> {
-    let tl = token_logprobs(pass)?;
-    let b = tl.tokens.len();
-    let inv: Vec<f32> = tl
-        .tokens
-        .iter()
-        .map(|&n| if n == 0 { 0.0 } else { 1.0 / n as f32 })
-        .collect();
-    let inv = Tensor::from_vec(inv, b, tl.logprobs.device())?;
-    Ok((tl.logprobs.sum(1)? * inv)?
-        .sum_all()?
-        .affine(-1.0 / b as f64, 0.0)?)
+    let (nll, tokens) = sequence_nll(pass)?;
+    let inv: Vec<f32> = tokens.iter().map(|&n| 1.0 / n as f32).collect();
+    let inv = Tensor::from_vec(inv, tokens.len(), nll.device())?;
+    Ok((nll * inv)?.mean_all()?)
 }
 
 fn batches(encoded: &[Encoded], size: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
