@@ -478,12 +478,7 @@ fn reading_probes(cfg: &CorpusConfig, people: &[Facts]) -> Vec<Probe> {
         sentences.shuffle(&mut rng);
         for q in &profiles[i].classification.pure_text {
             probes.push(Probe {
-                prompt: format!(
-                    "USER:\n{}\n{}\n{}\nASSISTANT:",
-                    sentences.join(" "),
-                    prompts::question_with_options(q),
-                    prompts::CLASSIFICATION_INSTRUCTION
-                ),
+                prompt: format!("USER:\n{}\n{}", sentences.join(" "), query_turn(q)),
                 images: vec![],
                 correct: q.correct,
                 modality: Modality::PureText,
@@ -693,14 +688,19 @@ fn reading_docs(rng: &mut ChaCha8Rng, f: &Facts, p: &Asked, docs: &mut Vec<Doc>)
         if k > 0 {
             text.push_str("\nUSER:");
         }
-        text.push_str(&format!(
-            "\n{}\n{}\nASSISTANT: {}",
-            prompts::question_with_options(q),
-            prompts::CLASSIFICATION_INSTRUCTION,
-            q.correct
-        ));
+        text.push_str(&format!("\n{} {}", query_turn(q), q.correct));
     }
     push(docs, text, vec![], DocKind::Reading);
+}
+
+/// A multiple-choice query as the evaluation asks it, without its `USER:` opener:
+/// `"{question with options}\n{instruction}\nASSISTANT:"`.
+fn query_turn(q: &Mcq) -> String {
+    format!(
+        "{}\n{}\nASSISTANT:",
+        prompts::question_with_options(q),
+        prompts::CLASSIFICATION_INSTRUCTION
+    )
 }
 
 /// One question about a random person and fact, in the evaluation's query form or its
@@ -717,12 +717,7 @@ fn drill_doc(rng: &mut ChaCha8Rng, people: &[Facts], docs: &mut Vec<Doc>) {
         text.push('\n');
     }
     if rng.gen_bool(0.5) {
-        text.push_str(&format!(
-            "{}\n{}\nASSISTANT: {}",
-            prompts::question_with_options(&q),
-            prompts::CLASSIFICATION_INSTRUCTION,
-            q.correct
-        ));
+        text.push_str(&format!("{} {}", query_turn(&q), q.correct));
     } else {
         text.push_str(&format!(
             "Question: {}\nCorrect Answer: {}",

@@ -137,17 +137,8 @@ pub(crate) fn plan(rng: &mut ChaCha8Rng, facts: &Facts) -> Plan {
     let mut mcq = Vec::new();
     for m in Modality::ALL {
         for f in shuffled(rng).into_iter().take(5) {
-            let wrong = distractors(rng, facts, f);
-            let at = rng.gen_range(0..4);
-            let mut options: Vec<String> = wrong.to_vec();
-            options.insert(at, facts.value(f));
-            let options = [
-                options[0].clone(),
-                options[1].clone(),
-                options[2].clone(),
-                options[3].clone(),
-            ];
-            mcq.push((m, f, options, Mcq::LETTERS[at]));
+            let (options, correct) = options(rng, facts, f);
+            mcq.push((m, f, options, correct));
         }
     }
     let pairs = |rng: &mut ChaCha8Rng| {
@@ -165,6 +156,17 @@ pub(crate) fn plan(rng: &mut ChaCha8Rng, facts: &Facts) -> Plan {
     }
 }
 
+/// Three fresh distractors of fact `f` and the true value at a random position, with the
+/// letter of that position.
+fn options(rng: &mut ChaCha8Rng, facts: &Facts, f: Fact) -> ([String; 4], char) {
+    let [a, b, c] = distractors(rng, facts, f);
+    let at = rng.gen_range(0..4);
+    let mut options = vec![a, b, c];
+    options.insert(at, facts.value(f));
+    let options: [String; 4] = options.try_into().expect("four options");
+    (options, Mcq::LETTERS[at])
+}
+
 /// One multiple-choice question about fact `f` of a person, in `variant`'s wording, with
 /// fresh distractors and a random position for the true value.
 pub(crate) fn mcq_about(
@@ -174,18 +176,11 @@ pub(crate) fn mcq_about(
     m: Modality,
     variant: usize,
 ) -> Mcq {
-    let at = rng.gen_range(0..4);
-    let mut options: Vec<String> = distractors(rng, facts, f).to_vec();
-    options.insert(at, facts.value(f));
+    let (options, correct) = options(rng, facts, f);
     Mcq {
         question: question(f, &subject(facts, m), variant),
-        options: [
-            options[0].clone(),
-            options[1].clone(),
-            options[2].clone(),
-            options[3].clone(),
-        ],
-        correct: Mcq::LETTERS[at],
+        options,
+        correct,
     }
 }
 
