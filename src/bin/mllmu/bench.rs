@@ -6,39 +6,39 @@ use std::path::PathBuf;
 /// Benchmark folder commands.
 #[derive(Subcommand)]
 pub enum BenchCommand {
-    /// Print counts per folder.
+    /// Print counts per folder
     Stats {
-        /// The benchmark folder.
+        /// Read the benchmark from this folder
         dir: PathBuf,
-        /// Print JSON (`{"folders": {...}}`) instead of a table.
+        /// Print JSON (`{"folders": {...}}`) instead of a table
         #[arg(long)]
         json: bool,
     },
-    /// Write a synthetic mini benchmark in the hub layout.
+    /// Write a synthetic mini benchmark in the hub layout
     Mini {
-        /// The folder to write (created if needed).
+        /// Write the benchmark into this folder (created if needed)
         out: PathBuf,
-        /// RNG seed; the same seed gives byte-identical files.
+        /// Seed the generator (the same seed writes byte-identical files)
         #[arg(long, default_value_t = MiniConfig::default().seed)]
         seed: u64,
-        /// Number of fictitious profiles.
+        /// Generate this many fictitious profiles
         #[arg(long, default_value_t = MiniConfig::default().profiles)]
         profiles: usize,
-        /// Number of invented celebrities.
+        /// Invent this many celebrities
         #[arg(long, default_value_t = MiniConfig::default().celebrities)]
         celebrities: usize,
     },
-    /// Plot questions per set, task and modality (`.svg` or `.png` by extension).
+    /// Plot questions per set, task and modality (`.svg` or `.png` by extension)
     Plot {
-        /// The benchmark folder.
+        /// Read the benchmark from this folder
         dir: PathBuf,
-        /// The output file.
+        /// Write the figure to this file
         out: PathBuf,
     },
-    /// Download the benchmark into the Hugging Face cache and print its folder.
+    /// Download the benchmark into the Hugging Face cache and print its folder
     #[cfg(feature = "hub")]
     Download {
-        /// The dataset repository.
+        /// Download this dataset repository
         #[arg(long, default_value = mllmu::bench::DEFAULT_REPO)]
         repo: String,
     },

@@ -35,28 +35,28 @@ const TRAIN_LR: f64 = 1e-5;
 /// Arguments of `mllmu bench-model`.
 #[derive(clap::Args)]
 pub struct BenchModelArgs {
-    /// Model folder (llava-hf layout) or, with the `hub` feature, a hub id.
+    /// Time this model folder (llava-hf layout) or, with the `hub` feature, hub id
     #[arg(long)]
     model: String,
-    /// CPU threads (default: all cores, or RAYON_NUM_THREADS).
+    /// Run on this many CPU threads (default: all cores, or RAYON_NUM_THREADS)
     #[arg(long)]
     threads: Option<usize>,
-    /// Print the result as JSON.
+    /// Print the result as JSON
     #[arg(long)]
     json: bool,
     #[command(flatten)]
     device: DeviceArgs,
-    /// Timed runs per measurement (the median is reported).
+    /// Time this many runs per measurement (the median is reported)
     #[arg(long, default_value_t = 5)]
     repeats: usize,
-    /// Untimed warm-up runs per measurement.
+    /// Warm up with this many untimed runs per measurement
     #[arg(long, default_value_t = 1)]
     warmup: usize,
-    /// Keep glibc's default allocator settings (see `device::tune_allocator`).
+    /// Keep glibc's default allocator settings (see `device::tune_allocator`)
     #[arg(long)]
     no_allocator_tuning: bool,
     /// Run every operation through its composite candle path instead of the fused CPU
-    /// kernels (`mllmu::model::fused`): the "before" of a speed comparison.
+    /// kernels (`mllmu::model::fused`): the "before" of a speed comparison
     #[arg(long)]
     composite: bool,
 }

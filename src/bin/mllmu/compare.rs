@@ -10,23 +10,23 @@ use std::path::PathBuf;
 /// Arguments of `mllmu compare`.
 #[derive(clap::Args)]
 pub struct CompareArgs {
-    /// Evaluation folders (`mllmu eval --out`), one per method, named by the folder name; or
-    /// one folder holding them (`mllmu demo`'s `DIR/eval`), `vanilla` first.
+    /// Compare these evaluation folders (`mllmu eval --out`), one per method, named by the folder
+    /// name; or one folder holding them (`mllmu demo`'s `DIR/eval`), `vanilla` first
     #[arg(required = true, value_name = "RUN_DIR")]
     pub runs: Vec<PathBuf>,
-    /// The run the others are compared against (default: the first).
+    /// Compare the others against this run (default: the first)
     #[arg(long, value_name = "NAME")]
     pub baseline: Option<String>,
-    /// Print `{"runs", "table", "paired"}` as JSON.
+    /// Print `{"runs", "table", "paired"}` as JSON
     #[arg(long, conflicts_with_all = ["markdown", "latex"])]
     pub json: bool,
-    /// Print the tables as Markdown.
+    /// Print the tables as Markdown
     #[arg(long, conflicts_with = "latex")]
     pub markdown: bool,
-    /// Print the tables as LaTeX.
+    /// Print the tables as LaTeX
     #[arg(long)]
     pub latex: bool,
-    /// Also write a self-contained HTML page (tables and figures) to this file.
+    /// Also write a self-contained HTML page (tables and figures) to this file
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
 }

@@ -29,28 +29,28 @@ use std::time::Instant;
 /// Arguments of `mllmu demo`.
 #[derive(clap::Args)]
 pub struct DemoArgs {
-    /// Where to write the benchmark, checkpoints, evaluations, figures and report.html.
+    /// Write the benchmark, checkpoints, evaluations, figures and report.html here
     #[arg(long, default_value = "mllmu-demo")]
     pub out: PathBuf,
-    /// Seed of everything (benchmark, training, evaluation).
+    /// Seed everything (benchmark, training, evaluation)
     #[arg(long, default_value_t = MiniConfig::default().seed)]
     pub seed: u64,
-    /// The base checkpoint folder (default: the embedded mini-llava).
+    /// Start from this base checkpoint folder (default: the embedded mini-llava)
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Fictitious profiles in the mini benchmark (forget_10 holds a tenth of them).
+    /// Generate this many fictitious profiles in the mini benchmark (forget_10 holds a tenth)
     #[arg(long, default_value_t = 100)]
     pub profiles: usize,
-    /// Unlearning methods, in order (ga, grad_diff, kl, npo, simnpo, idk_nll, idk_dpo, rmu).
+    /// Unlearn with these methods, in order (ga, grad_diff, kl, npo, simnpo, idk_nll, idk_dpo, rmu)
     #[arg(long, value_delimiter = ',', default_value = "ga,grad_diff,kl,npo")]
     pub methods: Vec<String>,
-    /// Retain profiles evaluated (a seeded sample; the forget and test sets are whole).
+    /// Evaluate this many retain profiles (a seeded sample; the forget and test sets are whole)
     #[arg(long, default_value_t = 20)]
     pub retain_sample: usize,
-    /// Celebrities evaluated (a seeded sample).
+    /// Evaluate this many celebrities (a seeded sample)
     #[arg(long, default_value_t = 10)]
     pub celebrity_sample: usize,
-    /// Device: auto, cpu, cuda or cuda:N.
+    /// Run on auto, cpu, cuda or cuda:N
     #[arg(long, default_value = "auto")]
     pub device: String,
 }

@@ -17,13 +17,13 @@ use std::path::PathBuf;
 /// The sets `--sets` accepts.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SetArg {
-    /// The forget split.
+    /// Evaluate the forget split
     Forget,
-    /// Test_Set rows of the forget profiles.
+    /// Evaluate the Test_Set rows of the forget profiles
     Test,
-    /// The retain split.
+    /// Evaluate the retain split
     Retain,
-    /// The celebrities.
+    /// Evaluate the celebrities
     Celebrity,
 }
 
@@ -44,11 +44,11 @@ impl SetArg {
 pub struct EvalArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// The benchmark: a folder, or a dataset hub id with an optional `@revision`
+    /// Read the benchmark from this folder or dataset hub id with an optional `@revision`
     /// (`MLLMMU/MLLMU-Bench`)
     #[arg(long, value_name = "DIR_OR_HUB_ID")]
     pub bench: String,
-    /// Forget ratio in percent: 5, 10 or 15
+    /// Pick the forget ratio in percent: 5, 10 or 15
     #[arg(long, value_name = "PERCENT", default_value_t = 5)]
     pub forget: u8,
     /// Write the result files, report.json and the generation cache here
@@ -95,16 +95,15 @@ pub struct EvalArgs {
     /// ("beyond" in --json)
     #[arg(long)]
     pub beyond: bool,
-    /// The retain-only model (`finetune --exclude-forget`), a folder or hub id: adds forget
-    /// quality and PrivLeak (implies --beyond)
+    /// Add forget quality and PrivLeak against this retain-only model (`finetune
+    /// --exclude-forget`), a folder or hub id (implies --beyond)
     #[arg(long, value_name = "DIR_OR_HUB_ID")]
     pub retain_model: Option<String>,
-    /// Membership non-members never trained on: a folder of --bench (e.g. forget_15 for a
-    /// model fine-tuned with --exclude-forget 15) or another benchmark directory
-    /// [default: a sample of retain profiles] (implies --beyond)
+    /// Draw membership non-members from a folder of --bench (e.g. forget_15 for a model fine-tuned
+    /// with --exclude-forget 15) or another benchmark [default: a retain sample] (implies --beyond)
     #[arg(long, value_name = "FOLDER_OR_DIR")]
     pub holdout_from: Option<String>,
-    /// Retain profiles scored for the beyond numbers (a seeded sample)
+    /// Score this many retain profiles for the beyond numbers (a seeded sample)
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub beyond_retain_profiles: usize,
 }
@@ -136,7 +135,7 @@ impl EvalArgs {
 /// Arguments of `mllmu score-text`.
 #[derive(clap::Args)]
 pub struct ScoreTextArgs {
-    /// JSONL file, one `{"ground_truth": ..., "prediction": ...}` object per line.
+    /// Read the pairs from this JSONL file, one `{"ground_truth": ..., "prediction": ...}` per line
     #[arg(long, value_name = "PAIRS.jsonl")]
     pub input: PathBuf,
 }

@@ -88,56 +88,55 @@ fn level(s: &str) -> std::result::Result<f64, String> {
 /// `--shot-pool`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PoolArg {
-    /// The evaluated set itself (the reference).
+    /// Draw from the evaluated set itself (the reference)
     Evaluated,
-    /// Profiles outside the evaluated set.
+    /// Draw from profiles outside the evaluated set
     Disjoint,
-    /// No few-shot examples.
+    /// Use no few-shot examples
     ZeroShot,
 }
 
 /// `--extraction`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExtractionArg {
-    /// Split prompt + continuation on `ASSISTANT:` (the reference).
+    /// Split prompt + continuation on `ASSISTANT:` (the reference)
     Reference,
-    /// The newly generated tokens only.
+    /// Read the newly generated tokens only
     NewTokens,
 }
 
 /// `--family`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FamilyArg {
-    /// LLaVA-1.5.
+    /// Use the counts of LLaVA-1.5
     Llava,
-    /// Idefics2.
+    /// Use the counts of Idefics2
     Idefics2,
 }
 
 /// `on` or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OnOff {
-    /// Enabled.
+    /// Enable
     On,
-    /// Disabled.
+    /// Disable
     Off,
 }
 
 /// The evaluation choices, flattened into `mllmu eval`.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct EvalChoices {
-    /// Few-shot profiles per task: N for classification and cloze alike, TASK=N pairs
-    /// (`classification=1,cloze=2`), or both; 0 is zero-shot [default: the reference's
-    /// per-family counts]
+    /// Give classification and cloze N few-shot profiles, TASK=N pairs (`classification=1,cloze=2`)
+    /// or both; 0 is zero-shot [default: the reference's per-family counts]
     #[arg(long, value_name = "N|TASK=N,...", value_parser = parse_shots)]
     pub shots: Option<Shots>,
-    /// Where few-shot profiles come from [default: evaluated, or disjoint with --corrected]
+    /// Draw few-shot profiles from this pool [default: evaluated, or disjoint with --corrected]
     #[arg(long, value_enum, value_name = "POOL")]
     pub shot_pool: Option<PoolArg>,
     /// Score classification also by the log-likelihood of the option letters [default: on]
     #[arg(long, value_enum, value_name = "on|off")]
     pub option_likelihood: Option<OnOff>,
-    /// How answers are read from the decoded output [default: reference, or new-tokens with
+    /// Read answers from the decoded output this way [default: reference, or new-tokens with
     /// --corrected]
     #[arg(long, value_enum, value_name = "MODE")]
     pub extraction: Option<ExtractionArg>,
@@ -145,17 +144,17 @@ pub struct EvalChoices {
     /// reference's 50]
     #[arg(long, value_name = "N", value_parser = positive)]
     pub max_new_tokens: Option<usize>,
-    /// Model family deciding the reference's few-shot counts [default: config.json's
+    /// Take the reference's few-shot counts of this model family [default: config.json's
     /// model_type]
     #[arg(long, value_enum, value_name = "FAMILY")]
     pub family: Option<FamilyArg>,
     /// Evaluate a seeded sample of N profiles of a set (`retain=20`; comma-separated)
     #[arg(long, value_name = "SET=N,...", value_delimiter = ',', value_parser = parse_sample)]
     pub sample: Vec<(EvalMode, usize)>,
-    /// Bootstrap resamples of the confidence intervals [default: 1000]
+    /// Draw this many bootstrap resamples for the confidence intervals [default: 1000]
     #[arg(long, value_name = "N", value_parser = positive)]
     pub bootstrap_resamples: Option<usize>,
-    /// Coverage of the confidence intervals, between 0 and 1 [default: 0.95]
+    /// Set the coverage of the confidence intervals, between 0 and 1 [default: 0.95]
     #[arg(long, value_name = "LEVEL", value_parser = level)]
     pub confidence: Option<f64>,
 }

@@ -15,16 +15,16 @@ use std::path::{Path, PathBuf};
 pub struct GenerateArgs {
     #[command(flatten)]
     model: ModelArgs,
-    /// Image files, one per `<image>` in the prompt, in order.
+    /// Attach these image files, one per `<image>` in the prompt, in order
     #[arg(long)]
     image: Vec<PathBuf>,
-    /// The prompt, e.g. "USER: <image>\nWho is this?\nASSISTANT:".
+    /// Generate from this prompt, e.g. "USER: <image>\nWho is this?\nASSISTANT:"
     #[arg(long)]
     prompt: String,
-    /// Most tokens to generate (stops earlier on end-of-sequence).
+    /// Generate at most this many tokens (stop earlier on end-of-sequence)
     #[arg(long)]
     max_new_tokens: usize,
-    /// Print input ids, new ids, text and the first step's top-5 logits as JSON.
+    /// Print input ids, new ids, text and the first step's top-5 logits as JSON
     #[arg(long)]
     json: bool,
     #[command(flatten)]

@@ -14,11 +14,11 @@ use std::time::Duration;
 /// How to ask for a JSON reply.
 #[derive(Clone, Copy, clap::ValueEnum)]
 enum FormatArg {
-    /// A JSON schema (structured output).
+    /// Ask for a JSON schema (structured output)
     Schema,
-    /// JSON mode.
+    /// Ask in JSON mode
     Json,
-    /// No response_format; the prompt asks for JSON.
+    /// Send no response_format (the prompt asks for JSON)
     Text,
 }
 
@@ -64,10 +64,10 @@ pub struct JudgeArgs {
     /// Send every item even if it was scored before
     #[arg(long)]
     no_cache: bool,
-    /// Price of a million prompt tokens in dollars, for the cost estimate
+    /// Price a million prompt tokens at this many dollars, for the cost estimate
     #[arg(long, value_name = "USD", default_value_t = Prices::default().prompt_per_million)]
     prompt_price: f64,
-    /// Price of a million completion tokens in dollars, for the cost estimate
+    /// Price a million completion tokens at this many dollars, for the cost estimate
     #[arg(long, value_name = "USD", default_value_t = Prices::default().completion_per_million)]
     completion_price: f64,
     /// Print the summary as JSON

@@ -28,30 +28,30 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the main job on the embedded mini benchmark (no download).
+    /// Run the main job on the embedded mini benchmark (no download)
     Demo(demo::DemoArgs),
-    /// Inspect or generate benchmark folders.
+    /// Inspect or generate benchmark folders
     #[command(subcommand)]
     Bench(bench::BenchCommand),
-    /// Generate text from a LLaVA checkpoint for one prompt.
+    /// Generate text from a LLaVA checkpoint for one prompt
     Generate(generate::GenerateArgs),
-    /// Time forward, generation and a training step of a checkpoint.
+    /// Time forward, generation and a training step of a checkpoint
     BenchModel(bench_model::BenchModelArgs),
-    /// Evaluate a checkpoint on the four sets of MLLMU-Bench.
+    /// Evaluate a checkpoint on the four sets of MLLMU-Bench
     Eval(eval::EvalArgs),
-    /// Compare evaluation runs: the paper's table, paired differences, figures.
+    /// Compare evaluation runs: the paper's table, paired differences, figures
     Compare(compare::CompareArgs),
-    /// Score ground-truth/prediction pairs with ROUGE and BLEU.
+    /// Score ground-truth/prediction pairs with ROUGE and BLEU
     ScoreText(eval::ScoreTextArgs),
-    /// Fine-tune a model on the benchmark (the vanilla model).
+    /// Fine-tune a model on the benchmark (the vanilla model)
     Finetune(train::FinetuneArgs),
-    /// Unlearn the forget set from a fine-tuned model.
+    /// Unlearn the forget set from a fine-tuned model
     Unlearn(train::UnlearnArgs),
-    /// Relearning attack: fine-tune part of the forget set, measure the rest.
+    /// Relearn part of the forget set and measure the rest (the relearning attack)
     Relearn(relearn::RelearnArgs),
-    /// Pretrain the mini LLaVA from scratch (corpus, tokenizer, weights).
+    /// Pretrain the mini LLaVA from scratch (corpus, tokenizer, weights)
     MiniModel(mini_model::MiniModelArgs),
-    /// Grade generations for factuality with an LLM judge.
+    /// Grade generations for factuality with an LLM judge
     #[cfg(feature = "judge")]
     Judge(judge::JudgeArgs),
 }

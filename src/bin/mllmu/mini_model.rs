@@ -6,56 +6,56 @@ use std::path::PathBuf;
 /// Arguments of `mllmu mini-model`.
 #[derive(clap::Args)]
 pub struct MiniModelArgs {
-    /// Where to write the checkpoint folder.
+    /// Write the checkpoint into this folder
     #[arg(long)]
     pub out: PathBuf,
-    /// Seed of the corpus, the initial weights and the batch order.
+    /// Seed the corpus, the initial weights and the batch order
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// People in the pretraining corpus (default: the recipe's).
+    /// Put this many people in the pretraining corpus (default: the recipe's)
     #[arg(long)]
     pub people: Option<usize>,
-    /// Of those, people held out of the evaluation forms (their questions are the probes).
+    /// Hold this many of them out of the evaluation forms (their questions are the probes)
     #[arg(long)]
     pub held_out: Option<usize>,
-    /// Question plans (facts asked, option orders) per drilled person and wording.
+    /// Draw this many question plans (facts asked, option orders) per drilled person and wording
     #[arg(long)]
     pub plans: Option<usize>,
-    /// Distinct question-plan draws cycled over the epochs (1: the same documents every epoch).
+    /// Cycle this many question-plan draws over the epochs (1: the same documents every epoch)
     #[arg(long)]
     pub fresh_plans: Option<usize>,
-    /// Passes over the corpus.
+    /// Pass over the corpus this many times
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Stop after this many optimizer steps (a short run).
+    /// Stop after this many optimizer steps (a short run)
     #[arg(long)]
     pub max_steps: Option<usize>,
-    /// Peak learning rate.
+    /// Set the peak learning rate
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Documents per step.
+    /// Train on this many documents per step
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Decoder width.
+    /// Set the decoder width
     #[arg(long)]
     pub hidden: Option<usize>,
-    /// Decoder layers.
+    /// Stack this many decoder layers
     #[arg(long)]
     pub layers: Option<usize>,
-    /// Score the held-out probes every N steps (0: only at the end).
+    /// Score the held-out probes every N steps (0: only at the end)
     #[arg(long)]
     pub probe_every: Option<usize>,
     /// Add reading documents (a biography, then multiple choice about it) for the drilled
-    /// people (an experiment; the shipped model was made without them).
+    /// people (an experiment; the shipped model was made without them)
     #[arg(long)]
     pub reading: bool,
-    /// Learn only the answers of the evaluation-form documents, not their prompts.
+    /// Learn only the answers of the evaluation-form documents, not their prompts
     #[arg(long)]
     pub answers_only: bool,
-    /// Drill documents per epoch (short multiple-choice practice).
+    /// Add this many drill documents per epoch (short multiple-choice practice)
     #[arg(long)]
     pub drills: Option<usize>,
-    /// Average the loss per document rather than per token.
+    /// Average the loss per document rather than per token
     #[arg(long)]
     pub document_mean: bool,
 }

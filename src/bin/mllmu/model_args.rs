@@ -11,14 +11,12 @@ use std::path::{Path, PathBuf};
 /// The model a command loads, and where its tokenizer and processor come from.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ModelArgs {
-    /// The model: a checkpoint folder (llava-hf layout) or a hub id with an optional
-    /// `@revision` (`llava-hf/llava-1.5-7b-hf`), downloaded into the Hugging Face cache
-    /// (feature `hub`; offline when cached)
+    /// Load this checkpoint folder (llava-hf layout) or hub id with an optional `@revision`
+    /// (`llava-hf/llava-1.5-7b-hf`; feature `hub`: fetched into the HF cache, offline when cached)
     #[arg(long, value_name = "DIR_OR_HUB_ID")]
     pub model: String,
-    /// Take the tokenizer and processor files from this model (folder or hub id), for
-    /// weight-only checkpoints such as MLLMMU/LLaVA_Vanilla [default: the checkpoint's own,
-    /// else its config's `_name_or_path`]
+    /// Take the tokenizer and processor from this folder or hub id, for weight-only checkpoints
+    /// like MLLMMU/LLaVA_Vanilla [default: the model's own, else its config's `_name_or_path`]
     #[arg(long, value_name = "ID_OR_DIR")]
     pub processor_from: Option<String>,
 }

@@ -12,28 +12,28 @@ use std::path::PathBuf;
 pub struct RelearnArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// The benchmark: a folder or a hub id
+    /// Read the benchmark from this folder or hub id
     #[arg(long, value_name = "DIR_OR_HUB_ID")]
     pub bench: String,
-    /// Forget ratio in percent: 5, 10 or 15
+    /// Pick the forget ratio in percent: 5, 10 or 15
     #[arg(long, value_name = "PERCENT", default_value_t = 5)]
     pub forget: u8,
-    /// Fraction of the forget profiles fine-tuned on (the rest is measured)
+    /// Fine-tune on this fraction of the forget profiles (the rest is measured)
     #[arg(long, default_value_t = 0.2)]
     pub fraction: f64,
-    /// Optimizer steps
+    /// Take this many optimizer steps
     #[arg(long, default_value_t = 10)]
     pub steps: usize,
-    /// Peak learning rate [default: 2e-5, with --full 1e-3]
+    /// Set the peak learning rate [default: 2e-5, with --full 1e-3]
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Samples per batch
+    /// Put this many samples in a batch
     #[arg(long, default_value_t = 4)]
     pub batch_size: usize,
     /// Train every weight instead of LoRA adapters (the mini-llava recipe)
     #[arg(long)]
     pub full: bool,
-    /// Seed of the profile draw and of training
+    /// Seed the profile draw and training
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Write relearn.json here

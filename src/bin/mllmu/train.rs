@@ -15,67 +15,66 @@ use std::path::PathBuf;
 pub struct CommonArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// The benchmark: a folder (hub layout, a mini benchmark, or baseline_train_split) or a
-    /// hub id with an optional `@revision` (a dataset; `models/ID` for a model repository
-    /// such as `models/MLLMMU/baseline_train_split`)
+    /// Read the benchmark from a folder (hub layout, mini benchmark, baseline_train_split) or hub
+    /// id with an optional `@revision` (a dataset; `models/ID` for a model repository)
     #[arg(long, value_name = "DIR_OR_HUB_ID")]
     pub bench: String,
-    /// Output folder: checkpoints, the final model and train_log.json.
+    /// Write checkpoints, the final model and train_log.json to this folder
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
-    /// Epochs (default: 5 for finetune, 1 for unlearn).
+    /// Train for this many epochs (default: 5 for finetune, 1 for unlearn)
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Peak learning rate (default 2e-5; 5e-5 for rmu).
+    /// Set the peak learning rate (default 2e-5; 5e-5 for rmu)
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Samples per batch (default 4).
+    /// Put this many samples in a batch (default 4)
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// LoRA rank (default 16).
+    /// Set the LoRA rank (default 16)
     #[arg(long, conflicts_with = "full")]
     pub lora_rank: Option<usize>,
-    /// LoRA alpha (default 16).
+    /// Set the LoRA alpha (default 16)
     #[arg(long, conflicts_with = "full")]
     pub lora_alpha: Option<f64>,
-    /// LoRA dropout (default 0.05).
+    /// Set the LoRA dropout (default 0.05)
     #[arg(long, conflicts_with = "full")]
     pub lora_dropout: Option<f64>,
-    /// Also adapt the vision tower's q/k/v projections, as PEFT did in the reference.
+    /// Also adapt the vision tower's q/k/v projections, as PEFT did in the reference
     #[arg(long, conflicts_with = "full")]
     pub lora_vision: bool,
-    /// Train every weight (float32) instead of LoRA adapters.
+    /// Train every weight (float32) instead of LoRA adapters
     #[arg(long)]
     pub full: bool,
-    /// Seed of the sample order, LoRA initialisation and dropout (default 0).
+    /// Seed the sample order, LoRA initialisation and dropout (default 0)
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Micro-batches per optimizer step.
+    /// Accumulate this many micro-batches per optimizer step
     #[arg(long, default_value_t = 1)]
     pub grad_accum: usize,
-    /// Clip the global gradient norm (off by default, as the reference).
+    /// Clip the global gradient norm to this value (off by default, as the reference)
     #[arg(long)]
     pub max_grad_norm: Option<f64>,
-    /// Learning-rate schedule stepping: per_batch or per_epoch (default: the method's
-    /// reference script).
+    /// Step the learning-rate schedule per_batch or per_epoch (default: as the method's
+    /// reference script)
     #[arg(long, value_name = "per_batch|per_epoch")]
     pub stepping: Option<String>,
-    /// Labels on the answer tokens only, with EOS appended (the reference labels every
-    /// non-pad token).
+    /// Label only the answer tokens, with EOS appended (the reference labels every non-pad
+    /// token)
     #[arg(long)]
     pub answer_only: bool,
-    /// Stop after this many optimizer steps in total (resume later by running again).
+    /// Stop after this many optimizer steps in total (resume later by running again)
     #[arg(long)]
     pub max_steps: Option<usize>,
-    /// Save a checkpoint every N steps (always at the end).
+    /// Save a checkpoint every N steps (always at the end)
     #[arg(long)]
     pub checkpoint_every: Option<usize>,
-    /// Start over even if the output folder holds a checkpoint.
+    /// Start over even if the output folder holds a checkpoint
     #[arg(long)]
     pub no_resume: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
-    /// Print a JSON summary on stdout.
+    /// Print a JSON summary on stdout
     #[arg(long)]
     pub json: bool,
 }
@@ -83,11 +82,11 @@ pub struct CommonArgs {
 /// Arguments of `mllmu finetune`.
 #[derive(clap::Args, Debug)]
 pub struct FinetuneArgs {
-    /// The set to train on: ft (ft_Data), retain_95, Retain_Set, ...
+    /// Train on this set: ft (ft_Data), retain_95, Retain_Set, ...
     #[arg(long, default_value = "ft")]
     pub set: String,
-    /// The retain-only model: ft_Data without the forget profiles of this ratio (5, 10 or 15),
-    /// the reference model of NPO and of forget quality.
+    /// Train the retain-only model (the reference of NPO and of forget quality): ft_Data
+    /// without the forget profiles of this ratio (5, 10 or 15)
     #[arg(long, value_name = "PERCENT", conflicts_with = "set")]
     pub exclude_forget: Option<u8>,
     #[command(flatten)]
@@ -97,21 +96,21 @@ pub struct FinetuneArgs {
 /// Arguments of `mllmu unlearn`.
 #[derive(clap::Args, Debug)]
 pub struct UnlearnArgs {
-    /// ga, grad_diff, kl, npo, simnpo, idk_nll, idk_dpo or rmu.
+    /// Unlearn with this method: ga, grad_diff, kl, npo, simnpo, idk_nll, idk_dpo or rmu
     #[arg(long)]
     pub method: String,
-    /// Forget ratio in percent: 5, 10 or 15.
+    /// Pick the forget ratio in percent: 5, 10 or 15
     #[arg(long)]
     pub forget: u8,
-    /// Reference model (NPO, KL, IdkDPO, RMU): a folder or a hub id; default: the starting
-    /// model, frozen.
+    /// Use this reference model (NPO, KL, IdkDPO, RMU), a folder or a hub id (default: the
+    /// starting model, frozen)
     #[arg(long, value_name = "DIR_OR_HUB_ID")]
     pub reference: Option<String>,
-    /// Unlearn with text-only prompts (no image).
+    /// Unlearn with text-only prompts (no image)
     #[arg(long)]
     pub text_only: bool,
-    /// The objective's hyper-parameters as JSON, overriding the method's defaults, e.g.
-    /// `{"objective":"npo","beta":0.2,"form":"sequence_sum","retain_weight":0}`.
+    /// Set the objective's hyper-parameters as JSON, overriding the method's defaults, e.g.
+    /// `{"objective":"npo","beta":0.2,"form":"sequence_sum","retain_weight":0}`
     #[arg(long, value_name = "JSON")]
     pub objective_json: Option<String>,
     #[command(flatten)]
