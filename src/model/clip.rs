@@ -8,7 +8,7 @@
 use super::config::{Activation, VisionConfig};
 use super::fused;
 use super::linear::Linear;
-use super::llama::masked_softmax;
+use super::llama::attend;
 use super::norm::LayerNorm;
 use candle_core::{Result, Tensor};
 use candle_nn::{Module, VarBuilder};
@@ -90,8 +90,7 @@ impl ClipAttention {
         let q = shape((self.q_proj.forward(x)? * (1.0 / (d as f64).sqrt()))?)?;
         let k = shape(self.k_proj.forward(x)?)?;
         let v = shape(self.v_proj.forward(x)?)?;
-        let probs = masked_softmax(&q.matmul(&k.t()?)?, None)?;
-        let out = probs.matmul(&v)?;
+        let out = attend(&q, &k, &v, None)?;
         let out = if fused::applies(&[&out]) {
             fused::merge_heads(&out)?
         } else {

@@ -210,6 +210,16 @@ pub(crate) fn masked_softmax(scores: &Tensor, mask: Option<&Tensor>) -> Result<T
     candle_nn::ops::softmax(&s, D::Minus1)?.to_dtype(dtype)
 }
 
+/// `softmax(q·kᵀ + mask)·v` over `[B, H, L, d]` heads (q already scaled), the two products
+/// fused on the CPU.
+pub(crate) fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
+    if super::fused::applies(&[q, k, v]) {
+        let probs = masked_softmax(&super::fused::matmul(q, k, false, true)?, mask)?;
+        return super::fused::matmul(&probs, v, false, false);
+    }
+    masked_softmax(&q.matmul(&k.t()?)?, mask)?.matmul(v)
+}
+
 impl LlamaAttention {
     fn new(vb: VarBuilder, cfg: &TextConfig) -> Result<Self> {
         let (h, b) = (cfg.hidden_size, cfg.attention_bias);
@@ -278,8 +288,7 @@ impl LlamaAttention {
         } else {
             (k, v)
         };
-        let probs = masked_softmax(&q.matmul(&k.t()?)?, mask)?;
-        let out = probs.matmul(&v)?;
+        let out = attend(&q, &k, &v, mask)?;
         let out = if super::fused::applies(&[&out]) {
             super::fused::merge_heads(&out)?
         } else {

@@ -1,5 +1,5 @@
 //! Fused CPU kernels, each with its own backward pass, for the hot paths of training and
-//! inference: linear layers, RMSNorm, LayerNorm, masked softmax, rotary embedding, the split
+//! inference: linear layers and the products of attention, RMSNorm, LayerNorm, masked softmax, rotary embedding, the split
 //! and merge of attention heads, SiLU × gate, QuickGELU and log-sum-exp over the vocabulary.
 //!
 //! Written from candle primitives, an RMSNorm is eight graph nodes, each a pass over memory
@@ -15,16 +15,16 @@
 
 mod activation;
 mod heads;
-mod linear;
 mod logsumexp;
+mod matmul;
 mod norm;
 mod rope;
 mod softmax;
 
 pub(crate) use activation::{quick_gelu, silu_mul};
 pub(crate) use heads::{merge_heads, split_heads};
-pub(crate) use linear::linear;
 pub(crate) use logsumexp::logsumexp;
+pub(crate) use matmul::{linear, matmul};
 pub(crate) use norm::{layer_norm, rms_norm};
 pub(crate) use rope::rope_heads;
 pub(crate) use softmax::masked_softmax;

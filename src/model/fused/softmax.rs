@@ -25,12 +25,17 @@ pub(crate) fn masked_softmax(scores: &Tensor, mask: Option<&Tensor>) -> Result<O
     Ok(Some(scores.contiguous()?.apply_op2(&m.contiguous()?, op)?))
 }
 
+/// Below this, `expf` is exactly 0 (its smallest subnormal result is `e^-103.28`): masked
+/// positions skip libm's slow underflow path (which also sets `errno`), same bits.
+const EXP_IS_ZERO: f32 = -104.0;
+
 /// Softmax of one row in place, `x` already holding the (masked) scores.
 fn softmax_row(y: &mut [f32]) {
     let max = y.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut sum = 0f32;
     for v in y.iter_mut() {
-        *v = (*v - max).exp();
+        let d = *v - max;
+        *v = if d < EXP_IS_ZERO { 0.0 } else { d.exp() };
         sum += *v;
     }
     for v in y.iter_mut() {
@@ -176,6 +181,20 @@ mod tests {
             let out = both(&[&x], || llama::masked_softmax(x.as_tensor(), m.as_ref()));
             assert_close("masked_softmax", out, 1e-5);
         }
+    }
+
+    #[test]
+    fn exp_is_exactly_zero_where_the_kernel_skips_it() {
+        let mut x = super::EXP_IS_ZERO;
+        while x > -300.0 {
+            assert_eq!(x.exp().to_bits(), 0, "exp({x})");
+            x -= 0.0137;
+        }
+        assert!(
+            (super::EXP_IS_ZERO + 1.0).exp() > 0.0,
+            "the threshold is not far too low"
+        );
+        assert_eq!(f32::MIN.exp(), 0.0);
     }
 
     #[test]
