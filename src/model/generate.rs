@@ -259,6 +259,17 @@ impl Llava {
 
     fn decode(
         &self,
+        cache: KvCache,
+        prefix: usize,
+        rows: &[Vec<u32>],
+        pixel_values: Option<&Tensor>,
+        cfg: &GenerationConfig,
+    ) -> Result<Generation> {
+        super::device::on_pool(|| self.decode_here(cache, prefix, rows, pixel_values, cfg))
+    }
+
+    fn decode_here(
+        &self,
         mut cache: KvCache,
         prefix: usize,
         rows: &[Vec<u32>],

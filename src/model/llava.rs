@@ -293,6 +293,10 @@ impl Llava {
 
     /// Runs the decoder and returns the normed last hidden state `[B, L, hidden]`.
     pub(crate) fn run(&self, input_ids: &Tensor, inputs: RunInputs) -> Result<Tensor> {
+        super::device::on_pool(|| self.run_here(input_ids, inputs))
+    }
+
+    fn run_here(&self, input_ids: &Tensor, inputs: RunInputs) -> Result<Tensor> {
         let RunInputs {
             pixel_values,
             key_mask,

@@ -271,6 +271,10 @@ impl AdamW {
     /// One update from `grads`; tensors without a gradient are skipped. Returns how many
     /// tensors were updated.
     pub fn step(&mut self, grads: &GradStore) -> Result<usize> {
+        crate::model::device::on_pool(|| self.step_here(grads))
+    }
+
+    fn step_here(&mut self, grads: &GradStore) -> Result<usize> {
         let AdamWParams {
             lr,
             beta1,
