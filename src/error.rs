@@ -8,6 +8,9 @@ use std::path::PathBuf;
 /// Result alias used across the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The underlying error of a failure, kept as its [`source`](std::error::Error::source).
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
 /// Everything that can go wrong in mllmu.
 ///
 /// ```
@@ -85,6 +88,9 @@ pub enum Error {
         column: String,
         /// The decoder's message.
         reason: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Cause>,
     },
     /// Two rows share one profile ID.
     #[error("{file}: duplicate profile ID {id} (rows {first} and {second})")]
@@ -115,6 +121,9 @@ pub enum Error {
         file: String,
         /// The decoder's message.
         reason: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Cause>,
     },
     /// JSON could not be parsed or has the wrong shape.
     #[error("{file}: invalid JSON: {reason}")]
@@ -123,6 +132,9 @@ pub enum Error {
         file: String,
         /// The parser's message.
         reason: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Cause>,
     },
     /// A model or processor configuration value is missing or unsupported.
     #[error("{file}: field `{field}`: {reason}")]
@@ -149,6 +161,9 @@ pub enum Error {
         file: String,
         /// The cause.
         reason: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Cause>,
     },
     /// A parameter given by the caller is out of range or inconsistent.
     #[error("invalid {name} = {value}: {reason}")]
@@ -177,6 +192,9 @@ pub enum Error {
         repo: String,
         /// The cause.
         reason: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<Cause>,
     },
     /// The factuality judge failed as a whole (single items failing are recorded, not raised).
     #[error("judge: {0}")]
@@ -215,6 +233,55 @@ impl Error {
             action,
             path: path.into(),
             source,
+        }
+    }
+
+    /// [`Error::Json`] for a failure `e` of the JSON parser or writer on `file`, kept as the
+    /// source.
+    ///
+    /// ```
+    /// let e = serde_json::from_str::<u32>("x").unwrap_err();
+    /// let err = mllmu::Error::json("config.json", e);
+    /// assert!(std::error::Error::source(&err).is_some());
+    /// assert!(err.to_string().starts_with("config.json: invalid JSON: "));
+    /// ```
+    pub fn json(file: impl Into<String>, e: impl Into<Cause>) -> Self {
+        let e = e.into();
+        Error::Json {
+            file: file.into(),
+            reason: e.to_string(),
+            source: Some(e),
+        }
+    }
+
+    /// [`Error::Tokenizer`] for a failure `e` of the tokenizer of `file`, kept as the source.
+    pub fn tokenizer(file: impl Into<String>, e: impl Into<Cause>) -> Self {
+        let e = e.into();
+        Error::Tokenizer {
+            file: file.into(),
+            reason: e.to_string(),
+            source: Some(e),
+        }
+    }
+
+    /// [`Error::Hub`] for a failure `e` of the hub client on `repo`, kept as the source.
+    pub fn hub(repo: impl Into<String>, e: impl Into<Cause>) -> Self {
+        let e = e.into();
+        Error::Hub {
+            repo: repo.into(),
+            reason: e.to_string(),
+            source: Some(e),
+        }
+    }
+
+    /// [`Error::Parquet`] for a failure `e` of the parquet reader or writer on `file`, kept as
+    /// the source.
+    pub fn parquet(file: impl Into<String>, e: impl Into<Cause>) -> Self {
+        let e = e.into();
+        Error::Parquet {
+            file: file.into(),
+            reason: e.to_string(),
+            source: Some(e),
         }
     }
 

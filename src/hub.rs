@@ -243,6 +243,7 @@ fn hub_snapshot(spec: &str, target: &Target, fetch: Fetch) -> Result<PathBuf> {
                     dir.display(),
                     target.what
                 ),
+                source: None,
             });
         }
     }
@@ -288,18 +289,19 @@ fn snapshot_in(
     cache_dir: Option<PathBuf>,
 ) -> Result<PathBuf> {
     let (repo_id, revision) = split_revision(spec);
-    let hub_err = |reason: String| Error::Hub {
+    let hub_err = |reason: String, e: hf_hub::HFError| Error::Hub {
         repo: spec.to_string(),
         reason,
+        source: Some(Box::new(e)),
     };
     let (owner, name) = split_repo_id(repo_id)?;
     let mut builder = hf_hub::HFClient::builder();
     if let Some(dir) = cache_dir {
         builder = builder.cache_dir(dir);
     }
-    let client = builder.build().map_err(|e| hub_err(e.to_string()))?;
+    let client = builder.build().map_err(|e| Error::hub(spec, e))?;
     let cache = client.cache_dir().to_path_buf();
-    let client = hf_hub::HFClientSync::from_inner(client).map_err(|e| hub_err(e.to_string()))?;
+    let client = hf_hub::HFClientSync::from_inner(client).map_err(|e| Error::hub(spec, e))?;
     let get = |local_files_only: bool| {
         let allow: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
         let rev = revision.map(str::to_string);
@@ -330,10 +332,10 @@ fn snapshot_in(
     };
     let local = |hint: &str| {
         get(true).map_err(|e| {
-            hub_err(format!(
-                "not in the local cache {}: {e}{hint}",
-                cache.display()
-            ))
+            hub_err(
+                format!("not in the local cache {}: {e}{hint}", cache.display()),
+                e,
+            )
         })
     };
     match fetch {
@@ -342,10 +344,13 @@ fn snapshot_in(
         }
         Fetch::Download => get(false).or_else(|online| {
             local("").map_err(|_| {
-                hub_err(format!(
-                    "{online}; not in the local cache {} either",
-                    cache.display()
-                ))
+                hub_err(
+                    format!(
+                        "{online}; not in the local cache {} either",
+                        cache.display()
+                    ),
+                    online,
+                )
             })
         }),
         Fetch::CacheOnly => local(""),

@@ -62,20 +62,16 @@ pub fn to_json_indent4<T: serde::Serialize + ?Sized>(value: &T) -> Result<String
     let mut buf = Vec::new();
     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    value.serialize(&mut ser).map_err(|e| Error::Json {
-        file: "<output>".into(),
-        reason: e.to_string(),
-    })?;
+    value
+        .serialize(&mut ser)
+        .map_err(|e| Error::json("<output>", e))?;
     Ok(String::from_utf8(buf).expect("serde_json writes UTF-8"))
 }
 
 /// Reads and parses a JSON file, naming the file in any error.
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io("read", path, e))?;
-    serde_json::from_str(&text).map_err(|e| Error::Json {
-        file: path.display().to_string(),
-        reason: e.to_string(),
-    })
+    serde_json::from_str(&text).map_err(|e| Error::json(path.display().to_string(), e))
 }
 
 /// Hex SHA-256 of some bytes.
@@ -235,10 +231,8 @@ impl<E: CacheLine> JsonlCache<E> {
     /// Adds an entry; with a file, appends it as one line, synced to disk before returning.
     pub fn insert(&mut self, entry: E) -> Result<()> {
         if let (Some(file), Some(path)) = (self.file.as_mut(), self.path.as_ref()) {
-            let mut line = serde_json::to_string(&entry).map_err(|e| Error::Json {
-                file: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
+            let mut line = serde_json::to_string(&entry)
+                .map_err(|e| Error::json(path.display().to_string(), e))?;
             line.push('\n');
             file.write_all(line.as_bytes())
                 .and_then(|_| file.sync_data())

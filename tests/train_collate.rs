@@ -13,10 +13,7 @@ fn encoder() -> impl Fn(&str) -> mllmu::Result<Vec<u32>> {
     move |text: &str| {
         let enc = tok
             .encode(text, true)
-            .map_err(|e| mllmu::Error::Tokenizer {
-                file: "tokenizer.json".into(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| mllmu::Error::tokenizer("tokenizer.json", e))?;
         // The processor's expansion: each <image> (1456) becomes 36 copies.
         Ok(enc
             .get_ids()

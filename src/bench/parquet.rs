@@ -138,10 +138,7 @@ pub(crate) fn display_name(path: &Path) -> String {
 }
 
 fn parquet_err(file: &str, e: PolarsError) -> Error {
-    Error::Parquet {
-        file: file.to_string(),
-        reason: e.to_string(),
-    }
+    Error::parquet(file.to_string(), e)
 }
 
 /// The polars schema of a parquet file (reads the footer only).

@@ -170,6 +170,7 @@ impl Portrait {
                 profile: self.profile.clone(),
                 column,
                 reason: format!("the `bytes` field is null (path {:?})", cell.path),
+                source: None,
             }
         })
     }
@@ -190,6 +191,7 @@ impl Portrait {
                 profile: self.profile.clone(),
                 column,
                 reason,
+                source: None,
             }
         })
     }

@@ -9,10 +9,7 @@ use polars::prelude::*;
 use std::path::Path;
 
 fn polars_err(path: &Path, e: PolarsError) -> Error {
-    Error::Parquet {
-        file: path.display().to_string(),
-        reason: e.to_string(),
-    }
+    Error::parquet(path.display().to_string(), e)
 }
 
 fn strings<'a>(name: &str, values: impl Iterator<Item = &'a str>) -> Series {

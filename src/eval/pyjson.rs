@@ -150,14 +150,10 @@ pub fn to_python_json<T: serde::Serialize + ?Sized>(
         ensure_ascii,
     };
     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-    value.serialize(&mut ser).map_err(|e| Error::Json {
-        file: "<output>".into(),
-        reason: e.to_string(),
-    })?;
-    String::from_utf8(buf).map_err(|e| Error::Json {
-        file: "<output>".into(),
-        reason: e.to_string(),
-    })
+    value
+        .serialize(&mut ser)
+        .map_err(|e| Error::json("<output>", e))?;
+    String::from_utf8(buf).map_err(|e| Error::json("<output>", e))
 }
 
 #[cfg(test)]

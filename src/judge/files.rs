@@ -167,6 +167,7 @@ pub fn read_generation_file(path: &Path, label: &str) -> Result<Option<Vec<Judge
         let rows = list.as_array().ok_or_else(|| Error::Json {
             file: path.display().to_string(),
             reason: format!("`{list_name}` is not a list"),
+            source: None,
         })?;
         for (row, obj) in rows.iter().enumerate() {
             let question_type = obj

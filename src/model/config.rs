@@ -443,6 +443,7 @@ impl Config {
             Some(p) => serde_json::from_value(p.clone()).map_err(|e| Error::Json {
                 file: file.to_string(),
                 reason: format!("pad_token_id: {e}"),
+                source: Some(Box::new(e)),
             })?,
             None => c.image_token_index + 1,
         };

@@ -55,14 +55,12 @@ pub(crate) fn fields<T: DeserializeOwned>(value: &Value, file: &str) -> Result<T
         return Err(Error::Json {
             file: file.to_string(),
             reason: "expected a JSON object".into(),
+            source: None,
         });
     }
     T::deserialize(&v).map_err(|e| match culprit::<T>(&v) {
         Some((field, reason)) => config_err(file, &field, reason),
-        None => Error::Json {
-            file: file.to_string(),
-            reason: e.to_string(),
-        },
+        None => Error::json(file.to_string(), e),
     })
 }
 

@@ -508,10 +508,7 @@ impl Llava {
 }
 
 fn to_json_2(v: &serde_json::Value) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::Json {
-        file: "config.json".into(),
-        reason: e.to_string(),
-    })
+    serde_json::to_string_pretty(v).map_err(|e| Error::json("config.json", e))
 }
 
 #[cfg(test)]

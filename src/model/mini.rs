@@ -291,10 +291,8 @@ impl MiniLlava {
         let mut files = Vec::new();
         for (name, value) in self.side_files(tokenizer) {
             let path = dir.join(name);
-            let text = serde_json::to_string_pretty(&value).map_err(|e| Error::Json {
-                file: name.into(),
-                reason: e.to_string(),
-            })?;
+            let text = serde_json::to_string_pretty(&value)
+                .map_err(|e| Error::json(name.to_string(), e))?;
             crate::io::write_atomic(&path, text.as_bytes())?;
             files.push(path);
         }
@@ -412,6 +410,7 @@ fn tok_error(reason: &str) -> Error {
     Error::Json {
         file: "tokenizer.json".into(),
         reason: format!("training the BPE tokenizer: {reason}"),
+        source: None,
     }
 }
 

@@ -182,10 +182,8 @@ impl ImageProcessor {
     /// # Ok::<(), mllmu::Error>(())
     /// ```
     pub fn from_json_str(text: &str, file: &str) -> Result<Self> {
-        let value: Value = serde_json::from_str(text).map_err(|e| Error::Json {
-            file: file.to_string(),
-            reason: e.to_string(),
-        })?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| Error::json(file.to_string(), e))?;
         let p: ImageProcessor = json::fields(&value, file)?;
         if p.do_normalize && p.image_std.contains(&0.0) {
             return Err(json::config_err(

@@ -177,9 +177,10 @@ impl LlavaTokenizer {
         let tok_err = |reason: String| Error::Tokenizer {
             file: file.clone(),
             reason,
+            source: None,
         };
         let mut tokenizer =
-            tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| tok_err(e.to_string()))?;
+            tokenizers::Tokenizer::from_file(&tok_path).map_err(|e| Error::tokenizer(&file, e))?;
 
         let tok_path = json::model_file(dir, "tokenizer_config.json")?;
         let tok_cfg: TokenizerConfig = json::read_fields(&tok_path)?;
@@ -301,11 +302,8 @@ impl LlavaTokenizer {
         })
     }
 
-    fn tok_err(&self, reason: impl std::fmt::Display) -> Error {
-        Error::Tokenizer {
-            file: self.file.clone(),
-            reason: reason.to_string(),
-        }
+    fn tok_err(&self, e: tokenizers::Error) -> Error {
+        Error::tokenizer(&self.file, e)
     }
 
     /// Tokenizes a prompt as the processor does: BOS, and every `<image>` expanded to

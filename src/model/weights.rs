@@ -500,10 +500,7 @@ pub fn save_tensors(
         crate::io::write_atomic(
             &stale_index,
             serde_json::to_string_pretty(&index)
-                .map_err(|e| Error::Json {
-                    file: stale_index.display().to_string(),
-                    reason: e.to_string(),
-                })?
+                .map_err(|e| Error::json(stale_index.display().to_string(), e))?
                 .as_bytes(),
         )?;
         written.push(stale_index);

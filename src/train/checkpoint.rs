@@ -106,12 +106,14 @@ impl TrainState {
                     "state format {} is not supported (expected {STATE_FORMAT})",
                     state.format
                 ),
+                source: None,
             });
         }
         let Some(name) = state.optimizer_file.clone() else {
             return Err(Error::Json {
                 file: path.display().to_string(),
                 reason: "missing `optimizer_file`".into(),
+                source: None,
             });
         };
         let opt_path = dir.join(&name);

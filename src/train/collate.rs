@@ -447,6 +447,7 @@ mod tests {
             Err(Error::Tokenizer {
                 file: "t.json".into(),
                 reason: "boom".into(),
+                source: None,
             })
         };
         let err = CollateOptions::reference()

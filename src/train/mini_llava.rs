@@ -105,10 +105,8 @@ impl MiniRecipe {
         )?;
         std::fs::remove_dir_all(&base).map_err(|e| Error::io("remove", &base, e))?;
         let record = serde_json::json!({"recipe": self, "log": log});
-        let text = serde_json::to_string_pretty(&record).map_err(|e| Error::Json {
-            file: "pretrain_log.json".into(),
-            reason: e.to_string(),
-        })?;
+        let text = serde_json::to_string_pretty(&record)
+            .map_err(|e| Error::json("pretrain_log.json", e))?;
         crate::io::write_atomic(&pretrain::log_path(out), text.as_bytes())?;
         write_sums(out)?;
         Ok(log)

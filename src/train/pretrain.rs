@@ -389,10 +389,7 @@ fn encode_doc(tokenizer: &LlavaTokenizer, d: &TextDoc, eos: u32) -> Result<Encod
         let enc = tokenizer
             .inner()
             .encode(expanded.as_str(), true)
-            .map_err(|e| Error::Tokenizer {
-                file: "tokenizer.json".into(),
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| Error::tokenizer("tokenizer.json", e))?;
         if enc.get_ids() != ids.as_slice() {
             return Err(Error::param(
                 "document",

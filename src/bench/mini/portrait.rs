@@ -239,6 +239,7 @@ pub(crate) fn png(img: &RgbImage) -> crate::Result<Vec<u8>> {
             profile: String::new(),
             column: "image".into(),
             reason: format!("cannot encode as PNG: {e}"),
+            source: Some(Box::new(e)),
         })?;
     Ok(out)
 }

@@ -80,10 +80,8 @@ pub fn run(a: BenchModelArgs) -> Result<()> {
     report.allocator_tuned = tuned;
     report.fused = !a.composite;
     if a.json {
-        let json = serde_json::to_string(&report).map_err(|e| Error::Json {
-            file: "<bench-model report>".into(),
-            reason: e.to_string(),
-        })?;
+        let json =
+            serde_json::to_string(&report).map_err(|e| Error::json("<bench-model report>", e))?;
         println!("{json}");
     } else {
         print!("{}", report.table());

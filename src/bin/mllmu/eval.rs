@@ -223,12 +223,10 @@ pub fn run_score_text(a: ScoreTextArgs) -> mllmu::Result<()> {
         let pair: Pair = serde_json::from_str(&line).map_err(|e| Error::Json {
             file: where_.clone(),
             reason: format!("{e}\nhint: each line must be an object with string fields \"ground_truth\" and \"prediction\""),
+            source: Some(Box::new(e)),
         })?;
         let scores = score_text(&pair.ground_truth, &pair.prediction);
-        let text = serde_json::to_string(&scores).map_err(|e| Error::Json {
-            file: where_,
-            reason: e.to_string(),
-        })?;
+        let text = serde_json::to_string(&scores).map_err(|e| Error::json(where_, e))?;
         writeln!(out, "{text}").map_err(|e| Error::io("write", "<stdout>", e))?;
     }
     out.flush().map_err(|e| Error::io("write", "<stdout>", e))

@@ -53,10 +53,7 @@ pub fn run(a: GenerateArgs) -> Result<()> {
     )?;
     if a.json {
         // Field order: input_ids, new_ids, text, first_step_top5.
-        let json = serde_json::to_string(&out).map_err(|e| Error::Json {
-            file: "<generation>".into(),
-            reason: e.to_string(),
-        })?;
+        let json = serde_json::to_string(&out).map_err(|e| Error::json("<generation>", e))?;
         println!("{json}");
     } else {
         println!("{}", out.text);

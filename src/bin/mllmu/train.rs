@@ -173,10 +173,8 @@ pub fn open_bench(spec: &str) -> Result<Bench> {
 
 fn report(c: &CommonArgs, trained: &Trained) -> Result<()> {
     if c.json {
-        let text = serde_json::to_string(&trained.summary_json()).map_err(|e| Error::Json {
-            file: "<stdout>".into(),
-            reason: e.to_string(),
-        })?;
+        let text = serde_json::to_string(&trained.summary_json())
+            .map_err(|e| Error::json("<stdout>", e))?;
         println!("{text}");
     } else {
         println!("{trained}");
