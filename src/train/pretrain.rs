@@ -50,7 +50,8 @@ pub struct ChoiceProbe {
 /// Settings of a pretraining run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PretrainOptions {
-    /// Peak learning rate (cosine decay to a tenth after a linear warm-up).
+    /// Peak learning rate (cosine decay to a tenth after a linear warm-up, unless
+    /// `constant_lr`).
     pub lr: f64,
     /// Warm-up steps.
     pub warmup_steps: usize,
@@ -75,6 +76,11 @@ pub struct PretrainOptions {
     /// weighs as much as a long biography.
     #[serde(default)]
     pub document_mean: bool,
+    /// Keep the peak rate after the warm-up instead of decaying it: the multiple-choice skill
+    /// appears only after thousands of steps at chance (benches/mini-model), and a decaying
+    /// rate slows it down.
+    #[serde(default)]
+    pub constant_lr: bool,
 }
 
 impl Default for PretrainOptions {
@@ -91,6 +97,7 @@ impl Default for PretrainOptions {
             log_every: 20,
             probe_every: 0,
             document_mean: false,
+            constant_lr: false,
         }
     }
 }
@@ -354,10 +361,13 @@ pub fn pretrain(
     Ok(log)
 }
 
-/// Linear warm-up, then cosine decay to a tenth of the peak.
+/// Linear warm-up, then cosine decay to a tenth of the peak (or the peak with `constant_lr`).
 fn lr_at(o: &PretrainOptions, step: usize, total: usize) -> f64 {
     if step <= o.warmup_steps {
         return o.lr * step as f64 / o.warmup_steps.max(1) as f64;
+    }
+    if o.constant_lr {
+        return o.lr;
     }
     let span = total.saturating_sub(o.warmup_steps).max(1) as f64;
     let t = (step - o.warmup_steps) as f64 / span;
@@ -550,6 +560,28 @@ mod tests {
         // Without ranges every token is learnt.
         let all = encode_doc(&tok, &TextDoc { learn: vec![], ..d }, eos).unwrap();
         assert!(all.learnt.iter().all(|&l| l));
+    }
+
+    #[test]
+    fn the_rate_warms_up_then_decays_or_stays() {
+        let o = PretrainOptions {
+            lr: 1e-3,
+            warmup_steps: 10,
+            ..PretrainOptions::default()
+        };
+        assert!((lr_at(&o, 5, 100) - 5e-4).abs() < 1e-12);
+        assert!((lr_at(&o, 10, 100) - 1e-3).abs() < 1e-12);
+        assert!(
+            (lr_at(&o, 100, 100) - 1e-4).abs() < 1e-12,
+            "a tenth at the end"
+        );
+        let c = PretrainOptions {
+            constant_lr: true,
+            ..o
+        };
+        assert!((lr_at(&c, 5, 100) - 5e-4).abs() < 1e-12, "same warm-up");
+        assert_eq!(lr_at(&c, 60, 100), 1e-3);
+        assert_eq!(lr_at(&c, 100, 100), 1e-3);
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub struct MiniModelArgs {
     /// Average the loss per document rather than per token
     #[arg(long)]
     pub document_mean: bool,
+    /// Keep the peak learning rate after the warm-up (no cosine decay)
+    #[arg(long)]
+    pub constant_lr: bool,
 }
 
 /// Runs the command.
@@ -79,6 +82,7 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
         r.corpus.drills = v;
     }
     r.pretrain.document_mean = a.document_mean;
+    r.pretrain.constant_lr = a.constant_lr;
     if let Some(v) = a.fresh_plans {
         r.fresh_plans_per_run = v.max(1);
     }
