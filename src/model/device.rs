@@ -6,7 +6,8 @@
 use crate::{Error, Result};
 use candle_core::{DType, Device};
 
-/// Runs `f` on a thread of rayon's pool (directly when already on one).
+/// Runs `f` on a thread of rayon's pool when `device` is the CPU (directly when already on
+/// one, and for a GPU, whose work stays on the calling thread).
 ///
 /// A parallel loop started from a thread outside the pool hands its work to the pool and
 /// puts the caller to sleep until it is done: a wake-up on each side for every kernel, and
@@ -15,11 +16,12 @@ use candle_core::{DType, Device};
 /// through this (on two cores: 3–5 % faster, same results).
 ///
 /// ```
-/// let on_pool = mllmu::model::device::on_pool(|| rayon::current_thread_index().is_some());
+/// let cpu = candle_core::Device::Cpu;
+/// let on_pool = mllmu::model::device::on_pool(&cpu, || rayon::current_thread_index().is_some());
 /// assert!(on_pool);
 /// ```
-pub fn on_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
-    if rayon::current_thread_index().is_some() {
+pub fn on_pool<R: Send>(device: &Device, f: impl FnOnce() -> R + Send) -> R {
+    if !device.is_cpu() || rayon::current_thread_index().is_some() {
         f()
     } else {
         rayon::scope(|_| f())

@@ -265,7 +265,9 @@ impl Llava {
         pixel_values: Option<&Tensor>,
         cfg: &GenerationConfig,
     ) -> Result<Generation> {
-        super::device::on_pool(|| self.decode_here(cache, prefix, rows, pixel_values, cfg))
+        super::device::on_pool(self.device(), || {
+            self.decode_here(cache, prefix, rows, pixel_values, cfg)
+        })
     }
 
     fn decode_here(

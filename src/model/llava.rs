@@ -293,7 +293,7 @@ impl Llava {
 
     /// Runs the decoder and returns the normed last hidden state `[B, L, hidden]`.
     pub(crate) fn run(&self, input_ids: &Tensor, inputs: RunInputs) -> Result<Tensor> {
-        super::device::on_pool(|| self.run_here(input_ids, inputs))
+        super::device::on_pool(&self.device, || self.run_here(input_ids, inputs))
     }
 
     fn run_here(&self, input_ids: &Tensor, inputs: RunInputs) -> Result<Tensor> {

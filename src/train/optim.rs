@@ -271,7 +271,11 @@ impl AdamW {
     /// One update from `grads`; tensors without a gradient are skipped. Returns how many
     /// tensors were updated.
     pub fn step(&mut self, grads: &GradStore) -> Result<usize> {
-        crate::model::device::on_pool(|| self.step_here(grads))
+        let device = self
+            .vars
+            .first()
+            .map_or(Device::Cpu, |v| v.device().clone());
+        crate::model::device::on_pool(&device, || self.step_here(grads))
     }
 
     fn step_here(&mut self, grads: &GradStore) -> Result<usize> {

@@ -298,7 +298,7 @@ pub fn pretrain(
                     format!("the loss became {value} at step {step}"),
                 ));
             }
-            let mut grads = on_pool(|| loss.backward())?;
+            let mut grads = on_pool(loss.device(), || loss.backward())?;
             clip_grad_norm(&mut grads, &vars, opts.max_grad_norm)?;
             opt.step(&grads)?;
             log.steps = step;

@@ -436,7 +436,7 @@ impl Trainer {
             if !value.is_finite() {
                 return Ok(StepResult::NonFinite(format!("{value}")));
             }
-            let grads = on_pool(|| loss.backward())?;
+            let grads = on_pool(loss.device(), || loss.backward())?;
             if accum == 1 {
                 single = Some(grads);
             } else {
@@ -491,7 +491,7 @@ impl Trainer {
                 .forward(&batch.input_ids, pixel_values, Some(&batch.attention_mask))?;
         let loss = token_mean_nll(&batch.pass(&logits))?;
         let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        self.apply(&on_pool(|| loss.backward())?)?;
+        self.apply(&on_pool(loss.device(), || loss.backward())?)?;
         self.count_step();
         Ok(value)
     }
