@@ -353,6 +353,17 @@ pub(crate) fn zero(device: &Device) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::fused::check::{assert_close, both, var};
+
+    #[test]
+    fn fused_logsumexp_matches_the_composite_version() {
+        // 2 × 9 rows over a vocabulary of 3000: several rows per task, several tasks.
+        let x = var(&[2, 9, 3000], 1, 12.0);
+        let out = both(&[&x], || Ok(logsumexp(x.as_tensor()).unwrap()));
+        assert_close("logsumexp", out, 1e-5);
+        let out = both(&[&x], || Ok(log_softmax(x.as_tensor()).unwrap()));
+        assert_close("log_softmax", out, 1e-5);
+    }
 
     fn cpu() -> Device {
         Device::Cpu
