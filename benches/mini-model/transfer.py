@@ -39,12 +39,13 @@ trained, held = people[:N-H], people[N-H:]
 def mc(r, p, c, withfact):
     n, facts = p; q, s, vals = F[c]; v = facts[c]
     opts = r.sample([x for x in vals if x != v], 3) + [v]; r.shuffle(opts); k = opts.index(v)
-    t = "USER:\n" + (s.format(n=n, v=v) + "\n" if withfact else "")
-    t += q.format(n=n) + "\n" + "\n".join(f"{L}: {o}" for L, o in zip("ABCD", opts))
-    return t + "\nJust give ONE letter representing the answer directly.\nASSISTANT:", " " + "ABCD"[k]
+    return ask((s.format(n=n, v=v) + "\n" if withfact else "") + q.format(n=n), opts, k)
 def lookup(r):
     c = r.choice(list(F)); vals = F[c][2]; opts = r.sample(vals, 4); k = r.randrange(4)
-    t = "USER:\nWhich letter is " + opts[k] + "?\n" + "\n".join(f"{L}: {o}" for L, o in zip("ABCD", opts))
+    return ask("Which letter is " + opts[k] + "?", opts, k)
+def ask(question, opts, k):
+    """The reference's multiple-choice turn (lettered options, the one-letter instruction) and its answer."""
+    t = "USER:\n" + question + "\n" + "\n".join(f"{L}: {o}" for L, o in zip("ABCD", opts))
     return t + "\nJust give ONE letter representing the answer directly.\nASSISTANT:", " " + "ABCD"[k]
 def bio(r, p):
     n, facts = p; ss = [F[c][1].format(n=n, v=facts[c]) for c in F]; r.shuffle(ss); return " ".join(ss)
@@ -81,7 +82,7 @@ def probe(ps, withfact, r):
 pr = random.Random(3)
 P = {"lookup": [([1] + ids(a), ids(b)[0]) for a, b in (lookup(pr) for _ in range(120))], "held_recall": probe(held, False, pr), "held_read": probe(held, True, pr), "tr_recall": probe(trained[:60], False, pr)}
 QA_held = [([1] + ids(qa(p, c)[0]) + ids(" " + F[c][1].format(n=p[0], v="X").split(" X")[0]), ids(p[1][c])[0]) for p in held for c in F]
-epoch_docs()
+epoch_docs()  # one epoch drawn and dropped: every word in the vocabulary before the model is sized
 cfg = LlamaConfig(vocab_size=len(vocab) + 64, hidden_size=hidden, intermediate_size=int(hidden*2.75), num_hidden_layers=layers,
                   num_attention_heads=4, num_key_value_heads=4, max_position_embeddings=512, tie_word_embeddings=False, pad_token_id=0)
 model = LlamaForCausalLM(cfg)
@@ -103,7 +104,7 @@ for step in range(1, steps + 1):
     rows = [order.pop() for _ in range(16) if order]
     w = max(len(r[0]) for r in rows)
     x = torch.tensor([r[0] + [0]*(w-len(r[0])) for r in rows]); lab = x.clone(); lab[x == 0] = -100
-    wt = torch.ones(x.shape); 
+    wt = torch.ones(x.shape)
     for b, r in enumerate(rows):
         if r[1] >= 0: wt[b, r[1]] = lw
     for g in opt.param_groups: g["lr"] = lr * min(1, step / 200)
