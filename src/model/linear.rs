@@ -55,14 +55,24 @@ impl Linear {
 
     /// `x2` is `[rows, in]`.
     fn forward_2d(&self, x2: &Tensor) -> Result<Tensor> {
-        let mut y = if super::fused::applies(&[x2, &self.weight]) {
-            super::fused::linear(x2, &self.weight)?
-        } else {
-            x2.matmul(&self.weight.t()?)?
+        let fused = super::fused::applies(&[x2, &self.weight]);
+        let mut y = match &self.bias {
+            // one node for product and bias
+            Some(b) if fused && super::fused::applies(&[b]) => {
+                super::fused::linear_bias(x2, &self.weight, b)?
+            }
+            bias => {
+                let y = if fused {
+                    super::fused::linear(x2, &self.weight)?
+                } else {
+                    x2.matmul(&self.weight.t()?)?
+                };
+                match bias {
+                    Some(b) => y.broadcast_add(b)?,
+                    None => y,
+                }
+            }
         };
-        if let Some(b) = &self.bias {
-            y = y.broadcast_add(b)?;
-        }
         if let Some(lora) = &self.lora {
             y = (y + lora.forward(x2)?)?;
         }

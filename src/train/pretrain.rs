@@ -8,7 +8,7 @@
 //!
 //! [`Trainer`]: crate::train::Trainer
 
-use crate::model::device::on_pool;
+use crate::model::fused;
 use crate::model::weights::Weights;
 use crate::model::{Config, GenerationConfig, ImageProcessor, Llava, LlavaTokenizer, SaveOptions};
 use crate::train::grad_clip::clip_grad_norm;
@@ -298,7 +298,7 @@ pub fn pretrain(
                     format!("the loss became {value} at step {step}"),
                 ));
             }
-            let mut grads = on_pool(loss.device(), || loss.backward())?;
+            let mut grads = fused::backward(&loss)?;
             clip_grad_norm(&mut grads, &vars, opts.max_grad_norm)?;
             opt.step(&grads)?;
             log.steps = step;

@@ -21,7 +21,7 @@
 //! [`Pairing::Sequential`]: crate::train::objectives::Pairing::Sequential
 //! [`Stepping`]: crate::train::Stepping
 
-use crate::model::device::on_pool;
+use crate::model::fused;
 use crate::model::{ImageProcessor, Llava, LlavaTokenizer, LoraConfig, Model};
 use crate::train::checkpoint::{self, TrainState};
 use crate::train::collate::{Batch, CollateOptions, TrainSample};
@@ -436,7 +436,7 @@ impl Trainer {
             if !value.is_finite() {
                 return Ok(StepResult::NonFinite(format!("{value}")));
             }
-            let grads = on_pool(loss.device(), || loss.backward())?;
+            let grads = fused::backward(&loss)?;
             if accum == 1 {
                 single = Some(grads);
             } else {
@@ -491,7 +491,7 @@ impl Trainer {
                 .forward(&batch.input_ids, pixel_values, Some(&batch.attention_mask))?;
         let loss = token_mean_nll(&batch.pass(&logits))?;
         let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        self.apply(&on_pool(loss.device(), || loss.backward())?)?;
+        self.apply(&fused::backward(&loss)?)?;
         self.count_step();
         Ok(value)
     }

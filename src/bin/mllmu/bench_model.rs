@@ -402,7 +402,7 @@ fn bench_model(dir: &Path, device: &Device, dtype: DType, opts: &Options) -> Res
         let loss = token_mean_nll(&Pass::new(&logits, &labels, None))?;
         device.synchronize()?;
         let t1 = Instant::now();
-        let grads = device::on_pool(loss.device(), || loss.backward())?;
+        let grads = mllmu::model::fused::backward(&loss)?;
         device.synchronize()?;
         let t2 = Instant::now();
         opt.step(&grads)?;

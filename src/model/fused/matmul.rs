@@ -9,8 +9,10 @@
 //! products of attention. Every element is summed in the same order whatever the split, so
 //! results do not depend on the number of threads. Strided operands are read in place.
 
-use super::grad_for;
-use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use super::{for_rows, grad_for, rows_per_task, values};
+use candle_core::{
+    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
+};
 use rayon::prelude::*;
 
 /// `op_a(a)·op_b(b)` over the last two dimensions; leading (batch) dimensions must agree.
@@ -24,6 +26,110 @@ pub(crate) fn matmul(a: &Tensor, b: &Tensor, ta: bool, tb: bool) -> Result<Tenso
 /// gradient `gᵀ·x` in the weight's own layout.
 pub(crate) fn linear(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     matmul(x, w, false, true)
+}
+
+/// `x·Wᵀ + b` for `x` `[rows, in]`, `w` `[out, in]` and `b` `[out]`, one node (written with
+/// candle's ops, the bias is a broadcast node and an add node, each a full-size pass and a
+/// gradient accumulated on one thread, and the bias's gradient a serial sum). The values
+/// are candle's: the product, then the bias added to each element. The bias's gradient is
+/// the column sums of the upstream gradient, summed in fixed row blocks (the same whatever
+/// the threads).
+pub(crate) fn linear_bias(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    x.apply_op3(w, b, LinearBias)
+}
+
+struct LinearBias;
+
+impl CustomOp3 for LinearBias {
+    fn name(&self) -> &'static str {
+        "mllmu-linear-bias"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (out, shape) = MatMul {
+            ta: false,
+            tb: true,
+        }
+        .cpu_fwd(s1, l1, s2, l2)?;
+        let bias = values(s3, l3, self.name())?;
+        let n = shape.dims().last().copied().unwrap_or(0);
+        if bias.len() != n {
+            bail!("{}: bias of {} for {n} outputs", self.name(), bias.len())
+        }
+        let CpuStorage::F32(mut y) = out else {
+            bail!("{}: expected float32 storage", self.name())
+        };
+        for_rows(&mut y, n, |_, row| {
+            for (v, b) in row.iter_mut().zip(bias) {
+                *v += b
+            }
+        });
+        Ok((CpuStorage::F32(y), shape))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        _res: &Tensor,
+        g: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let dx = grad_for(x, || matmul(g, w, false, false))?;
+        let dw = match grad_for(w, || matmul(g, x, true, false))? {
+            Some(dw) => super::grad_sink::hand_over(w, dw)?,
+            None => None,
+        };
+        let db = grad_for(b, || g.contiguous()?.apply_op1_no_bwd(&ColumnSums))?;
+        Ok((dx, dw, db))
+    }
+}
+
+/// Column sums of a contiguous `[rows, n]` matrix: partial sums over fixed blocks of rows,
+/// in parallel, then the blocks in order.
+struct ColumnSums;
+
+impl CustomOp1 for ColumnSums {
+    fn name(&self) -> &'static str {
+        "mllmu-column-sums"
+    }
+
+    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = values(s, l, self.name())?;
+        let n = l.dims().last().copied().unwrap_or(0);
+        let mut total = vec![0f32; n];
+        if n > 0 {
+            let block = rows_per_task(n) * n;
+            let partial = |rows: &[f32]| {
+                let mut acc = vec![0f32; n];
+                for row in rows.chunks(n) {
+                    for (a, v) in acc.iter_mut().zip(row) {
+                        *a += v
+                    }
+                }
+                acc
+            };
+            let partials: Vec<Vec<f32>> = if g.len() <= block || rayon::current_num_threads() == 1 {
+                g.chunks(block).map(partial).collect()
+            } else {
+                g.par_chunks(block).map(partial).collect()
+            };
+            for p in partials {
+                for (t, v) in total.iter_mut().zip(p) {
+                    *t += v
+                }
+            }
+        }
+        Ok((CpuStorage::F32(total), Shape::from(n)))
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -277,6 +383,11 @@ impl CustomOp2 for MatMul {
                 matmul(a, g, !ta, false)
             }
         })?;
+        // a weight's gradient goes whole to `fused::backward`'s sink, when one is open
+        let db = match db {
+            Some(db) => super::grad_sink::hand_over(b, db)?,
+            None => None,
+        };
         Ok((da, db))
     }
 }
@@ -319,6 +430,30 @@ mod tests {
             candle_nn::Module::forward(&lin, x.as_tensor())
         });
         assert_close("linear", out, 1e-5);
+    }
+
+    #[test]
+    fn linear_with_bias_matches_the_composite_version() {
+        // rows enough for several blocks of the bias's column sums
+        let x = var(&[300, 48], 1, 2.0);
+        let w = var(&[29, 48], 2, 0.5);
+        let b = var(&[29], 3, 1.0);
+        let out = both(&[&x, &w, &b], || {
+            let lin = crate::model::linear::Linear {
+                name: "l".into(),
+                weight: w.as_tensor().clone(),
+                bias: Some(b.as_tensor().clone()),
+                lora: None,
+            };
+            candle_nn::Module::forward(&lin, x.as_tensor())
+        });
+        // the forward values are candle's, to the bit
+        let bits = |t: &Tensor| -> Vec<u32> {
+            let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            v.iter().map(|f| f.to_bits()).collect()
+        };
+        assert_eq!(bits(&(out.0).0), bits(&(out.1).0));
+        assert_close("linear with bias", out, 1e-5);
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Fused CPU kernels, each with its own backward pass, for the hot paths of training and
-//! inference: linear layers and the products of attention, RMSNorm, LayerNorm, masked softmax, rotary embedding, the split
-//! and merge of attention heads, SiLU × gate, QuickGELU and log-sum-exp over the vocabulary.
+//! inference: linear layers (with their bias) and the products of attention, RMSNorm,
+//! LayerNorm, masked softmax, rotary embedding, the split and merge of attention heads,
+//! SiLU × gate, QuickGELU and log-sum-exp over the vocabulary; and [`backward`], which
+//! hands the linear layers' weight gradients over whole instead of through candle's zeroed
+//! accumulation buffers.
 //!
 //! Written from candle primitives, an RMSNorm is eight graph nodes, each a pass over memory
 //! on one thread with its own backward node; here it is one node and one pass, parallel over
@@ -14,6 +17,7 @@
 //! order, so results do not depend on the number of threads or on scheduling.
 
 mod activation;
+mod grad_sink;
 mod heads;
 mod logsumexp;
 mod matmul;
@@ -22,9 +26,10 @@ mod rope;
 mod softmax;
 
 pub(crate) use activation::{quick_gelu, silu_mul};
+pub use grad_sink::backward;
 pub(crate) use heads::{merge_heads, split_heads};
 pub(crate) use logsumexp::logsumexp;
-pub(crate) use matmul::{linear, matmul};
+pub(crate) use matmul::{linear, linear_bias, matmul};
 pub(crate) use norm::{layer_norm, rms_norm};
 pub(crate) use rope::rope_heads;
 pub(crate) use softmax::masked_softmax;
