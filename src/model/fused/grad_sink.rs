@@ -46,9 +46,9 @@ thread_local! {
 /// ```
 pub fn backward(loss: &Tensor) -> Result<GradStore> {
     super::super::device::on_pool(loss.device(), || {
-        let _open = Open::new();
+        let open = Open::new();
         let mut grads = loss.backward()?;
-        for (_, (weight, grad)) in _open.take() {
+        for (_, (weight, grad)) in open.take() {
             let total = match grads.remove(&weight) {
                 Some(other) => other.add(&grad)?,
                 None => grad,
