@@ -59,9 +59,22 @@ pub fn backward(loss: &Tensor) -> Result<GradStore> {
     })
 }
 
+/// A kernel's gradient for `weight` (computed by `grad` only when `weight` takes part in
+/// backpropagation, as [`super::grad_for`]), handed to the open sink: `None` for candle when
+/// the sink took it.
+pub(crate) fn weight_grad_for(
+    weight: &Tensor,
+    grad: impl FnOnce() -> Result<Tensor>,
+) -> Result<Option<Tensor>> {
+    match super::grad_for(weight, grad)? {
+        Some(g) => hand_over(weight, g),
+        None => Ok(None),
+    }
+}
+
 /// Gives `grad`, the gradient of `weight` from one product, to the open sink; returns it
 /// back when none is open or `weight` is not a variable (candle then accumulates it).
-pub(crate) fn hand_over(weight: &Tensor, grad: Tensor) -> Result<Option<Tensor>> {
+fn hand_over(weight: &Tensor, grad: Tensor) -> Result<Option<Tensor>> {
     if !weight.is_variable() {
         return Ok(Some(grad));
     }

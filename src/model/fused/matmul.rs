@@ -9,6 +9,7 @@
 //! products of attention. Every element is summed in the same order whatever the split, so
 //! results do not depend on the number of threads. Strided operands are read in place.
 
+use super::grad_sink::weight_grad_for;
 use super::{for_rows, grad_for, rows_per_task, values};
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
@@ -84,10 +85,7 @@ impl CustomOp3 for LinearBias {
         g: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
         let dx = grad_for(x, || matmul(g, w, false, false))?;
-        let dw = match grad_for(w, || matmul(g, x, true, false))? {
-            Some(dw) => super::grad_sink::hand_over(w, dw)?,
-            None => None,
-        };
+        let dw = weight_grad_for(w, || matmul(g, x, true, false))?;
         let db = grad_for(b, || g.contiguous()?.apply_op1_no_bwd(&ColumnSums))?;
         Ok((dx, dw, db))
     }
@@ -376,18 +374,14 @@ impl CustomOp2 for MatMul {
                 matmul(g, b, false, !tb)
             }
         })?;
-        let db = grad_for(b, || {
+        // a weight's gradient goes whole to `fused::backward`'s sink, when one is open
+        let db = weight_grad_for(b, || {
             if tb {
                 matmul(g, a, true, ta)
             } else {
                 matmul(a, g, !ta, false)
             }
         })?;
-        // a weight's gradient goes whole to `fused::backward`'s sink, when one is open
-        let db = match db {
-            Some(db) => super::grad_sink::hand_over(b, db)?,
-            None => None,
-        };
         Ok((da, db))
     }
 }
