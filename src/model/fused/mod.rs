@@ -16,6 +16,57 @@
 //! Reductions over rows (the weight gradients of the norms) sum fixed-size chunks in a fixed
 //! order, so results do not depend on the number of threads or on scheduling.
 
+/// Defines a function whose body is compiled twice, as built (SSE2 on x86-64) and for AVX2,
+/// and runs the AVX2 copy where the CPU has it (detected once; afterwards a load and a branch
+/// per call). The kernels' row loops then use 256-bit registers. Results are bit-identical
+/// either way: Rust never contracts a multiply and an add into one FMA, and a loop's order of
+/// operations is the same at any vector width (sums kept in order stay scalar).
+macro_rules! wide_fn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? $body:block) => {
+        $(#[$m])*
+        $vis fn $name($($a: $t),*) $(-> $r)? {
+            #[inline(always)]
+            fn body($($a: $t),*) $(-> $r)? $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx2")]
+            fn avx2($($a: $t),*) $(-> $r)? {
+                body($($a),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if $crate::model::fused::wide_allowed() && std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2, checked on the line above.
+                return unsafe { avx2($($a),*) };
+            }
+            body($($a),*)
+        }
+    };
+}
+
+/// Whether [`wide_fn!`] functions may take their AVX2 copy on this thread (always, except in
+/// tests that compare the two copies).
+#[inline(always)]
+pub(crate) fn wide_allowed() -> bool {
+    #[cfg(test)]
+    if BASELINE.with(Cell::get) {
+        return false;
+    }
+    true
+}
+
+#[cfg(test)]
+thread_local! {
+    static BASELINE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the [`wide_fn!`] functions of this thread in their as-built copy.
+#[cfg(test)]
+pub(crate) fn with_baseline<T>(f: impl FnOnce() -> T) -> T {
+    let before = BASELINE.with(|b| b.replace(true));
+    let out = f();
+    BASELINE.with(|b| b.set(before));
+    out
+}
+
 mod activation;
 mod grad_sink;
 mod heads;

@@ -34,16 +34,21 @@ pub(crate) fn masked_softmax(scores: &Tensor, mask: Option<&Tensor>) -> Result<O
 /// them, which no sum of a softmax row can see. NaN stays NaN.
 #[inline(always)]
 fn exp_nonpositive(x: f32) -> f32 {
-    // NaN compares false and passes through (the cast below turns it into 0, `e` stays NaN)
+    // NaN compares false and passes through (`scale` is then some float, `e` stays NaN)
     let xc = if x < EXP_FLOOR { EXP_FLOOR } else { x };
-    let n = (xc * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let shifted = xc * std::f32::consts::LOG2_E + ROUND;
+    let n = shifted - ROUND;
     let r = xc - n * LN2_HI - n * LN2_LO;
     let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
         + 1.666_666_5e-1)
         * r
         + 0.5;
     let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) << 23) as u32);
+    // `shifted` lies in ROUND's binade, where one unit in the last place is 1, so its bits
+    // minus ROUND's are the integer n, read without a float-to-int cast (which saturates
+    // and does not vectorise); 2ⁿ is then n + 127 in the exponent field.
+    let k = shifted.to_bits().wrapping_sub(ROUND.to_bits());
+    let scale = f32::from_bits(k.wrapping_add(127) << 23);
     if x < EXP_FLOOR {
         0.0
     } else {
@@ -60,8 +65,55 @@ const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 
 /// Softmax of one row in place, `x` already holding the (masked) scores.
-fn softmax_row(y: &mut [f32]) {
-    let max = y.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+/// The largest value, NaN ignored (as `f32::max` ignores it), in eight lanes so the loop
+/// vectorises; the maximum of a set is the same whatever the order.
+#[inline(always)]
+fn row_max(y: &[f32]) -> f32 {
+    let bigger = |a: f32, b: f32| if b > a { b } else { a };
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let chunks = y.chunks_exact(8);
+    let tail = chunks.remainder();
+    for c in chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l = bigger(*l, v);
+        }
+    }
+    lanes
+        .iter()
+        .chain(tail)
+        .copied()
+        .fold(f32::NEG_INFINITY, bigger)
+}
+
+wide_fn! {
+    fn softmax_row(y: &mut [f32]) {
+        softmax_in_place(y)
+    }
+}
+
+wide_fn! {
+    /// `y = softmax(x + m)`.
+    fn masked_softmax_row(y: &mut [f32], x: &[f32], m: &[f32]) {
+        for ((y, &x), &m) in y.iter_mut().zip(x).zip(m) {
+            *y = x + m;
+        }
+        softmax_in_place(y)
+    }
+}
+
+wide_fn! {
+    /// `dx = y·(g − Σ g·y)`, the sum in order.
+    fn softmax_backward_row(dx: &mut [f32], y: &[f32], g: &[f32]) {
+        let dot: f32 = y.iter().zip(g).map(|(y, g)| y * g).sum();
+        for ((d, &y), &g) in dx.iter_mut().zip(y).zip(g) {
+            *d = y * (g - dot);
+        }
+    }
+}
+
+#[inline(always)]
+fn softmax_in_place(y: &mut [f32]) {
+    let max = row_max(y);
     // the exponentials first (a loop that vectorises), then their sum in order
     for v in y.iter_mut() {
         *v = exp_nonpositive(*v - max);
@@ -128,10 +180,7 @@ impl CustomOp2 for MaskedSoftmax {
             // row r is (batch, head, query) = (r / (h·l), _, r % l)
             let b = if self.mask_rows == 1 { 0 } else { r / (h * l) };
             let mr = &m[(b * l + r % l) * t..][..t];
-            for ((y, &x), &m) in y.iter_mut().zip(&x[r * t..(r + 1) * t]).zip(mr) {
-                *y = x + m;
-            }
-            softmax_row(y);
+            masked_softmax_row(y, &x[r * t..(r + 1) * t], mr);
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -175,11 +224,7 @@ impl CustomOp2 for SoftmaxBackward {
         let t = l1.dims().last().copied().unwrap_or(1);
         let mut out = vec![0f32; y.len()];
         for_rows(&mut out, t, |r, dx| {
-            let (yr, gr) = (&y[r * t..(r + 1) * t], &g[r * t..(r + 1) * t]);
-            let dot: f32 = yr.iter().zip(gr).map(|(y, g)| y * g).sum();
-            for ((d, &y), &g) in dx.iter_mut().zip(yr).zip(gr) {
-                *d = y * (g - dot);
-            }
+            softmax_backward_row(dx, &y[r * t..(r + 1) * t], &g[r * t..(r + 1) * t])
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -204,6 +249,43 @@ mod tests {
             }
         }
         Tensor::from_vec(m, (rows, 1, l, t), &Device::Cpu).unwrap()
+    }
+
+    #[test]
+    fn the_avx2_copies_give_the_same_bits() {
+        // One row per call, on this thread: the baseline switch is per thread.
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((seed >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 60.0
+        };
+        for t in [1, 7, 8, 9, 31, 64, 333] {
+            let x: Vec<f32> = (0..t).map(|_| next()).collect();
+            let mut m: Vec<f32> = (0..t)
+                .map(|i| if i % 5 == 3 { f32::MIN } else { 0.0 })
+                .collect();
+            if t > 8 {
+                m[1] = f32::NEG_INFINITY;
+            }
+            let g: Vec<f32> = (0..t).map(|_| next()).collect();
+            let run = || {
+                let mut plain = x.clone();
+                super::softmax_row(&mut plain);
+                let mut masked = vec![0f32; t];
+                super::masked_softmax_row(&mut masked, &x, &m);
+                let mut dx = vec![0f32; t];
+                super::softmax_backward_row(&mut dx, &plain, &g);
+                [plain, masked, dx].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
+            };
+            let wide = run();
+            let baseline = super::super::with_baseline(run);
+            assert_eq!(wide, baseline, "row of {t}");
+            assert!(super::super::with_baseline(|| !super::super::wide_allowed()));
+            let sum: f32 = wide[0].iter().map(|&b| f32::from_bits(b)).sum();
+            assert!((sum - 1.0).abs() < 1e-5, "row of {t} sums to {sum}");
+        }
     }
 
     #[test]
