@@ -128,6 +128,51 @@ fn report_round_trips_and_becomes_a_dataframe() {
 }
 
 #[test]
+fn questions_batch_by_set_task_and_modality_across_profiles() {
+    // The plan interleaves each profile's tasks and modalities; batches gather a set's
+    // questions of one task and modality from every profile, `batch_size` at a time.
+    let (m, b) = setup();
+    let split = b.split(10).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let r = quick()
+        .with_batch_size(4)
+        .run(&m, &b, &split, dir.path())
+        .unwrap();
+    assert_eq!(r.run.new_generations, r.questions.len());
+    let mut groups: Vec<((EvalMode, Task, Modality), usize)> = Vec::new();
+    let mut runs = 0;
+    let mut last = None;
+    for q in &r.questions {
+        let k = (q.set, q.task, q.modality);
+        match groups.iter_mut().find(|(g, _)| *g == k) {
+            Some((_, n)) => *n += 1,
+            None => groups.push((k, 1)),
+        }
+        if last != Some(k) {
+            runs += 1;
+            last = Some(k);
+        }
+    }
+    let expected: usize = groups.iter().map(|(_, n)| n.div_ceil(4)).sum();
+    assert_eq!(r.run.batches, expected, "{groups:?}");
+    assert!(
+        runs > expected,
+        "the fixture's plan should interleave: {runs} runs"
+    );
+
+    // Batching does not change what a question gets: one question at a time agrees.
+    let dir1 = tempfile::tempdir().unwrap();
+    let one = quick()
+        .with_batch_size(1)
+        .run(&m, &b, &split, dir1.path())
+        .unwrap();
+    assert_eq!(one.run.batches, r.questions.len());
+    for (a, b) in r.questions.iter().zip(&one.questions) {
+        assert_eq!(a.raw_output, b.raw_output, "{} {}", a.profile, a.index);
+    }
+}
+
+#[test]
 fn option_loglikelihoods_match_an_independent_forward_pass() {
     let (m, b) = setup();
     let split = b.split(5).unwrap();

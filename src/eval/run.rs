@@ -363,13 +363,14 @@ impl Evaluate {
             ..Default::default()
         };
 
-        // Groups share a prompt prefix: same set, task and modality, in plan order.
+        // Groups share a prompt prefix: same set, task and modality, in the order of their
+        // first question, each group's questions in plan order.
         let mut groups: Vec<((EvalMode, Task, Modality), Vec<usize>)> = Vec::new();
         for (i, q) in plan.questions.iter().enumerate() {
             let g = (q.set, q.task, q.modality);
-            match groups.last_mut() {
-                Some((k, v)) if *k == g => v.push(i),
-                _ => groups.push((g, vec![i])),
+            match groups.iter_mut().find(|(k, _)| *k == g) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((g, vec![i])),
             }
         }
         let mut pending = HashSet::new();
@@ -547,6 +548,7 @@ impl Evaluate {
                     .generate_with_prefix(pc, &suffixes, pv.as_ref(), &cfg)?,
                 None => model.llava.generate(&suffixes, pv.as_ref(), &cfg)?,
             };
+            stats.batches += 1;
             for (row, &i) in batch.iter().enumerate() {
                 let option_logprobs = match (want_ll, option_ids) {
                     (true, Some(ids)) => Some(logprobs_at(

@@ -133,6 +133,27 @@ pub fn describe(device: &Device) -> String {
     }
 }
 
+/// Runs candle's own element-wise kernels on the calling thread (`CANDLE_NUM_THREADS=1`)
+/// unless the variable is already set, and returns whether it set it. candle gives those
+/// kernels a pool of as many threads as rayon's (which run the matrix products and mllmu's
+/// fused kernels), and its threads spin after every kernel: next to rayon's, on a machine
+/// with few or shared cores, that made a training step up to four times slower and the demo
+/// a fifth slower, with the same results (benches/model/README.md). The CLI calls it first
+/// thing; a program does the same, before any tensor work and before it starts threads
+/// (it sets an environment variable, which candle reads once).
+///
+/// ```
+/// mllmu::model::device::elementwise_on_caller();
+/// assert!(std::env::var("CANDLE_NUM_THREADS").is_ok());
+/// ```
+pub fn elementwise_on_caller() -> bool {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_some() {
+        return false;
+    }
+    std::env::set_var("CANDLE_NUM_THREADS", "1");
+    true
+}
+
 /// Makes glibc's allocator keep freed memory for reuse instead of returning it to the OS
 /// after every large tensor: buffers up to 32 MiB come from the heap (not fresh `mmap`s)
 /// and the heap is trimmed only above 1 GiB free. candle allocates a new buffer for every

@@ -298,9 +298,7 @@ fn set_cpu_threads(n: usize) -> Result<()> {
         return Err(Error::param("threads", 0, "use at least one thread"));
     }
     std::env::set_var("RAYON_NUM_THREADS", n.to_string());
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        std::env::set_var("CANDLE_NUM_THREADS", "1");
-    }
+    device::elementwise_on_caller();
     Ok(())
 }
 

@@ -5,7 +5,7 @@
 use crate::device_args::DeviceArgs;
 use crate::model_args::ModelArgs;
 use image::DynamicImage;
-use mllmu::model::{device, GenerationConfig, ImageProcessor, Llava, LlavaTokenizer};
+use mllmu::model::{GenerationConfig, ImageProcessor, Llava, LlavaTokenizer};
 use mllmu::{Error, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -33,7 +33,6 @@ pub struct GenerateArgs {
 
 /// Runs `mllmu generate`.
 pub fn run(a: GenerateArgs) -> Result<()> {
-    device::tune_allocator();
     let dir = a.model.dir()?;
     let processor_dir = a.model.processor_dir(&dir)?;
     let tokenizer = LlavaTokenizer::from_dir(&processor_dir)?;

@@ -58,6 +58,12 @@ enum Command {
 
 fn main() {
     let cli = Cli::parse();
+    // Process-wide CPU settings, before any tensor work or thread (bench-model applies its
+    // own, with flags to measure without them).
+    if !matches!(cli.command, Command::BenchModel(_)) {
+        mllmu::model::device::elementwise_on_caller();
+        mllmu::model::device::tune_allocator();
+    }
     let result = match cli.command {
         Command::Demo(a) => demo::run(a),
         Command::Bench(c) => bench::run(c),
