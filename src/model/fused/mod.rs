@@ -67,6 +67,8 @@ pub(crate) fn with_baseline<T>(f: impl FnOnce() -> T) -> T {
     out
 }
 
+pub(crate) use wide_fn;
+
 mod activation;
 mod grad_sink;
 mod heads;
