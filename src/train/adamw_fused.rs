@@ -67,7 +67,15 @@ crate::model::fused::wide_fn! {
 
 crate::model::fused::wide_fn! {
     /// One block of [`Weights`].
-    fn weights_block(p: &mut [f32], m: &[f32], v: &[f32], eps: f32, step: f32, decay: f32, decaying: bool) {
+    fn weights_block(
+        p: &mut [f32],
+        m: &[f32],
+        v: &[f32],
+        eps: f32,
+        step: f32,
+        decay: f32,
+        decaying: bool,
+    ) {
         for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
             let denom = v.sqrt() * 1.0 + eps;
             let mut next = *p - ((m / denom) * step + 0.0);

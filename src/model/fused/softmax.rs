@@ -64,7 +64,6 @@ const ROUND: f32 = 12_582_912.0;
 const LN2_HI: f32 = 0.693_359_4;
 const LN2_LO: f32 = -2.121_944_4e-4;
 
-/// Softmax of one row in place, `x` already holding the (masked) scores.
 /// The largest value, NaN ignored (as `f32::max` ignores it), in eight lanes so the loop
 /// vectorises; the maximum of a set is the same whatever the order.
 #[inline(always)]
@@ -111,6 +110,7 @@ wide_fn! {
     }
 }
 
+/// Softmax of one row in place, `y` already holding the (masked) scores.
 #[inline(always)]
 fn softmax_in_place(y: &mut [f32]) {
     let max = row_max(y);
@@ -254,6 +254,7 @@ mod tests {
     #[test]
     fn the_avx2_copies_give_the_same_bits() {
         // One row per call, on this thread: the baseline switch is per thread.
+        assert!(super::super::with_baseline(|| !super::super::wide_allowed()));
         let mut seed = 7u64;
         let mut next = || {
             seed = seed
@@ -282,7 +283,6 @@ mod tests {
             let wide = run();
             let baseline = super::super::with_baseline(run);
             assert_eq!(wide, baseline, "row of {t}");
-            assert!(super::super::with_baseline(|| !super::super::wide_allowed()));
             let sum: f32 = wide[0].iter().map(|&b| f32::from_bits(b)).sum();
             assert!((sum - 1.0).abs() < 1e-5, "row of {t} sums to {sum}");
         }
