@@ -3,10 +3,12 @@
 //! `d silu(a)·b / da = b·σ(a)·(1 + a·(1 − σ(a)))`, `/ db = silu(a)`;
 //! `d x·σ(kx) / dx = σ(kx) + k·x·σ(kx)·(1 − σ(kx))`.
 
+use super::exp::sigmoid;
 use super::{for_rows, grad_for, values};
 use candle_core::{
     bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
 };
+use rayon::prelude::*;
 
 /// QuickGELU's constant.
 const K: f32 = 1.702;
@@ -24,21 +26,57 @@ pub(crate) fn quick_gelu(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(QuickGelu)
 }
 
-fn sigmoid(x: f32) -> f32 {
-    1.0 / (1.0 + (-x).exp())
-}
+/// Values per block of the element-wise kernels (a parallel task takes a few).
+const BLOCK: usize = 4096;
 
-/// Element-wise over equal-length slices, in parallel blocks.
-fn map2(a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32 + Sync) -> Vec<f32> {
+/// `out = f(a, b)` block by block, blocks in parallel; `f` gets one block of each slice.
+fn map2(a: &[f32], b: &[f32], f: impl Fn(&mut [f32], &[f32], &[f32]) + Sync) -> Vec<f32> {
     let mut out = vec![0f32; a.len()];
-    let block = 4096.min(a.len().max(1));
+    let block = BLOCK.min(a.len().max(1));
     for_rows(&mut out, block, |r, o| {
         let s = r * block;
-        for (i, o) in o.iter_mut().enumerate() {
-            *o = f(a[s + i], b[s + i]);
-        }
+        f(o, &a[s..s + o.len()], &b[s..s + o.len()])
     });
     out
+}
+
+wide_fn! {
+    /// `out = silu(a)·b`.
+    fn silu_mul_block(out: &mut [f32], a: &[f32], b: &[f32]) {
+        for ((o, &a), &b) in out.iter_mut().zip(a).zip(b) {
+            *o = a * sigmoid(a) * b;
+        }
+    }
+}
+
+wide_fn! {
+    /// `da = g·b·σ(a)·(1 + a·(1 − σ(a)))` and `db = g·silu(a)`, one pass.
+    fn silu_mul_backward_block(da: &mut [f32], db: &mut [f32], a: &[f32], b: &[f32], g: &[f32]) {
+        for ((((da, db), &a), &b), &g) in da.iter_mut().zip(db.iter_mut()).zip(a).zip(b).zip(g) {
+            let s = sigmoid(a);
+            *da = g * b * s * (1.0 + a * (1.0 - s));
+            *db = g * (a * s);
+        }
+    }
+}
+
+wide_fn! {
+    /// `out = x·σ(Kx)`.
+    fn quick_gelu_block(out: &mut [f32], x: &[f32]) {
+        for (o, &x) in out.iter_mut().zip(x) {
+            *o = x * sigmoid(x * K);
+        }
+    }
+}
+
+wide_fn! {
+    /// `out = g·(σ(Kx) + K·x·σ(Kx)·(1 − σ(Kx)))`.
+    fn quick_gelu_backward_block(out: &mut [f32], x: &[f32], g: &[f32]) {
+        for ((o, &x), &g) in out.iter_mut().zip(x).zip(g) {
+            let s = sigmoid(K * x);
+            *o = g * (s + K * x * s * (1.0 - s));
+        }
+    }
 }
 
 struct SiluMul;
@@ -57,7 +95,7 @@ impl CustomOp2 for SiluMul {
     ) -> Result<(CpuStorage, Shape)> {
         let a = values(s1, l1, self.name())?;
         let b = values(s2, l2, self.name())?;
-        let out = map2(a, b, |a, b| a / (1.0 + (-a).exp()) * b);
+        let out = map2(a, b, silu_mul_block);
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 
@@ -101,22 +139,26 @@ impl CustomOp3 for SiluMulBackward {
         }
         let mut out = vec![0f32; 2 * n];
         let (da, db) = out.split_at_mut(n);
-        let block = 4096.min(n.max(1));
-        for_rows(da, block, |r, o| {
-            let s = r * block;
-            for (i, o) in o.iter_mut().enumerate() {
-                let (a, b, g) = (a[s + i], b[s + i], g[s + i]);
-                let sg = sigmoid(a);
-                *o = g * b * sg * (1.0 + a * (1.0 - sg));
+        // blocks of `da` and `db` at the same offsets, in parallel tasks
+        let per = super::rows_per_task(BLOCK) * BLOCK;
+        let task = |(c, (da, db)): (usize, (&mut [f32], &mut [f32]))| {
+            let s = c * per;
+            for (j, (da, db)) in da.chunks_mut(BLOCK).zip(db.chunks_mut(BLOCK)).enumerate() {
+                let (s, e) = (s + j * BLOCK, s + j * BLOCK + da.len());
+                silu_mul_backward_block(da, db, &a[s..e], &b[s..e], &g[s..e]);
             }
-        });
-        for_rows(db, block, |r, o| {
-            let s = r * block;
-            for (i, o) in o.iter_mut().enumerate() {
-                let a = a[s + i];
-                *o = g[s + i] * (a / (1.0 + (-a).exp()));
-            }
-        });
+        };
+        if n <= per || rayon::current_num_threads() == 1 {
+            da.chunks_mut(per)
+                .zip(db.chunks_mut(per))
+                .enumerate()
+                .for_each(task);
+        } else {
+            da.par_chunks_mut(per)
+                .zip(db.par_chunks_mut(per))
+                .enumerate()
+                .for_each(task);
+        }
         Ok((CpuStorage::F32(out), Shape::from((2, n))))
     }
 }
@@ -130,7 +172,7 @@ impl CustomOp1 for QuickGelu {
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
         let x = values(s, l, self.name())?;
-        let out = map2(x, x, |x, _| x * sigmoid(x * K));
+        let out = map2(x, x, |o, x, _| quick_gelu_block(o, x));
         Ok((CpuStorage::F32(out), l.shape().clone()))
     }
 
@@ -161,10 +203,7 @@ impl CustomOp2 for QuickGeluBackward {
         if x.len() != g.len() {
             bail!("{}: inputs of different lengths", self.name())
         }
-        let out = map2(x, g, |x, g| {
-            let s = sigmoid(K * x);
-            g * (s + K * x * s * (1.0 - s))
-        });
+        let out = map2(x, g, quick_gelu_backward_block);
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
 }
@@ -183,6 +222,37 @@ mod tests {
             Activation::Silu.gated(a.as_tensor(), b.as_tensor())
         });
         assert_close("silu_mul", out, 1e-5);
+    }
+
+    #[test]
+    fn the_avx2_copies_give_the_same_bits() {
+        assert!(super::super::with_baseline(|| !super::super::wide_allowed()));
+        for n in [1, 7, 8, 9, 100, 333] {
+            // values across the sigmoid's range, with its saturated ends and a NaN
+            let mut a = super::super::check::data(n, 5, 30.0);
+            let b = super::super::check::data(n, 6, 2.0);
+            let g = super::super::check::data(n, 7, 1.0);
+            if n > 8 {
+                a[1] = -120.0;
+                a[2] = 95.0;
+                a[3] = f32::NAN;
+            }
+            let run = || {
+                let mut out = vec![vec![0f32; n]; 5];
+                let [y, da, db, q, dq] = &mut out[..] else {
+                    unreachable!()
+                };
+                super::silu_mul_block(y, &a, &b);
+                super::silu_mul_backward_block(da, db, &a, &b, &g);
+                super::quick_gelu_block(q, &a);
+                super::quick_gelu_backward_block(dq, &a, &g);
+                // bits, so that NaN compares equal to NaN
+                out.iter()
+                    .map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(run(), super::super::with_baseline(run), "{n} values");
+        }
     }
 
     #[test]

@@ -70,6 +70,7 @@ pub(crate) fn with_baseline<T>(f: impl FnOnce() -> T) -> T {
 pub(crate) use wide_fn;
 
 mod activation;
+mod exp;
 mod grad_sink;
 mod heads;
 mod logsumexp;

@@ -51,6 +51,71 @@ fn mean_std(x: &[f32], eps: f32) -> (f32, f32) {
     (mean, (var + eps).sqrt())
 }
 
+// The row kernels, compiled for AVX2 too (`wide_fn!`): the element-wise loops vectorise,
+// the sums over a row stay in order (and scalar), so both copies give the same bits.
+
+wide_fn! {
+    /// `y = x / rms(x) · w`.
+    fn rms_norm_row(y: &mut [f32], x: &[f32], w: &[f32], eps: f32) {
+        let rms = rms(x, eps);
+        for ((y, &x), &w) in y.iter_mut().zip(x).zip(w) {
+            *y = x / rms * w;
+        }
+    }
+}
+
+wide_fn! {
+    /// `dx` of one row; adds the row's share of the weight gradient to `dw`.
+    fn rms_norm_backward_row(dx: &mut [f32], dw: &mut [f32], x: &[f32], g: &[f32], w: &[f32], eps: f32) {
+        let h = x.len();
+        let inv = 1.0 / rms(x, eps);
+        let dot: f32 = x.iter().zip(g).zip(w).map(|((x, g), w)| g * w * x).sum();
+        let k = inv * inv * inv / h as f32 * dot;
+        for i in 0..h {
+            dx[i] = inv * w[i] * g[i] - x[i] * k;
+            dw[i] += g[i] * x[i] * inv;
+        }
+    }
+}
+
+wide_fn! {
+    /// `y = (x − mean) / sd · w + b`.
+    fn layer_norm_row(y: &mut [f32], x: &[f32], w: &[f32], b: &[f32], eps: f32) {
+        let (mean, sd) = mean_std(x, eps);
+        for i in 0..x.len() {
+            y[i] = (x[i] - mean) / sd * w[i] + b[i];
+        }
+    }
+}
+
+wide_fn! {
+    /// `dx` of one row; adds the row's shares of the weight and bias gradients to
+    /// `acc[..h]` and `acc[h..]`.
+    fn layer_norm_backward_row(dx: &mut [f32], acc: &mut [f32], x: &[f32], g: &[f32], w: &[f32], eps: f32) {
+        let h = x.len();
+        let (mean, sd) = mean_std(x, eps);
+        let inv = 1.0 / sd;
+        let (mut m1, mut m2) = (0f32, 0f32);
+        for i in 0..h {
+            let xh = (x[i] - mean) * inv;
+            let wg = w[i] * g[i];
+            m1 += wg;
+            m2 += wg * xh;
+        }
+        let (dw, db) = acc.split_at_mut(h);
+        for i in 0..h {
+            let xh = (x[i] - mean) * inv;
+            dw[i] += g[i] * xh;
+            db[i] += g[i];
+        }
+        let (m1, m2) = (m1 / h as f32, m2 / h as f32);
+        for i in 0..h {
+            let xh = (x[i] - mean) * inv;
+            dx[i] = inv * (w[i] * g[i] - m1 - xh * m2);
+        }
+    }
+}
+
 struct RmsNorm {
     eps: f32,
 }
@@ -72,11 +137,7 @@ impl CustomOp2 for RmsNorm {
         let h = width(x, w, self.name())?;
         let mut out = vec![0f32; x.len()];
         for_rows(&mut out, h, |r, y| {
-            let xr = &x[r * h..(r + 1) * h];
-            let rms = rms(xr, self.eps);
-            for ((y, &x), &w) in y.iter_mut().zip(xr).zip(w) {
-                *y = x / rms * w;
-            }
+            rms_norm_row(y, &x[r * h..(r + 1) * h], w, self.eps)
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -123,13 +184,7 @@ impl CustomOp3 for RmsNormBackward {
         let mut out = vec![0f32; x.len() + h];
         let dw = for_rows_summing(&mut out[..x.len()], h, h, |r, dx, dw| {
             let (xr, gr) = (&x[r * h..(r + 1) * h], &g[r * h..(r + 1) * h]);
-            let inv = 1.0 / rms(xr, self.eps);
-            let dot: f32 = xr.iter().zip(gr).zip(w).map(|((x, g), w)| g * w * x).sum();
-            let k = inv * inv * inv / h as f32 * dot;
-            for i in 0..h {
-                dx[i] = inv * w[i] * gr[i] - xr[i] * k;
-                dw[i] += gr[i] * xr[i] * inv;
-            }
+            rms_norm_backward_row(dx, dw, xr, gr, w, self.eps)
         });
         out[x.len()..].copy_from_slice(&dw);
         Ok((CpuStorage::F32(out), Shape::from((rows + 1, h))))
@@ -163,11 +218,7 @@ impl CustomOp3 for LayerNorm {
         }
         let mut out = vec![0f32; x.len()];
         for_rows(&mut out, h, |r, y| {
-            let xr = &x[r * h..(r + 1) * h];
-            let (mean, sd) = mean_std(xr, self.eps);
-            for i in 0..h {
-                y[i] = (xr[i] - mean) / sd * w[i] + b[i];
-            }
+            layer_norm_row(y, &x[r * h..(r + 1) * h], w, b, self.eps)
         });
         Ok((CpuStorage::F32(out), l1.shape().clone()))
     }
@@ -216,22 +267,7 @@ impl CustomOp3 for LayerNormBackward {
         let mut out = vec![0f32; x.len() + 2 * h];
         let sums = for_rows_summing(&mut out[..x.len()], h, 2 * h, |r, dx, acc| {
             let (xr, gr) = (&x[r * h..(r + 1) * h], &g[r * h..(r + 1) * h]);
-            let (mean, sd) = mean_std(xr, self.eps);
-            let inv = 1.0 / sd;
-            let (mut m1, mut m2) = (0f32, 0f32);
-            for i in 0..h {
-                let xh = (xr[i] - mean) * inv;
-                let wg = w[i] * gr[i];
-                m1 += wg;
-                m2 += wg * xh;
-                acc[i] += gr[i] * xh;
-                acc[h + i] += gr[i];
-            }
-            let (m1, m2) = (m1 / h as f32, m2 / h as f32);
-            for i in 0..h {
-                let xh = (xr[i] - mean) * inv;
-                dx[i] = inv * (w[i] * gr[i] - m1 - xh * m2);
-            }
+            layer_norm_backward_row(dx, acc, xr, gr, w, self.eps)
         });
         out[x.len()..].copy_from_slice(&sums);
         Ok((CpuStorage::F32(out), Shape::from((rows + 2, h))))
@@ -253,6 +289,26 @@ mod tests {
             norm::RmsNorm::from_weight(w.as_tensor().clone(), 1e-6).forward(x.as_tensor())
         });
         assert_close("rms_norm", out, 1e-5);
+    }
+
+    #[test]
+    fn the_avx2_copies_give_the_same_bits() {
+        use super::super::check::data;
+        assert!(super::super::with_baseline(|| !super::super::wide_allowed()));
+        for h in [1, 7, 8, 9, 64, 333] {
+            let (x, g) = (data(h, 1, 3.0), data(h, 2, 1.0));
+            let (w, b) = (data(h, 3, 1.5), data(h, 4, 0.5));
+            let run = || {
+                let (mut y, mut dx, mut dw) = (vec![0f32; h], vec![0f32; h], vec![0.25f32; h]);
+                let (mut z, mut dz, mut acc) = (vec![0f32; h], vec![0f32; h], vec![0.5f32; 2 * h]);
+                super::rms_norm_row(&mut y, &x, &w, 1e-6);
+                super::rms_norm_backward_row(&mut dx, &mut dw, &x, &g, &w, 1e-6);
+                super::layer_norm_row(&mut z, &x, &w, &b, 1e-5);
+                super::layer_norm_backward_row(&mut dz, &mut acc, &x, &g, &w, 1e-5);
+                [y, dx, dw, z, dz, acc].map(|v| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>())
+            };
+            assert_eq!(run(), super::super::with_baseline(run), "rows of {h}");
+        }
     }
 
     #[test]
