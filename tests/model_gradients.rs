@@ -1,6 +1,7 @@
 //! Gradient coverage: every parameter that can influence the output receives a finite,
 //! non-zero gradient from the masked cross-entropy loss (guards against candle ops without
-//! a backward pass, which silently cut the graph), with full fine-tuning and with LoRA.
+//! a backward pass, which silently cut the graph), with full fine-tuning and with LoRA; and
+//! a training step's logits, loss and gradients are the same bits on 1, 2 and 3 threads.
 
 mod model_common;
 
@@ -384,4 +385,53 @@ fn check_finite_differences(ids: &Tensor, labels: &Tensor, mask: &Tensor, pv: &T
     }
     assert_eq!(checked, 3 * names.len());
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn a_training_step_gives_the_same_bits_on_one_two_and_three_threads() {
+    // The fused kernels split matrix products into blocks and sum row reductions in fixed
+    // chunks, so logits, loss and every gradient must not depend on the thread count.
+    let r = Reference::load();
+    let (ids, labels, mask, pv) = batch(&r);
+    let step = |threads: usize| -> Vec<(String, Vec<u32>)> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let (model, vars) =
+                Llava::load_trainable(fixture("tiny-llava"), &Device::Cpu, DType::F32).unwrap();
+            let logits = model.forward(&ids, Some(&pv), Some(&mask)).unwrap();
+            let loss = token_mean_nll(&Pass::new(&logits, &labels, Some(&mask))).unwrap();
+            let grads = mllmu::model::fused::backward(&loss).unwrap();
+            let bits = |t: &Tensor| -> Vec<u32> {
+                let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+                v.iter().map(|f| f.to_bits()).collect()
+            };
+            let mut out = vec![
+                ("logits".to_string(), bits(&logits)),
+                ("loss".to_string(), bits(&loss)),
+            ];
+            let data = vars.data().lock().unwrap();
+            let mut names: Vec<&String> = data.keys().collect();
+            names.sort();
+            for name in names {
+                if let Some(g) = grads.get(data[name].as_tensor()) {
+                    out.push((name.clone(), bits(g)));
+                }
+            }
+            out
+        })
+    };
+    let one = step(1);
+    // 2 logits/loss entries and the 71 parameters that influence the output
+    assert_eq!(one.len(), 2 + 89 - 18);
+    for threads in [2, 3] {
+        let other = step(threads);
+        assert_eq!(one.len(), other.len());
+        for ((name, a), (name_b, b)) in one.iter().zip(&other) {
+            assert_eq!(name, name_b);
+            assert!(a == b, "{name} differs between 1 and {threads} threads");
+        }
+    }
 }
