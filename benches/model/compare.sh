@@ -74,10 +74,12 @@ def load(name):
     for k, s in METRICS.items():
         pooled[k] = statistics.median(x for run in runs for x in run["samples"][s])
     pooled["same_ids"] = len({run["ids_sha256"] for run in runs}) == 1
+    pooled["rounds"] = runs
     return pooled
 
-first = load(f"pytorch-{threads[0]}")
-m0 = load(f"mllmu-fused-{threads[0]}")
+sides = {t: [load(f"{side}-{t}") for side in ("mllmu-composite", "mllmu-fused", "pytorch")]
+         for t in threads}
+_, m0, first = sides[threads[0]]
 print(f"params: mllmu {m0['params']}, PyTorch {first['params']}; torch {first['torch']}, "
       f"transformers {first['transformers']}, {first['optimizer']}, attention "
       f"{first['attn_implementation']}; median of {rounds * m0['repeats']} runs per side "
@@ -86,7 +88,7 @@ ok = True
 print(f"{'metric':<22}{'threads':>8}{'composite s':>13}{'fused s':>10}{'PyTorch s':>11}"
       f"{'before':>8}{'after':>8}")
 for t in threads:
-    c, f, p = load(f"mllmu-composite-{t}"), load(f"mllmu-fused-{t}"), load(f"pytorch-{t}")
+    c, f, p = sides[t]
     ok &= c["ids_sha256"] == f["ids_sha256"] == p["ids_sha256"]
     ok &= c["same_ids"] and f["same_ids"] and p["same_ids"]
     for k in METRICS:
@@ -95,9 +97,9 @@ for t in threads:
 print("before = composite / PyTorch, after = fused / PyTorch")
 print("each round alone (fused / PyTorch, medians of one round's runs):")
 for t in threads:
+    _, f, p = sides[t]
     for k in METRICS:
-        per = [json.load(open(f"{out}/mllmu-fused-{t}-{r}.json"))[k]
-               / json.load(open(f"{out}/pytorch-{t}-{r}.json"))[k] for r in range(1, rounds + 1)]
+        per = [fr[k] / pr[k] for fr, pr in zip(f["rounds"], p["rounds"])]
         print(f"  {k:<22}{t:>3} threads: " + " ".join(f"{x:.3f}" for x in per))
 print(f"same input ids: {ok}; pixel sums {m0['pixel_sum']:.4f} / {first['pixel_sum']:.4f}")
 if not ok:
