@@ -10,8 +10,8 @@
 //! ```
 
 use crate::model::mini::MiniLlava;
-use crate::train::corpus::{Corpus, CorpusConfig, Probe};
-use crate::train::pretrain::{self, ChoiceProbe, PretrainLog, PretrainOptions, ProbeSets, TextDoc};
+use crate::train::corpus::{Corpus, CorpusConfig};
+use crate::train::pretrain::{self, PretrainLog, PretrainOptions};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -66,43 +66,16 @@ impl MiniRecipe {
         let base = out.join("base");
         self.model
             .write_base(&base, corpus.texts(), self.init_seed)?;
-        let text_docs = |c: &Corpus| -> Vec<TextDoc> {
-            c.docs
-                .iter()
-                .map(|d| TextDoc {
-                    text: d.text.clone(),
-                    images: d.images.clone(),
-                    learn: d.learn.clone(),
-                })
-                .collect()
-        };
         // Every epoch asks the same people with fresh plans and option orders.
-        let mut epoch_docs = vec![text_docs(&corpus)];
+        let mut epoch_docs = vec![corpus.docs.clone()];
         for e in 1..self.pretrain.epochs.min(self.fresh_plans_per_run) {
             let cfg = CorpusConfig {
                 plan_seed: Some(self.corpus.seed.wrapping_mul(31).wrapping_add(e as u64)),
                 ..self.corpus.clone()
             };
-            epoch_docs.push(text_docs(&Corpus::generate(&cfg)?));
+            epoch_docs.push(Corpus::generate(&cfg)?.docs);
         }
-        let as_choice = |p: &Probe| ChoiceProbe {
-            prompt: p.prompt.clone(),
-            images: p.images.clone(),
-            correct: p.correct,
-        };
-        let probes = ProbeSets {
-            held_out: corpus.probes.iter().map(as_choice).collect(),
-            drilled: corpus.drilled_probes.iter().map(as_choice).collect(),
-            reading: corpus.reading_probes.iter().map(as_choice).collect(),
-        };
-        let log = pretrain::pretrain(
-            &base,
-            out,
-            &epoch_docs,
-            &corpus.images,
-            &probes,
-            &self.pretrain,
-        )?;
+        let log = pretrain::pretrain(&base, out, &epoch_docs, &corpus, &self.pretrain)?;
         std::fs::remove_dir_all(&base).map_err(|e| Error::io("remove", &base, e))?;
         let record = serde_json::json!({"recipe": self, "log": log});
         let text = serde_json::to_string_pretty(&record)

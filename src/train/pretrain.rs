@@ -11,41 +11,18 @@
 use crate::model::fused;
 use crate::model::weights::Weights;
 use crate::model::{Config, GenerationConfig, ImageProcessor, Llava, LlavaTokenizer, SaveOptions};
+use crate::train::corpus::{Corpus, Doc, Probe};
 use crate::train::grad_clip::clip_grad_norm;
 use crate::train::loss::{sequence_nll, token_mean_nll, Pass};
 use crate::train::optim::{AdamW, AdamWParams};
 use crate::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
-use image::RgbImage;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-
-/// One training text; its `<image>` placeholders take `images` (indices into the image
-/// list passed to [`pretrain`]) in order.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextDoc {
-    /// The text, without BOS or EOS.
-    pub text: String,
-    /// Image indices, one per `<image>`.
-    pub images: Vec<usize>,
-    /// Byte ranges of `text` whose tokens are learnt (empty: every token).
-    pub learn: Vec<std::ops::Range<usize>>,
-}
-
-/// A multiple-choice prompt to score during the run (greedy, first letter of the answer).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChoiceProbe {
-    /// The prompt, ending in `ASSISTANT:`.
-    pub prompt: String,
-    /// Image indices of the prompt.
-    pub images: Vec<usize>,
-    /// The correct letter.
-    pub correct: char,
-}
 
 /// Settings of a pretraining run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,22 +102,8 @@ pub struct PretrainRecord {
     pub reading_probe_accuracy: Option<f64>,
 }
 
-/// The multiple-choice probes scored during pretraining.
-#[derive(Debug, Clone, Default)]
-pub struct ProbeSets {
-    /// About people met only in the fine-tuning form: the transfer the vanilla fine-tune
-    /// needs.
-    pub held_out: Vec<ChoiceProbe>,
-    /// About drilled people, with question plans and option orders never trained on:
-    /// whether multiple choice itself was learnt.
-    pub drilled: Vec<ChoiceProbe>,
-    /// The fact stated in the prompt, then a question about it: whether matching a known
-    /// answer to the options was learnt, apart from recall.
-    pub reading: Vec<ChoiceProbe>,
-}
-
 /// What a run did.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PretrainLog {
     /// Settings.
     pub options: PretrainOptions,
@@ -172,13 +135,14 @@ pub struct PretrainLog {
 /// `epoch_docs` holds one document list per epoch, used in turn (epoch `e` trains on
 /// `epoch_docs[(e - 1) % len]`): the same people asked with fresh question plans and option
 /// orders each epoch, so that answering multiple choice cannot be learnt by remembering
-/// which letter a document had.
+/// which letter a document had. `corpus` gives the images the documents index and the
+/// multiple-choice probes scored during the run: [`Corpus::probes`] (held out),
+/// [`Corpus::drilled_probes`] and [`Corpus::reading_probes`].
 pub fn pretrain(
     base: &Path,
     out: &Path,
-    epoch_docs: &[Vec<TextDoc>],
-    images: &[RgbImage],
-    probes: &ProbeSets,
+    epoch_docs: &[Vec<Doc>],
+    corpus: &Corpus,
     opts: &PretrainOptions,
 ) -> Result<PretrainLog> {
     if opts.batch_size == 0 || opts.epochs == 0 || opts.log_every == 0 || epoch_docs.is_empty() {
@@ -207,7 +171,8 @@ pub fn pretrain(
         named.into_iter().map(|(_, v)| v.clone()).collect()
     };
     let parameters = vars.iter().map(|v| v.elem_count()).sum();
-    let pixels = images
+    let pixels = corpus
+        .images
         .iter()
         .map(|img| {
             let v = processor.preprocess(img)?;
@@ -253,12 +218,12 @@ pub fn pretrain(
         documents: epoch_docs[0].len(),
         tokens_per_epoch,
         parameters,
-        steps: 0,
-        records: Vec::new(),
-        final_probe_accuracy: None,
-        final_drilled_probe_accuracy: None,
-        final_reading_probe_accuracy: None,
-        seconds: 0.0,
+        ..PretrainLog::default()
+    };
+    let score = |set: &[Probe], now: bool| {
+        (now && !set.is_empty())
+            .then(|| score_probes(&model, &tokenizer, &pixels, set))
+            .transpose()
     };
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let (mut sum, mut n) = (0.0, 0usize);
@@ -278,11 +243,9 @@ pub fn pretrain(
                 .flat_map(|&i| docs[i].images.iter().map(|&k| pixels[k].clone()))
                 .collect();
             let (ids, mask, labels) = collate(&rows, tokenizer.pad_id(), image_id, &device)?;
-            let pv = if imgs.is_empty() {
-                None
-            } else {
-                Some(Tensor::stack(&imgs, 0)?)
-            };
+            let pv = (!imgs.is_empty())
+                .then(|| Tensor::stack(&imgs, 0))
+                .transpose()?;
             let logits = model.forward(&ids, pv.as_ref(), Some(&mask))?;
             let pass = Pass::new(&logits, &labels, Some(&mask));
             let loss = if opts.document_mean {
@@ -306,16 +269,9 @@ pub fn pretrain(
             n += 1;
             let probe_now = opts.probe_every > 0 && step.is_multiple_of(opts.probe_every);
             if step.is_multiple_of(opts.log_every) || probe_now || step == total {
-                let score = |set: &[ChoiceProbe]| -> Result<Option<f64>> {
-                    if probe_now && !set.is_empty() {
-                        Ok(Some(score_probes(&model, &tokenizer, &pixels, set)?))
-                    } else {
-                        Ok(None)
-                    }
-                };
-                let probe_accuracy = score(&probes.held_out)?;
-                let drilled_probe_accuracy = score(&probes.drilled)?;
-                let reading_probe_accuracy = score(&probes.reading)?;
+                let probe_accuracy = score(&corpus.probes, probe_now)?;
+                let drilled_probe_accuracy = score(&corpus.drilled_probes, probe_now)?;
+                let reading_probe_accuracy = score(&corpus.reading_probes, probe_now)?;
                 let rec = PretrainRecord {
                     step,
                     epoch,
@@ -341,20 +297,23 @@ pub fn pretrain(
             }
         }
     }
-    if !probes.held_out.is_empty() {
-        let acc = score_probes(&model, &tokenizer, &pixels, &probes.held_out)?;
-        eprintln!("final probe accuracy {acc:.1}%");
-        log.final_probe_accuracy = Some(acc);
-    }
-    if !probes.drilled.is_empty() {
-        let acc = score_probes(&model, &tokenizer, &pixels, &probes.drilled)?;
-        eprintln!("final drilled-probe accuracy {acc:.1}%");
-        log.final_drilled_probe_accuracy = Some(acc);
-    }
-    if !probes.reading.is_empty() {
-        let acc = score_probes(&model, &tokenizer, &pixels, &probes.reading)?;
-        eprintln!("final reading-probe accuracy {acc:.1}%");
-        log.final_reading_probe_accuracy = Some(acc);
+    for (slot, set, what) in [
+        (&mut log.final_probe_accuracy, &corpus.probes, "probe"),
+        (
+            &mut log.final_drilled_probe_accuracy,
+            &corpus.drilled_probes,
+            "drilled-probe",
+        ),
+        (
+            &mut log.final_reading_probe_accuracy,
+            &corpus.reading_probes,
+            "reading-probe",
+        ),
+    ] {
+        *slot = score(set, true)?;
+        if let Some(acc) = slot {
+            eprintln!("final {what} accuracy {acc:.1}%");
+        }
     }
     model.save(out, &SaveOptions::default())?;
     log.seconds = start.elapsed().as_secs_f64();
@@ -385,7 +344,7 @@ struct Encoded {
 /// Tokenizes a document as [`LlavaTokenizer::encode`] does and marks the tokens that
 /// overlap its learnt byte ranges (every token when there are none); the appended EOS is
 /// always learnt.
-fn encode_doc(tokenizer: &LlavaTokenizer, d: &TextDoc, eos: u32) -> Result<Encoded> {
+fn encode_doc(tokenizer: &LlavaTokenizer, d: &Doc, eos: u32) -> Result<Encoded> {
     let mut ids = tokenizer.encode(&d.text)?;
     let mut learnt = vec![d.learn.is_empty(); ids.len()];
     if !d.learn.is_empty() {
@@ -454,22 +413,14 @@ fn collate(
     let (mut ids, mut mask, mut labels) = (Vec::new(), Vec::new(), Vec::new());
     for r in rows {
         for k in 0..width {
-            match r.ids.get(k) {
-                Some(&t) => {
-                    ids.push(t);
-                    mask.push(1u32);
-                    labels.push(if t == image_id || !r.learnt[k] {
-                        -100
-                    } else {
-                        i64::from(t)
-                    });
-                }
-                None => {
-                    ids.push(pad);
-                    mask.push(0);
-                    labels.push(-100);
-                }
-            }
+            let (t, m, l) = match r.ids.get(k) {
+                Some(&t) if t == image_id || !r.learnt[k] => (t, 1u32, -100),
+                Some(&t) => (t, 1, i64::from(t)),
+                None => (pad, 0, -100),
+            };
+            ids.push(t);
+            mask.push(m);
+            labels.push(l);
         }
     }
     let shape = (rows.len(), width);
@@ -486,18 +437,16 @@ pub fn score_probes(
     model: &Llava,
     tokenizer: &LlavaTokenizer,
     pixels: &[Tensor],
-    probes: &[ChoiceProbe],
+    probes: &[Probe],
 ) -> Result<f64> {
     let cfg = GenerationConfig::greedy_for(model, 2);
     let mut right = 0usize;
     for p in probes {
         let ids = tokenizer.encode(&p.prompt)?;
         let imgs: Vec<Tensor> = p.images.iter().map(|&k| pixels[k].clone()).collect();
-        let pv = if imgs.is_empty() {
-            None
-        } else {
-            Some(Tensor::stack(&imgs, 0)?)
-        };
+        let pv = (!imgs.is_empty())
+            .then(|| Tensor::stack(&imgs, 0))
+            .transpose()?;
         let g = model.generate(&[ids], pv.as_ref(), &cfg)?;
         let text = tokenizer.decode(&g.new_ids[0], true)?;
         if text
@@ -521,7 +470,7 @@ pub fn log_path(out: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::train::corpus::answer_spans;
+    use crate::train::corpus::{answer_spans, DocKind};
 
     fn tokenizer() -> LlavaTokenizer {
         LlavaTokenizer::from_dir(concat!(
@@ -535,9 +484,10 @@ mod tests {
     fn only_the_answers_are_learnt_and_images_shift_the_ranges() {
         let tok = tokenizer();
         let text = "USER:<image>\nQuestion: Who?\nA: x\nB: y\nCorrect Answer: B\nUSER: <image>\nQ2\nASSISTANT: Tartu, Estonia";
-        let d = TextDoc {
+        let d = Doc {
             text: text.into(),
             images: vec![0, 0],
+            kind: DocKind::Reading,
             learn: answer_spans(text),
         };
         let eos = tok.eos_id();
@@ -558,7 +508,7 @@ mod tests {
             ["B", "Tartu,", "Estonia"]
         );
         // Without ranges every token is learnt.
-        let all = encode_doc(&tok, &TextDoc { learn: vec![], ..d }, eos).unwrap();
+        let all = encode_doc(&tok, &Doc { learn: vec![], ..d }, eos).unwrap();
         assert!(all.learnt.iter().all(|&l| l));
     }
 
