@@ -351,7 +351,76 @@ pub(crate) fn zero(device: &Device) -> Result<Tensor> {
 }
 
 #[cfg(test)]
+pub(crate) mod testutil {
+    //! A fixed tiny batch and f64 hand computations shared by the loss and objective tests.
+    use candle_core::{Device, Tensor};
+
+    /// Logits `[2, 4, 5]`, a deterministic pattern offset by `shift`.
+    pub fn logits_data(shift: f64) -> Vec<Vec<Vec<f64>>> {
+        (0..2)
+            .map(|b| {
+                (0..4)
+                    .map(|t| {
+                        (0..5)
+                            .map(|v| {
+                                ((b * 31 + t * 7 + v * 3) % 11) as f64 * 0.37 - 1.5
+                                    + shift * (v as f64 - 2.0)
+                            })
+                            .collect()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    pub fn tensor(d: &[Vec<Vec<f64>>]) -> Tensor {
+        let flat: Vec<f32> = d.iter().flatten().flatten().map(|&x| x as f32).collect();
+        Tensor::from_vec(flat, (d.len(), d[0].len(), d[0][0].len()), &Device::Cpu).unwrap()
+    }
+
+    /// Labels: row 0 scores positions 1..3, row 1 scores positions 2..3.
+    pub fn labels() -> Tensor {
+        Tensor::new(&[[-100i64, 3, 4, 1], [-100i64, -100, 2, 0]], &Device::Cpu).unwrap()
+    }
+
+    /// The (row, logit position, target) triples the labels keep.
+    pub const KEPT: [(usize, usize, usize); 5] =
+        [(0, 0, 3), (0, 1, 4), (0, 2, 1), (1, 1, 2), (1, 2, 0)];
+
+    pub fn lsm(row: &[f64]) -> Vec<f64> {
+        let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let s: f64 = row.iter().map(|x| (x - m).exp()).sum();
+        row.iter().map(|x| x - m - s.ln()).collect()
+    }
+
+    /// Token-mean NLL over KEPT.
+    pub fn mean_nll(d: &[Vec<Vec<f64>>]) -> f64 {
+        -KEPT.iter().map(|&(b, t, y)| lsm(&d[b][t])[y]).sum::<f64>() / KEPT.len() as f64
+    }
+
+    /// Per-row summed NLL and token counts over KEPT.
+    pub fn seq_nll(d: &[Vec<Vec<f64>>]) -> (Vec<f64>, Vec<f64>) {
+        let mut s = vec![0.0; 2];
+        let mut n = vec![0.0; 2];
+        for &(b, t, y) in &KEPT {
+            s[b] -= lsm(&d[b][t])[y];
+            n[b] += 1.0;
+        }
+        (s, n)
+    }
+
+    pub fn logsig(x: f64) -> f64 {
+        -(1.0 + (-x).exp()).ln()
+    }
+
+    pub fn scalar(t: &Tensor) -> f64 {
+        t.to_scalar::<f32>().unwrap() as f64
+    }
+}
+
+#[cfg(test)]
 mod tests {
+    use super::testutil::{logits_data, lsm, tensor};
     use super::*;
     use crate::model::fused::check::{assert_close, both, var};
 
@@ -369,50 +438,18 @@ mod tests {
         Device::Cpu
     }
 
-    /// Hand-computed log-softmax in f64.
-    fn lsm(row: &[f64]) -> Vec<f64> {
-        let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let s: f64 = row.iter().map(|x| (x - m).exp()).sum();
-        row.iter().map(|x| x - m - s.ln()).collect()
-    }
-
-    /// A fixed [2, 4, 5] batch of logits.
-    fn logits_data() -> Vec<Vec<Vec<f64>>> {
-        (0..2)
-            .map(|b| {
-                (0..4)
-                    .map(|t| {
-                        (0..5)
-                            .map(|v| ((b * 31 + t * 7 + v * 3) % 11) as f64 * 0.37 - 1.5)
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    fn logits_tensor() -> Tensor {
-        let flat: Vec<f32> = logits_data()
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|x| x as f32)
-            .collect();
-        Tensor::from_vec(flat, (2, 4, 5), &cpu()).unwrap()
-    }
-
     #[test]
     fn token_mean_nll_matches_transformers_masking() {
         // row 0: right-padded (last position pad), row 1: prompt masked with -100.
         let labels = Tensor::new(&[[1i64, 3, 4, -100], [-100i64, -100, 2, 0]], &cpu()).unwrap();
         let mask = Tensor::new(&[[1u32, 1, 1, 0], [1u32, 1, 1, 0]], &cpu()).unwrap();
-        let logits = logits_tensor();
+        let logits = tensor(&logits_data(0.0));
         let got = token_mean_nll(&Pass::new(&logits, &labels, Some(&mask)))
             .unwrap()
             .to_scalar::<f32>()
             .unwrap();
         // kept: (b0,t0→3), (b0,t1→4), (b1,t1→2). (b1,t2→0) is dropped by the mask though labelled.
-        let d = logits_data();
+        let d = logits_data(0.0);
         let terms = [(0, 0, 3), (0, 1, 4), (1, 1, 2)];
         let want: f64 = -terms.iter().map(|&(b, t, y)| lsm(&d[b][t])[y]).sum::<f64>() / 3.0;
         assert!((got as f64 - want).abs() < 1e-6, "{got} vs {want}");
@@ -428,10 +465,10 @@ mod tests {
     #[test]
     fn sequence_nll_sums_per_row() {
         let labels = Tensor::new(&[[1i64, 3, 4, 0], [-100i64, -100, 2, 1]], &cpu()).unwrap();
-        let logits = logits_tensor();
+        let logits = tensor(&logits_data(0.0));
         let (s, n) = sequence_nll(&Pass::new(&logits, &labels, None)).unwrap();
         let s = s.to_vec1::<f32>().unwrap();
-        let d = logits_data();
+        let d = logits_data(0.0);
         let r0: f64 = -(lsm(&d[0][0])[3] + lsm(&d[0][1])[4] + lsm(&d[0][2])[0]);
         let r1: f64 = -(lsm(&d[1][1])[2] + lsm(&d[1][2])[1]);
         assert_eq!(n, vec![3, 2]);
@@ -440,7 +477,7 @@ mod tests {
 
     #[test]
     fn gradient_flows_only_through_kept_positions() {
-        let var = candle_core::Var::from_tensor(&logits_tensor()).unwrap();
+        let var = candle_core::Var::from_tensor(&tensor(&logits_data(0.0))).unwrap();
         let labels =
             Tensor::new(&[[1i64, 3, -100, -100], [-100i64, -100, -100, 0]], &cpu()).unwrap();
         let loss = token_mean_nll(&Pass::new(var.as_tensor(), &labels, None)).unwrap();
@@ -451,7 +488,7 @@ mod tests {
         assert!(nz(0, 0) && nz(1, 2));
         assert!(!nz(0, 1) && !nz(0, 2) && !nz(0, 3) && !nz(1, 0) && !nz(1, 1) && !nz(1, 3));
         // d/dlogit of mean CE = (softmax − onehot)/K at kept positions.
-        let d = logits_data();
+        let d = logits_data(0.0);
         let p: Vec<f64> = lsm(&d[0][0]).iter().map(|x| x.exp()).collect();
         for v in 0..5 {
             let want = (p[v] - if v == 3 { 1.0 } else { 0.0 }) / 2.0;
@@ -461,7 +498,7 @@ mod tests {
 
     #[test]
     fn errors_name_the_problem() {
-        let logits = logits_tensor();
+        let logits = tensor(&logits_data(0.0));
         let labels = Tensor::new(&[[-100i64; 4], [-100i64; 4]], &cpu()).unwrap();
         let e = token_mean_nll(&Pass::new(&logits, &labels, None))
             .unwrap_err()
@@ -484,13 +521,19 @@ mod tests {
 
     #[test]
     fn kl_batchmean_sums_all_positions_over_batch() {
-        let cur = logits_tensor();
-        let refl = (logits_tensor().affine(0.5, 0.1).unwrap().sin().unwrap() * 2.0).unwrap();
+        let cur = tensor(&logits_data(0.0));
+        let refl = (tensor(&logits_data(0.0))
+            .affine(0.5, 0.1)
+            .unwrap()
+            .sin()
+            .unwrap()
+            * 2.0)
+            .unwrap();
         let got = kl_batchmean(&cur, &refl)
             .unwrap()
             .to_scalar::<f32>()
             .unwrap() as f64;
-        let c = logits_data();
+        let c = logits_data(0.0);
         let r = refl.to_dtype(DType::F64).unwrap().to_vec3::<f64>().unwrap();
         let mut want = 0.0;
         for b in 0..2 {

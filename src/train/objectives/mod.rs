@@ -315,72 +315,7 @@ pub(crate) fn check_positive(name: &str, value: f64) -> Result<()> {
 }
 
 #[cfg(test)]
-pub(crate) mod testutil {
-    //! A fixed tiny batch and f64 hand computations shared by the objective tests.
-    use candle_core::{Device, Tensor};
-
-    /// Logits `[2, 4, 5]`, a deterministic pattern offset by `shift`.
-    pub fn logits_data(shift: f64) -> Vec<Vec<Vec<f64>>> {
-        (0..2)
-            .map(|b| {
-                (0..4)
-                    .map(|t| {
-                        (0..5)
-                            .map(|v| {
-                                ((b * 31 + t * 7 + v * 3) % 11) as f64 * 0.37 - 1.5
-                                    + shift * (v as f64 - 2.0)
-                            })
-                            .collect()
-                    })
-                    .collect()
-            })
-            .collect()
-    }
-
-    pub fn tensor(d: &[Vec<Vec<f64>>]) -> Tensor {
-        let flat: Vec<f32> = d.iter().flatten().flatten().map(|&x| x as f32).collect();
-        Tensor::from_vec(flat, (d.len(), d[0].len(), d[0][0].len()), &Device::Cpu).unwrap()
-    }
-
-    /// Labels: row 0 scores positions 1..3, row 1 scores positions 2..3.
-    pub fn labels() -> Tensor {
-        Tensor::new(&[[-100i64, 3, 4, 1], [-100i64, -100, 2, 0]], &Device::Cpu).unwrap()
-    }
-
-    /// The (row, logit position, target) triples the labels keep.
-    pub const KEPT: [(usize, usize, usize); 5] =
-        [(0, 0, 3), (0, 1, 4), (0, 2, 1), (1, 1, 2), (1, 2, 0)];
-
-    pub fn lsm(row: &[f64]) -> Vec<f64> {
-        let m = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        let s: f64 = row.iter().map(|x| (x - m).exp()).sum();
-        row.iter().map(|x| x - m - s.ln()).collect()
-    }
-
-    /// Token-mean NLL over KEPT.
-    pub fn mean_nll(d: &[Vec<Vec<f64>>]) -> f64 {
-        -KEPT.iter().map(|&(b, t, y)| lsm(&d[b][t])[y]).sum::<f64>() / KEPT.len() as f64
-    }
-
-    /// Per-row summed NLL and token counts over KEPT.
-    pub fn seq_nll(d: &[Vec<Vec<f64>>]) -> (Vec<f64>, Vec<f64>) {
-        let mut s = vec![0.0; 2];
-        let mut n = vec![0.0; 2];
-        for &(b, t, y) in &KEPT {
-            s[b] -= lsm(&d[b][t])[y];
-            n[b] += 1.0;
-        }
-        (s, n)
-    }
-
-    pub fn logsig(x: f64) -> f64 {
-        -(1.0 + (-x).exp()).ln()
-    }
-
-    pub fn scalar(t: &Tensor) -> f64 {
-        t.to_scalar::<f32>().unwrap() as f64
-    }
-}
+pub(crate) use crate::train::loss::testutil;
 
 #[cfg(test)]
 mod tests {
