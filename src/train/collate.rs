@@ -25,6 +25,7 @@ use crate::train::loss::{Pass, IGNORE_INDEX};
 use crate::{Error, Result};
 use candle_core::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+use std::iter::repeat_n;
 
 /// One (image, question, answer) training example.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -145,21 +146,19 @@ impl CollateOptions {
         sample: &TrainSample,
         encode: &dyn Fn(&str) -> Result<Vec<u32>>,
     ) -> Result<EncodedSample> {
-        let image = match self.template {
-            PromptTemplate::Multimodal => match sample.image {
-                Some(i) => Some(i),
-                None => {
-                    return Err(Error::param(
-                        "template",
-                        "multimodal",
-                        format!(
-                            "the sample {:?} has no image\nhint: use the text-only template for text-only training",
-                            sample.question
-                        ),
-                    ))
-                }
-            },
-            PromptTemplate::TextOnly => None,
+        let image = match (self.template, sample.image) {
+            (PromptTemplate::TextOnly, _) => None,
+            (PromptTemplate::Multimodal, Some(i)) => Some(i),
+            (PromptTemplate::Multimodal, None) => {
+                return Err(Error::param(
+                    "template",
+                    "multimodal",
+                    format!(
+                        "the sample {:?} has no image\nhint: use the text-only template for text-only training",
+                        sample.question
+                    ),
+                ))
+            }
         };
         let text = self.template.render(&sample.question, &sample.answer);
         let mut ids = encode(&text)?;
@@ -219,20 +218,13 @@ impl CollateOptions {
         let mut labels = Vec::with_capacity(b * width);
         for s in samples {
             let pad = width - s.ids.len();
-            let pads = |ids: &mut Vec<u32>, mask: &mut Vec<u32>, labels: &mut Vec<i64>| {
-                ids.extend(std::iter::repeat_n(self.pad_id, pad));
-                mask.extend(std::iter::repeat_n(0u32, pad));
-                labels.extend(std::iter::repeat_n(IGNORE_INDEX, pad));
+            let lr = match self.padding_side {
+                PadSide::Left => (pad, 0),
+                PadSide::Right => (0, pad),
             };
-            if self.padding_side == PadSide::Left {
-                pads(&mut ids, &mut mask, &mut labels);
-            }
-            ids.extend_from_slice(&s.ids);
-            mask.extend(std::iter::repeat_n(1u32, s.ids.len()));
-            labels.extend_from_slice(&s.labels);
-            if self.padding_side == PadSide::Right {
-                pads(&mut ids, &mut mask, &mut labels);
-            }
+            ids.extend(padded(&s.ids, self.pad_id, lr));
+            mask.extend(padded(&vec![1; s.ids.len()], 0u32, lr));
+            labels.extend(padded(&s.labels, IGNORE_INDEX, lr));
         }
         Ok(Batch {
             input_ids: Tensor::from_vec(ids, (b, width), device)?,
@@ -256,6 +248,13 @@ impl CollateOptions {
             .collect::<Result<Vec<_>>>()?;
         self.collate(&encoded, device)
     }
+}
+
+/// `row` with `l` copies of `pad` before it and `r` after it.
+fn padded<T: Copy>(row: &[T], pad: T, (l, r): (usize, usize)) -> impl Iterator<Item = T> + '_ {
+    repeat_n(pad, l)
+        .chain(row.iter().copied())
+        .chain(repeat_n(pad, r))
 }
 
 /// One tokenized sample before padding.
