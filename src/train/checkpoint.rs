@@ -35,7 +35,7 @@ pub const STATE_FILE: &str = "train_state.json";
 pub const STATE_FORMAT: u32 = 1;
 
 /// Where a run stands.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct TrainState {
     /// Format version ([`STATE_FORMAT`]).
     pub format: u32,
@@ -63,14 +63,8 @@ impl TrainState {
     pub fn new(seed: u64) -> Self {
         TrainState {
             format: STATE_FORMAT,
-            step: 0,
-            epoch: 0,
-            batch_in_epoch: 0,
             seed,
-            scheduler_steps: 0,
-            samples_seen: 0,
-            history: LossHistory::default(),
-            optimizer_file: None,
+            ..TrainState::default()
         }
     }
 
@@ -99,22 +93,19 @@ impl TrainState {
             });
         }
         let state: TrainState = crate::io::read_json(&path)?;
+        let bad = |reason: String| Error::Json {
+            file: path.display().to_string(),
+            reason,
+            source: None,
+        };
         if state.format != STATE_FORMAT {
-            return Err(Error::Json {
-                file: path.display().to_string(),
-                reason: format!(
-                    "state format {} is not supported (expected {STATE_FORMAT})",
-                    state.format
-                ),
-                source: None,
-            });
+            let v = state.format;
+            return Err(bad(format!(
+                "state format {v} is not supported (expected {STATE_FORMAT})"
+            )));
         }
         let Some(name) = state.optimizer_file.clone() else {
-            return Err(Error::Json {
-                file: path.display().to_string(),
-                reason: "missing `optimizer_file`".into(),
-                source: None,
-            });
+            return Err(bad("missing `optimizer_file`".into()));
         };
         let opt_path = dir.join(&name);
         if !opt_path.is_file() {
@@ -285,19 +276,17 @@ pub(crate) fn check_same_run(ckpt: &Checkpoint, now: &serde_json::Value) -> Resu
     if &saved == now {
         return Ok(());
     }
-    let mut differ = Vec::new();
-    if let (Some(a), Some(b)) = (saved.as_object(), now.as_object()) {
-        for (k, v) in a {
-            if b.get(k) != Some(v) {
-                differ.push(k.clone());
-            }
+    let differ: Vec<&str> = match (saved.as_object(), now.as_object()) {
+        (Some(a), Some(b)) => {
+            let changed = a
+                .iter()
+                .filter(|(k, v)| b.get(*k) != Some(*v))
+                .map(|(k, _)| k);
+            let added = b.keys().filter(|k| !a.contains_key(*k));
+            changed.chain(added).map(String::as_str).collect()
         }
-        for k in b.keys() {
-            if !a.contains_key(k) {
-                differ.push(k.clone());
-            }
-        }
-    }
+        _ => Vec::new(),
+    };
     Err(Error::param(
         "resume",
         ckpt.dir.display(),
@@ -361,28 +350,28 @@ pub(crate) fn run_settings(
     })
 }
 
+/// The weights of `model`, each passed through `f`, remembering its source folder.
+fn weights_of(model: &Llava, f: impl Fn(Tensor) -> Result<Tensor>) -> Result<Weights> {
+    let tensors = (model.named_tensors().into_iter())
+        .map(|(n, t)| Ok((n, f(t)?)))
+        .collect::<Result<HashMap<String, Tensor>>>()?;
+    let mut w = Weights::from_tensors(tensors);
+    w.dir = model.source_dir().map(PathBuf::from).unwrap_or_default();
+    Ok(w)
+}
+
 /// Every weight of `start` as a float32 variable, in new storage.
 pub(crate) fn trainable_copy(start: &Llava) -> Result<(Llava, candle_nn::VarMap)> {
-    let mut tensors = HashMap::new();
-    for (name, t) in start.named_tensors() {
-        tensors.insert(name, t.to_dtype(DType::F32)?);
-    }
-    let mut w = Weights::from_tensors(tensors);
-    w.dir = start.source_dir().map(PathBuf::from).unwrap_or_default();
-    let (w, vars) = w.into_vars()?;
+    let (w, vars) = weights_of(start, |t| Ok(t.to_dtype(DType::F32)?))?.into_vars()?;
     Ok((Llava::from_weights(start.config.clone(), &w)?, vars))
 }
 
 /// The same weights as plain tensors (no variable tracking), sharing storage.
 pub(crate) fn plain_copy(model: &Llava) -> Result<Llava> {
-    let tensors: HashMap<String, Tensor> = model
-        .named_tensors()
-        .into_iter()
-        .map(|(n, t)| (n, t.detach()))
-        .collect();
-    let mut w = Weights::from_tensors(tensors);
-    w.dir = model.source_dir().map(PathBuf::from).unwrap_or_default();
-    Llava::from_weights(model.config.clone(), &w)
+    Llava::from_weights(
+        model.config.clone(),
+        &weights_of(model, |t| Ok(t.detach()))?,
+    )
 }
 
 #[cfg(test)]
