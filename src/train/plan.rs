@@ -29,7 +29,7 @@ impl Unit {
 const RETAIN_SALT: u64 = 0x7265_7461_696e;
 
 /// The shape of a run, in batches and steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Plan {
     /// How forget and retain batches are combined.
     pub pairing: Pairing,

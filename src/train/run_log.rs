@@ -39,7 +39,7 @@ pub struct RunLog {
     /// The sets trained on.
     pub data: Vec<SetSummary>,
     /// Batches and steps (when deserialised from an older log, zeros).
-    #[serde(skip_deserializing, default = "no_plan")]
+    #[serde(skip_deserializing)]
     pub plan: Plan,
     /// The starting model's folder.
     pub base_model: String,
@@ -69,19 +69,6 @@ pub struct RunLog {
     pub resumed_from_step: Option<usize>,
     /// The loss curve.
     pub history: LossHistory,
-}
-
-fn no_plan() -> Plan {
-    Plan {
-        pairing: crate::train::objectives::Pairing::Paired,
-        uses_retain: false,
-        primary_batches: 0,
-        retain_batches: 0,
-        units_per_epoch: 0,
-        steps_per_epoch: 0,
-        total_steps: 0,
-        stepping: crate::train::schedule::Stepping::PerBatch,
-    }
 }
 
 /// A finished (or budget-stopped) run: the trained model with adapters merged, its loss

@@ -32,10 +32,11 @@ pub enum LrSchedule {
 }
 
 /// When the scheduler advances.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Stepping {
-    /// After every optimizer step (fine-tuning, GA, NPO in the reference).
+    /// After every optimizer step (fine-tuning, GA, NPO in the reference; the default).
+    #[default]
     PerBatch,
     /// Once at the end of each epoch (GA_Difference and KL_Min in the reference).
     PerEpoch,

@@ -92,14 +92,16 @@ pub trait Objective {
 }
 
 /// How the forget and retain sets are visited by two-set objectives (GradDiff, KL_Min).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Pairing {
     /// The reference: each epoch runs a full pass over the forget batches (one optimizer
     /// step per batch, forget term only), then a full pass over the retain batches
     /// (retain terms only).
     Sequential,
-    /// One step per (forget batch, retain batch) pair with both terms in one loss.
+    /// One step per (forget batch, retain batch) pair with both terms in one loss (the
+    /// default).
+    #[default]
     Paired,
 }
 
