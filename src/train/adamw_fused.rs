@@ -28,20 +28,8 @@ pub(crate) struct Step {
 /// CPU, one shape).
 pub(crate) fn update(p: &Tensor, m: &Tensor, v: &Tensor, g: &Tensor, s: Step) -> Result<()> {
     let g = g.contiguous()?;
-    m.inplace_op2(
-        &g,
-        &Moment {
-            beta: s.beta1,
-            square: false,
-        },
-    )?;
-    v.inplace_op2(
-        &g,
-        &Moment {
-            beta: s.beta2,
-            square: true,
-        },
-    )?;
+    m.inplace_op2(&g, &Moment(s.beta1, false))?;
+    v.inplace_op2(&g, &Moment(s.beta2, true))?;
     p.inplace_op3(m, v, &Weights(s))
 }
 
@@ -87,11 +75,9 @@ crate::model::fused::wide_fn! {
     }
 }
 
-/// `m ← β·m + (1 − β)·g` (or `g²` for the second moment), as `affine(β, 0) + affine(1 − β, 0)`.
-struct Moment {
-    beta: f64,
-    square: bool,
-}
+/// `m ← β·m + (1 − β)·g` (or `g²` for the second moment, when the flag is set), as
+/// `affine(β, 0) + affine(1 − β, 0)`.
+struct Moment(f64, bool);
 
 impl InplaceOp2 for Moment {
     fn name(&self) -> &'static str {
@@ -115,8 +101,8 @@ impl InplaceOp2 for Moment {
                 g.len()
             )
         }
-        let (b, c) = (self.beta as f32, (1.0 - self.beta) as f32);
-        let square = self.square;
+        let Moment(beta, square) = *self;
+        let (b, c) = (beta as f32, (1.0 - beta) as f32);
         let block = |(m, g): (&mut [f32], &[f32])| moment_block(m, g, b, c, square);
         if rayon::current_num_threads() == 1 {
             m.chunks_mut(BLOCK).zip(g.chunks(BLOCK)).for_each(block);

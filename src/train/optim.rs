@@ -78,19 +78,10 @@ impl AdamWParams {
                 return Err(Error::param(name, b, "must lie in [0, 1)"));
             }
         }
-        if !(self.eps >= 0.0 && self.eps.is_finite()) {
-            return Err(Error::param(
-                "eps",
-                self.eps,
-                "must be a finite number >= 0",
-            ));
-        }
-        if !(self.weight_decay >= 0.0 && self.weight_decay.is_finite()) {
-            return Err(Error::param(
-                "weight_decay",
-                self.weight_decay,
-                "must be a finite number >= 0",
-            ));
+        for (name, x) in [("eps", self.eps), ("weight_decay", self.weight_decay)] {
+            if !(x >= 0.0 && x.is_finite()) {
+                return Err(Error::param(name, x, "must be a finite number >= 0"));
+            }
         }
         Ok(())
     }
@@ -127,16 +118,11 @@ impl OptimizerState {
         let mut tensors: Vec<(String, Tensor)> = Vec::new();
         let mut steps: Vec<Option<u64>> = Vec::with_capacity(self.slots.len());
         for (i, slot) in self.slots.iter().enumerate() {
-            match slot {
-                Some(m) => {
-                    tensors.push((format!("{i}.exp_avg"), m.exp_avg.to_device(&Device::Cpu)?));
-                    tensors.push((
-                        format!("{i}.exp_avg_sq"),
-                        m.exp_avg_sq.to_device(&Device::Cpu)?,
-                    ));
-                    steps.push(Some(m.step));
+            steps.push(slot.as_ref().map(|m| m.step));
+            if let Some(m) = slot {
+                for (name, t) in [("exp_avg", &m.exp_avg), ("exp_avg_sq", &m.exp_avg_sq)] {
+                    tensors.push((format!("{i}.{name}"), t.to_device(&Device::Cpu)?));
                 }
-                None => steps.push(None),
             }
         }
         // One metadata key, so that the header (a JSON map) is written deterministically.
@@ -178,25 +164,23 @@ impl OptimizerState {
                 header.version
             )));
         }
-        let steps = header.steps;
         let mut tensors = candle_core::safetensors::load_buffer(bytes, device)?;
-        let mut slots = Vec::with_capacity(steps.len());
-        for (i, step) in steps.into_iter().enumerate() {
-            match step {
-                None => slots.push(None),
-                Some(step) => {
-                    let m = tensors.remove(&format!("{i}.exp_avg"));
-                    let v = tensors.remove(&format!("{i}.exp_avg_sq"));
-                    match (m, v) {
-                        (Some(exp_avg), Some(exp_avg_sq)) => slots.push(Some(Moments {
-                            step,
-                            exp_avg,
-                            exp_avg_sq,
-                        })),
-                        _ => return Err(bad(format!("slot {i}: missing exp_avg or exp_avg_sq"))),
-                    }
-                }
-            }
+        let mut slots = Vec::with_capacity(header.steps.len());
+        for (i, step) in header.steps.into_iter().enumerate() {
+            let Some(step) = step else {
+                slots.push(None);
+                continue;
+            };
+            let m = tensors.remove(&format!("{i}.exp_avg"));
+            let v = tensors.remove(&format!("{i}.exp_avg_sq"));
+            let (Some(exp_avg), Some(exp_avg_sq)) = (m, v) else {
+                return Err(bad(format!("slot {i}: missing exp_avg or exp_avg_sq")));
+            };
+            slots.push(Some(Moments {
+                step,
+                exp_avg,
+                exp_avg_sq,
+            }));
         }
         if let Some(k) = tensors.keys().next() {
             return Err(bad(format!("unexpected tensor `{k}`")));
@@ -378,34 +362,26 @@ impl AdamW {
         }
         let mut slots = Vec::with_capacity(state.slots.len());
         for (i, (slot, var)) in state.slots.into_iter().zip(&self.vars).enumerate() {
-            match slot {
-                None => slots.push(None),
-                Some(m) => {
-                    for (name, t) in [("exp_avg", &m.exp_avg), ("exp_avg_sq", &m.exp_avg_sq)] {
-                        if t.dims() != var.dims() {
-                            return Err(bad(format!(
-                                "tensor {i} {name}: shape {:?}, parameter {:?}",
-                                t.dims(),
-                                var.dims()
-                            )));
-                        }
-                    }
-                    slots.push(Some(Moments {
-                        step: m.step,
-                        // own copies: steps update them in place
-                        exp_avg: m
-                            .exp_avg
-                            .to_dtype(DType::F32)?
-                            .to_device(var.device())?
-                            .copy()?,
-                        exp_avg_sq: m
-                            .exp_avg_sq
-                            .to_dtype(DType::F32)?
-                            .to_device(var.device())?
-                            .copy()?,
-                    }));
+            let Some(m) = slot else {
+                slots.push(None);
+                continue;
+            };
+            for (name, t) in [("exp_avg", &m.exp_avg), ("exp_avg_sq", &m.exp_avg_sq)] {
+                if t.dims() != var.dims() {
+                    return Err(bad(format!(
+                        "tensor {i} {name}: shape {:?}, parameter {:?}",
+                        t.dims(),
+                        var.dims()
+                    )));
                 }
             }
+            // own copies: steps update them in place
+            let own = |t: &Tensor| t.to_dtype(DType::F32)?.to_device(var.device())?.copy();
+            slots.push(Some(Moments {
+                step: m.step,
+                exp_avg: own(&m.exp_avg)?,
+                exp_avg_sq: own(&m.exp_avg_sq)?,
+            }));
         }
         self.slots = slots;
         Ok(())
