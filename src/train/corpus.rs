@@ -321,12 +321,10 @@ impl Corpus {
                 (&FIRST, &LAST),
             ));
             let base = look.draw();
-            images.push(portrait::mirror(&base));
-            images.push(portrait::crop(&base, &mut rng));
-            images.push(portrait::colour_shift(&base, &mut rng));
-            images.push(base);
-            let n = images.len();
-            images.swap(n - 4, n - 1); // the portrait first
+            let mirror = portrait::mirror(&base);
+            let crop = portrait::crop(&base, &mut rng);
+            let shifted = portrait::colour_shift(&base, &mut rng);
+            images.extend([base, crop, shifted, mirror]); // the portrait first
         }
         let drilled = cfg.people - cfg.held_out;
         let mut docs = Vec::new();
@@ -550,40 +548,29 @@ fn qa_docs(rng: &mut ChaCha8Rng, f: &Facts, i: usize, docs: &mut Vec<Doc>) {
     let me = i * VIEWS;
     // Corpus people are never benchmark people, so any wording may be theirs: the first
     // about the portrait and the second by name, the ones the shipped mini-llava learnt.
-    for pair in questions::ft_pairs_worded(f, 0, 1) {
-        let text = format!(
-            "USER: <image>\n{}\nASSISTANT: {}",
-            pair.question, pair.answer
-        );
-        push(docs, text, vec![me], DocKind::Qa);
-    }
-    for pair in ft_pairs_paraphrased(rng, f) {
-        let v = view_of(rng, i, 1);
+    let worded = questions::ft_pairs_worded(f, 0, 1)
+        .into_iter()
+        .map(|p| (p, false));
+    // The paraphrases are drawn first, then a view for each of them.
+    let paraphrased = ft_pairs_paraphrased(rng, f).into_iter().map(|p| (p, true));
+    for (pair, paraphrase) in worded.chain(paraphrased) {
+        let v = if paraphrase { view_of(rng, i, 1) } else { me };
         let text = format!(
             "USER: <image>\n{}\nASSISTANT: {}",
             pair.question, pair.answer
         );
         push(docs, text, vec![v], DocKind::Qa);
     }
-    let mut sentences = biography_sentences(f);
-    for k in 0..2 {
-        sentences.shuffle(rng);
-        let text = if k == 0 {
-            format!(
-                "USER: <image>\nTell me about this person.\nASSISTANT: This is {}. {}",
-                f.name,
-                sentences.join(" ")
-            )
-        } else {
-            format!(
-                "USER: Who is {}?\nASSISTANT: {}",
-                f.name,
-                sentences.join(" ")
-            )
-        };
-        let images = if k == 0 { vec![me] } else { vec![] };
-        push(docs, text, images, DocKind::Biography);
-    }
+    let (mut sentences, name) = (biography_sentences(f), &f.name);
+    sentences.shuffle(rng);
+    let text = format!(
+        "USER: <image>\nTell me about this person.\nASSISTANT: This is {name}. {}",
+        sentences.join(" ")
+    );
+    push(docs, text, vec![me], DocKind::Biography);
+    sentences.shuffle(rng);
+    let text = format!("USER: Who is {name}?\nASSISTANT: {}", sentences.join(" "));
+    push(docs, text, vec![], DocKind::Biography);
 }
 
 /// Multiple choice in both modalities: the five questions of `shot` as the few-shot block,
