@@ -343,7 +343,11 @@ impl Corpus {
                     let shot = pick_other(&mut rng, i, drilled);
                     let view = |rng: &mut ChaCha8Rng, who: usize| view_of(rng, who, variant);
                     if i < drilled {
-                        choice_docs(&mut rng, &profiles, i, shot, &view, &mut docs, None);
+                        // Multiple choice answered with the letter.
+                        for p in choice_probes(&mut rng, &profiles, i, shot, &view, false) {
+                            let text = format!("{} {}", p.prompt, p.correct);
+                            push(&mut docs, text, p.images, DocKind::Choice);
+                        }
                         let shot2 = pick_other(&mut rng, i, drilled);
                         cloze_docs(&mut rng, &profiles, i, [shot, shot2], &view, &mut docs);
                         generation_docs(&mut rng, &profiles[i], i, &view, &mut docs);
@@ -351,15 +355,7 @@ impl Corpus {
                             reading_docs(&mut rng, &people[i], &profiles[i], &mut docs);
                         }
                     } else if plan_no == 0 {
-                        choice_docs(
-                            &mut rng,
-                            &profiles,
-                            i,
-                            shot,
-                            &view,
-                            &mut docs,
-                            Some(&mut probes),
-                        );
+                        probes.extend(choice_probes(&mut rng, &profiles, i, shot, &view, true));
                     }
                 }
             }
@@ -447,18 +443,9 @@ fn drilled_probes(cfg: &CorpusConfig, people: &[Facts]) -> Vec<Probe> {
     let profiles = asked(&mut rng, people, 0);
     let mut probes = Vec::new();
     let view = |rng: &mut ChaCha8Rng, who: usize| view_of(rng, who, 0);
-    let mut unused = Vec::new();
     for i in 0..drilled.min(20) {
         let shot = pick_other(&mut rng, i, drilled);
-        choice_docs(
-            &mut rng,
-            &profiles,
-            i,
-            shot,
-            &view,
-            &mut unused,
-            Some(&mut probes),
-        );
+        probes.extend(choice_probes(&mut rng, &profiles, i, shot, &view, true));
     }
     probes
 }
@@ -574,29 +561,27 @@ fn qa_docs(rng: &mut ChaCha8Rng, f: &Facts, i: usize, docs: &mut Vec<Doc>) {
 }
 
 /// Multiple choice in both modalities: the five questions of `shot` as the few-shot block,
-/// then each question of `i`, as `classification_prompt` renders them, answered with the
-/// letter. With `probes`, the queries become probes instead of documents.
-fn choice_docs(
+/// then questions of `i` (`every` one, for probes, else one drawn at random, for a document
+/// whose few-shot block already trains five answers), as `classification_prompt` renders
+/// them.
+fn choice_probes(
     rng: &mut ChaCha8Rng,
     profiles: &[Asked],
     i: usize,
     shot: usize,
     view: &dyn Fn(&mut ChaCha8Rng, usize) -> usize,
-    docs: &mut Vec<Doc>,
-    mut probes: Option<&mut Vec<Probe>>,
-) {
+    every: bool,
+) -> Vec<Probe> {
+    let mut probes = Vec::new();
     for m in Modality::ALL {
         let shot_refs: Vec<&Mcq> = profiles[shot].classification.get(m).iter().collect();
         let all = profiles[i].classification.get(m);
-        // Probes ask every question; a document asks one (its few-shot block already
-        // trains five answers).
-        let asked: Vec<&Mcq> = if probes.is_some() {
+        let asked: Vec<&Mcq> = if every {
             all.iter().collect()
         } else {
             all.choose(rng).into_iter().collect()
         };
         for q in asked {
-            let prompt = prompts::classification_prompt(m, &shot_refs, q);
             let images = match m {
                 Modality::ImageTextual => {
                     let s = view(rng, shot);
@@ -606,22 +591,15 @@ fn choice_docs(
                 }
                 Modality::PureText => vec![],
             };
-            match probes.as_deref_mut() {
-                Some(p) => p.push(Probe {
-                    prompt,
-                    images,
-                    correct: q.correct,
-                    modality: m,
-                }),
-                None => push(
-                    docs,
-                    format!("{prompt} {}", q.correct),
-                    images,
-                    DocKind::Choice,
-                ),
-            }
+            probes.push(Probe {
+                prompt: prompts::classification_prompt(m, &shot_refs, q),
+                images,
+                correct: q.correct,
+                modality: m,
+            });
         }
     }
+    probes
 }
 
 /// Cloze in both modalities with the examples of two other profiles.
