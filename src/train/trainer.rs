@@ -100,11 +100,9 @@ impl std::fmt::Debug for Trainer {
     }
 }
 
-/// What the step function reports.
-enum StepResult {
-    Done { loss: f64, grad_norm: f64, lr: f64 },
-    NonFinite(String),
-}
+/// What the step function reports: the step's loss, gradient norm and learning rate, or
+/// the non-finite value that stopped it (the weights untouched).
+type StepResult = std::result::Result<(f64, f64, f64), String>;
 
 /// Which set a batch is drawn from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -201,18 +199,15 @@ impl Trainer {
 
         let lora = options.lora.is_some();
         let (model, varmap) = match (&options.lora, &resume_from) {
-            (Some(cfg), None) => {
+            (Some(cfg), ckpt) => {
                 let mut m = start.clone();
-                let cfg = LoraConfig {
-                    seed: options.seed,
-                    ..cfg.clone()
+                let vars = match ckpt {
+                    Some(c) => m.load_lora(&c.dir)?,
+                    None => m.add_lora(&LoraConfig {
+                        seed: options.seed,
+                        ..cfg.clone()
+                    })?,
                 };
-                let vars = m.add_lora(&cfg)?;
-                (m, vars)
-            }
-            (Some(_), Some(c)) => {
-                let mut m = start.clone();
-                let vars = m.load_lora(&c.dir)?;
                 (m, vars)
             }
             (None, None) => checkpoint::trainable_copy(&start)?,
@@ -246,16 +241,13 @@ impl Trainer {
             plan.stepping,
         )?;
         let mut state = TrainState::new(options.seed);
-        let resumed_from = match resume_from {
-            Some(c) => {
-                let (s, opt_state) = TrainState::load(&c.dir, &device)?;
-                opt.load_state(opt_state)?;
-                sched.set_steps(s.scheduler_steps);
-                state = s;
-                Some(state.step)
-            }
-            None => None,
-        };
+        if let Some(c) = &resume_from {
+            let (s, opt_state) = TrainState::load(&c.dir, &device)?;
+            opt.load_state(opt_state)?;
+            sched.set_steps(s.scheduler_steps);
+            state = s;
+        }
+        let resumed_from = resume_from.map(|_| state.step);
         let idk = needs
             .idk
             .then(|| data.primary.with_idk_answers(options.seed));
@@ -434,7 +426,7 @@ impl Trainer {
                 value = f64::NAN;
             }
             if !value.is_finite() {
-                return Ok(StepResult::NonFinite(format!("{value}")));
+                return Ok(Err(format!("{value}")));
             }
             let grads = fused::backward(&loss)?;
             if accum == 1 {
@@ -444,24 +436,17 @@ impl Trainer {
             }
             losses.push(value);
         }
-        let mut grads = match single {
-            Some(g) => g,
-            None => acc.take(),
-        };
+        let mut grads = single.unwrap_or_else(|| acc.take());
         let norm = match self.options.max_grad_norm {
             Some(max) => clip_grad_norm(&mut grads, &self.vars, max)?,
             None => grad_norm(&grads, &self.vars)?,
         };
         if !norm.is_finite() {
-            return Ok(StepResult::NonFinite(format!("{norm} (gradient norm)")));
+            return Ok(Err(format!("{norm} (gradient norm)")));
         }
         let lr = self.apply(&grads)?;
         let loss = losses.iter().sum::<f64>() / losses.len().max(1) as f64;
-        Ok(StepResult::Done {
-            loss,
-            grad_norm: norm,
-            lr,
-        })
+        Ok(Ok((loss, norm, lr)))
     }
 
     /// One AdamW update at the schedule's rate; returns the rate.
@@ -500,11 +485,11 @@ impl Trainer {
     pub fn step_on(&mut self, unit: &Unit) -> Result<f64> {
         let key = u64::MAX / 2 + self.state.step as u64;
         match self.train_units(&[(key, unit)])? {
-            StepResult::Done { loss, .. } => {
+            Ok((loss, ..)) => {
                 self.count_step();
                 Ok(loss)
             }
-            StepResult::NonFinite(v) => Err(Error::NonFiniteLoss {
+            Err(v) => Err(Error::NonFiniteLoss {
                 step: self.state.step + 1,
                 value: v,
                 checkpoint: "(not saved: a manual step)".into(),
@@ -574,12 +559,8 @@ impl Trainer {
                 let samples: usize = chunk.iter().map(|(_, u)| u.samples()).sum();
                 let t0 = Instant::now();
                 let (loss, grad_norm, lr) = match self.train_units(&chunk)? {
-                    StepResult::Done {
-                        loss,
-                        grad_norm,
-                        lr,
-                    } => (loss, grad_norm, lr),
-                    StepResult::NonFinite(value) => {
+                    Ok(done) => done,
+                    Err(value) => {
                         let ckpt = self.save_checkpoint()?;
                         return Err(Error::NonFiniteLoss {
                             step: self.state.step + 1,
