@@ -268,10 +268,9 @@ impl PixelCache {
             }
             parts.push(t);
         }
-        if parts.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(Tensor::cat(&parts, 0)?))
+        Ok((!parts.is_empty())
+            .then(|| Tensor::cat(&parts, 0))
+            .transpose()?)
     }
 }
 

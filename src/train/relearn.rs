@@ -138,29 +138,22 @@ impl Relearn {
             return Err(Error::param("--steps", 0, "must be at least 1"));
         }
         let (train, held) = self.draw(split)?;
-        let rows = |ps: &[&Profile]| -> Vec<crate::bench::FtRow> {
-            split
-                .ft_forget()
-                .iter()
-                .filter(|r| {
-                    r.id.as_ref()
-                        .is_some_and(|id| ps.iter().any(|p| &p.id == id))
-                })
-                .cloned()
-                .collect()
-        };
+        // The profiles' `ft_Data` rows when it has them all, else their generation questions.
         let as_set = |name: &str, ps: &[&Profile]| {
-            let rows = rows(ps);
-            if rows.len() == ps.len() {
+            let rows: Vec<crate::bench::FtRow> = (split.ft_forget().iter())
+                .filter(|r| (r.id.as_ref()).is_some_and(|id| ps.iter().any(|p| &p.id == id)))
+                .cloned()
+                .collect();
+            let owned: Vec<Profile> = ps.iter().map(|p| (*p).clone()).collect();
+            let set = if rows.len() == ps.len() {
                 SampleSet::from_ft_rows(name, &rows)
             } else {
-                let owned: Vec<Profile> = ps.iter().map(|p| (*p).clone()).collect();
                 SampleSet::from_profiles(name, &owned)
-            }
+            };
+            (set, owned)
         };
-        let train_set = as_set("relearn", &train);
-        let held_set = as_set("held back", &held);
-        let held_profiles: Vec<Profile> = held.iter().map(|p| (*p).clone()).collect();
+        let (train_set, _) = as_set("relearn", &train);
+        let (held_set, held_profiles) = as_set("held back", &held);
         let before = self.scores(model, &held_profiles, &held_set)?;
 
         let mut ft = self.finetune.clone();
