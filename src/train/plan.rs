@@ -98,16 +98,11 @@ impl Plan {
         let retain = EpochSampler::new(seed ^ RETAIN_SALT, retain, batch_size)?;
         let nr = retain.num_batches().max(1);
         Ok(match self.pairing {
-            Pairing::Sequential => forget
-                .into_iter()
-                .map(|b| unit(Some(b), None))
-                .chain(
-                    retain
-                        .batches_from(epoch, 0)
-                        .into_iter()
-                        .map(|b| unit(None, Some(b))),
-                )
-                .collect(),
+            Pairing::Sequential => {
+                let retain = retain.batches_from(epoch, 0).into_iter();
+                let forget = forget.into_iter().map(|b| unit(Some(b), None));
+                forget.chain(retain.map(|b| unit(None, Some(b)))).collect()
+            }
             Pairing::Paired => {
                 let nf = forget.len();
                 let mut cache: HashMap<usize, Vec<Vec<usize>>> = HashMap::new();

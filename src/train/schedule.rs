@@ -156,16 +156,12 @@ impl Scheduler {
 
     /// Call after every optimizer step; advances when stepping per batch.
     pub fn batch_end(&mut self) {
-        if self.stepping == Stepping::PerBatch {
-            self.steps += 1;
-        }
+        self.steps += usize::from(self.stepping == Stepping::PerBatch);
     }
 
     /// Call at the end of every epoch; advances when stepping per epoch.
     pub fn epoch_end(&mut self) {
-        if self.stepping == Stepping::PerEpoch {
-            self.steps += 1;
-        }
+        self.steps += usize::from(self.stepping == Stepping::PerEpoch);
     }
 }
 
@@ -185,17 +181,18 @@ mod tests {
         assert_eq!(s.lr(), 0.0);
     }
 
+    /// A linear schedule stepped per batch, with a warm-up.
+    fn warmed(lr: f64, warmup_steps: usize, total_steps: usize) -> Result<Scheduler> {
+        let linear = LrSchedule::Linear {
+            warmup_steps,
+            total_steps,
+        };
+        Scheduler::new(lr, linear, Stepping::PerBatch)
+    }
+
     #[test]
     fn warmup_then_decay() {
-        let s = Scheduler::new(
-            1.0,
-            LrSchedule::Linear {
-                warmup_steps: 2,
-                total_steps: 6,
-            },
-            Stepping::PerBatch,
-        )
-        .unwrap();
+        let s = warmed(1.0, 2, 6).unwrap();
         let got: Vec<f64> = (0..7).map(|k| s.lr_at(k)).collect();
         assert_eq!(got, vec![0.0, 0.5, 1.0, 0.75, 0.5, 0.25, 0.0]);
     }
@@ -222,16 +219,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("invalid total_steps = 0"), "{e}");
-        let e = Scheduler::new(
-            1e-3,
-            LrSchedule::Linear {
-                warmup_steps: 5,
-                total_steps: 4,
-            },
-            Stepping::PerBatch,
-        )
-        .unwrap_err()
-        .to_string();
+        let e = warmed(1e-3, 5, 4).unwrap_err().to_string();
         assert!(e.contains("cannot exceed total_steps = 4"), "{e}");
     }
 
