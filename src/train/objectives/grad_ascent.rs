@@ -44,11 +44,8 @@ mod tests {
     fn is_the_negated_nll() {
         let d = logits_data(0.3);
         let (logits, labels) = (tensor(&d), labels());
-        let got = scalar(
-            &GradAscent::default()
-                .loss(&Pass::new(&logits, &labels, None))
-                .unwrap(),
-        );
+        let pass = Pass::new(&logits, &labels, None);
+        let got = scalar(&GradAscent::default().loss(&pass).unwrap());
         assert!((got + mean_nll(&d)).abs() < 1e-6, "{got}");
     }
 }

@@ -150,14 +150,9 @@ mod tests {
         let o = IdkNll {
             retain_weight: 0.25,
         };
-        let got = scalar(
-            &o.loss(
-                &Pass::new(&li, &labels, None),
-                Some(&Pass::new(&lr, &labels, None)),
-            )
-            .unwrap(),
-        );
+        let (pi, pr) = (Pass::new(&li, &labels, None), Pass::new(&lr, &labels, None));
+        let got = scalar(&o.loss(&pi, Some(&pr)).unwrap());
         assert!((got - (mean_nll(&di) + 0.25 * mean_nll(&dr))).abs() < 1e-5);
-        assert!(o.loss(&Pass::new(&li, &labels, None), None).is_err());
+        assert!(o.loss(&pi, None).is_err());
     }
 }

@@ -117,16 +117,8 @@ mod tests {
         let labels = labels();
         let (w, l, rw, rl) = (tensor(&dw), tensor(&dl), tensor(&drw), tensor(&drl));
         let o = IdkDpo::default();
-        let got = scalar(
-            &o.loss(
-                &Pass::new(&w, &labels, None),
-                &Pass::new(&l, &labels, None),
-                &rw,
-                &rl,
-                None,
-            )
-            .unwrap(),
-        );
+        let (pw, pl) = (Pass::new(&w, &labels, None), Pass::new(&l, &labels, None));
+        let got = scalar(&o.loss(&pw, &pl, &rw, &rl, None).unwrap());
         let (sw, srw, sl, srl) = (
             seq_nll(&dw).0,
             seq_nll(&drw).0,
@@ -139,16 +131,7 @@ mod tests {
             / 2.0;
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
         // At the reference point the loss is log 2.
-        let at_ref = scalar(
-            &o.loss(
-                &Pass::new(&w, &labels, None),
-                &Pass::new(&l, &labels, None),
-                &w,
-                &l,
-                None,
-            )
-            .unwrap(),
-        );
+        let at_ref = scalar(&o.loss(&pw, &pl, &w, &l, None).unwrap());
         assert!((at_ref - 2f64.ln()).abs() < 1e-6);
     }
 
@@ -158,14 +141,8 @@ mod tests {
         let (w, labels) = (tensor(&d), labels());
         let l = w.narrow(0, 0, 1).unwrap();
         let labels1 = labels.narrow(0, 0, 1).unwrap();
-        let e = IdkDpo::default()
-            .loss(
-                &Pass::new(&w, &labels, None),
-                &Pass::new(&l, &labels1, None),
-                &w,
-                &l,
-                None,
-            )
+        let (pw, pl) = (Pass::new(&w, &labels, None), Pass::new(&l, &labels1, None));
+        let e = (IdkDpo::default().loss(&pw, &pl, &w, &l, None))
             .unwrap_err()
             .to_string();
         assert!(e.contains("2 refusals, 1 answers"), "{e}");

@@ -110,11 +110,8 @@ mod tests {
     fn batch_level_matches_the_reference_formula() {
         let (dc, dr) = (logits_data(0.0), logits_data(-0.5));
         let (cur, refl, labels) = (tensor(&dc), tensor(&dr), labels());
-        let got = scalar(
-            &Npo::default()
-                .loss(&Pass::new(&cur, &labels, None), &refl, None)
-                .unwrap(),
-        );
+        let pass = Pass::new(&cur, &labels, None);
+        let got = scalar(&Npo::default().loss(&pass, &refl, None).unwrap());
         let want = -2.0 / 0.4 * logsig(0.4 * (mean_nll(&dc) - mean_nll(&dr)));
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
     }
@@ -128,10 +125,8 @@ mod tests {
             form: NpoForm::SequenceSum,
             retain_weight: 0.0,
         };
-        let got = scalar(
-            &npo.loss(&Pass::new(&cur, &labels, None), &refl, None)
-                .unwrap(),
-        );
+        let pass = Pass::new(&cur, &labels, None);
+        let got = scalar(&npo.loss(&pass, &refl, None).unwrap());
         let ((sc, _), (sr, _)) = (seq_nll(&dc), seq_nll(&dr));
         // log π = −NLL, so −β(log πθ − log πref) = β(NLL_cur − NLL_ref).
         let want = -2.0 / 0.7 * (0..2).map(|i| logsig(0.7 * (sc[i] - sr[i]))).sum::<f64>() / 2.0;

@@ -99,13 +99,8 @@ mod tests {
             forget_weight: 0.5,
             retain_weight: 2.0,
         };
-        let got = scalar(
-            &s.loss(
-                &Pass::new(&lf, &labels, None),
-                Some(&Pass::new(&lr, &labels, None)),
-            )
-            .unwrap(),
-        );
+        let (pf, pr) = (Pass::new(&lf, &labels, None), Pass::new(&lr, &labels, None));
+        let got = scalar(&s.loss(&pf, Some(&pr)).unwrap());
         let (nll, n) = seq_nll(&df);
         let forget = -2.0 / 2.5
             * (0..2)
