@@ -115,27 +115,23 @@ impl TokenLogProbs {
     }
 }
 
+/// The three dimensions of `t`, or an error naming it (`what`) and the `expected` shape.
+fn dims3(t: &Tensor, what: &str, expected: &str) -> Result<(usize, usize, usize)> {
+    t.dims3()
+        .map_err(|_| Error::param(what, format!("{:?}", t.dims()), expected))
+}
+
 /// Checks shapes and returns (B, L, V).
 fn dims(pass: &Pass) -> Result<(usize, usize, usize)> {
-    let (b, l, v) = pass.logits.dims3().map_err(|_| {
-        Error::param(
-            "logits",
-            format!("{:?}", pass.logits.dims()),
-            "expected [batch, length, vocab]",
-        )
-    })?;
-    if pass.labels.dims() != [b, l] {
-        return Err(Error::param(
-            "labels",
-            format!("{:?}", pass.labels.dims()),
-            format!("expected [{b}, {l}] to match the logits"),
-        ));
-    }
-    if let Some(m) = pass.attention_mask {
-        if m.dims() != [b, l] {
+    let (b, l, v) = dims3(pass.logits, "logits", "expected [batch, length, vocab]")?;
+    for (name, t) in [
+        ("labels", Some(pass.labels)),
+        ("attention_mask", pass.attention_mask),
+    ] {
+        if let Some(t) = t.filter(|t| t.dims() != [b, l]) {
             return Err(Error::param(
-                "attention_mask",
-                format!("{:?}", m.dims()),
+                name,
+                format!("{:?}", t.dims()),
                 format!("expected [{b}, {l}] to match the logits"),
             ));
         }
@@ -159,10 +155,9 @@ pub fn token_logprobs(pass: &Pass) -> Result<TokenLogProbs> {
     let (b, l, v) = dims(pass)?;
     let device = pass.logits.device();
     let labels = pass.labels.to_dtype(DType::I64)?.to_vec2::<i64>()?;
-    let mask = match pass.attention_mask {
-        Some(m) => Some(m.to_dtype(DType::F32)?.to_vec2::<f32>()?),
-        None => None,
-    };
+    let mask = (pass.attention_mask)
+        .map(|m| m.to_dtype(DType::F32)?.to_vec2::<f32>())
+        .transpose()?;
     let mut idx = Vec::with_capacity(b * l);
     let mut kept = Vec::with_capacity(b * (l - 1));
     let mut tokens = vec![0usize; b];
@@ -271,13 +266,7 @@ pub fn kl_token_mean(
 }
 
 fn check_kl_shapes(current: &Tensor, reference: &Tensor) -> Result<(usize, usize, usize)> {
-    let d = current.dims3().map_err(|_| {
-        Error::param(
-            "logits",
-            format!("{:?}", current.dims()),
-            "expected [batch, length, vocab]",
-        )
-    })?;
+    let d = dims3(current, "logits", "expected [batch, length, vocab]")?;
     if reference.dims() != current.dims() {
         return Err(Error::param(
             "reference logits",
@@ -306,13 +295,7 @@ pub fn mse(x: &Tensor, target: &Tensor, mask: Option<&Tensor>) -> Result<Tensor>
     match mask {
         None => Ok(sq.mean_all()?),
         Some(m) => {
-            let (b, l, h) = sq.dims3().map_err(|_| {
-                Error::param(
-                    "hidden states",
-                    format!("{:?}", sq.dims()),
-                    "expected [batch, length, hidden]",
-                )
-            })?;
+            let (b, l, h) = dims3(&sq, "hidden states", "expected [batch, length, hidden]")?;
             let (w, n) = mask_weights(m, (b, l), "over")?;
             Ok(sq
                 .broadcast_mul(&w.unsqueeze(2)?)?
