@@ -100,11 +100,9 @@ impl Objective for KlMin {
     }
 
     fn loss_on(&self, p: &Passes) -> Result<Tensor> {
-        let retain = match &p.retain {
-            Some(r) => Some((r, required(p.reference_retain, "reference", self.name())?)),
-            None => None,
-        };
-        self.loss(p.forget.as_ref(), retain)
+        let reference = || required(p.reference_retain, "reference", self.name());
+        let retain = p.retain.as_ref().map(|r| reference().map(|f| (r, f)));
+        self.loss(p.forget.as_ref(), retain.transpose()?)
     }
 }
 

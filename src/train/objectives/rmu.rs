@@ -150,17 +150,11 @@ impl Objective for Rmu {
 
     fn check(&self, decoder_layers: usize) -> Result<()> {
         let n = decoder_layers;
-        match std::iter::once(&self.layer)
-            .chain(&self.update_layers)
-            .find(|&&l| l >= n)
-        {
-            Some(l) => Err(Error::param(
-                "rmu.layer",
-                l,
-                format!("the model has {n} decoder layers (0..{n})"),
-            )),
-            None => Ok(()),
-        }
+        let mut layers = std::iter::once(&self.layer).chain(&self.update_layers);
+        layers.find(|&&l| l >= n).map_or(Ok(()), |l| {
+            let valid = format!("the model has {n} decoder layers (0..{n})");
+            Err(Error::param("rmu.layer", l, valid))
+        })
     }
 
     /// The MLP down-projections of `update_layers`.
@@ -191,27 +185,20 @@ mod tests {
 
     #[test]
     fn control_vector_is_seeded_positive_and_scaled() {
+        let draw = |r: &Rmu| {
+            r.control_vector(32, &Device::Cpu)
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        };
         let r = Rmu::default();
-        let a = r
-            .control_vector(32, &Device::Cpu)
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        let b = r
-            .control_vector(32, &Device::Cpu)
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
+        let (a, b) = (draw(&r), draw(&r));
         assert_eq!(a, b);
         assert!(a.iter().all(|&x| x >= 0.0));
-        let c = Rmu {
+        let c = draw(&Rmu {
             seed: 43,
             ..Default::default()
-        }
-        .control_vector(32, &Device::Cpu)
-        .unwrap()
-        .to_vec1::<f32>()
-        .unwrap();
+        });
         assert_ne!(a, c);
         let n: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
         assert!((n - 6.5).abs() < 1e-4);
