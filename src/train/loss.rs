@@ -518,15 +518,12 @@ mod tests {
             .unwrap() as f64;
         let c = logits_data(0.0);
         let r = refl.to_dtype(DType::F64).unwrap().to_vec3::<f64>().unwrap();
-        let mut want = 0.0;
-        for b in 0..2 {
-            for t in 0..4 {
-                let lc = lsm(&c[b][t]);
-                let lr = lsm(&r[b][t]);
-                want += (0..5).map(|v| lr[v].exp() * (lr[v] - lc[v])).sum::<f64>();
-            }
-        }
-        want /= 2.0;
+        let kl_at = |(b, t): (usize, usize)| {
+            let (lc, lr) = (lsm(&c[b][t]), lsm(&r[b][t]));
+            (0..5).map(|v| lr[v].exp() * (lr[v] - lc[v])).sum::<f64>()
+        };
+        let all = (0..2).flat_map(|b| (0..4).map(move |t| (b, t)));
+        let want = all.map(kl_at).sum::<f64>() / 2.0;
         assert!((got - want).abs() < 1e-5, "{got} vs {want}");
         // Token-mean with a mask divides by kept positions instead.
         let mask = Tensor::new(&[[1u8, 1, 1, 0], [1u8, 1, 0, 0]], &cpu()).unwrap();
@@ -534,12 +531,8 @@ mod tests {
             .unwrap()
             .to_scalar::<f32>()
             .unwrap() as f64;
-        let mut want_tm = 0.0;
-        for (b, t) in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)] {
-            let lc = lsm(&c[b][t]);
-            let lr = lsm(&r[b][t]);
-            want_tm += (0..5).map(|v| lr[v].exp() * (lr[v] - lc[v])).sum::<f64>();
-        }
+        let kept = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)];
+        let want_tm: f64 = kept.into_iter().map(kl_at).sum();
         assert!((tm - want_tm / 5.0).abs() < 1e-5);
         // KL of a distribution with itself is zero.
         let z = kl_batchmean(&cur, &cur)

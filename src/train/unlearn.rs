@@ -166,17 +166,12 @@ impl Unlearn {
     /// [`SampleSet::from_bench`] does (their `ft_Data` rows when `ft_Data` covers them).
     pub fn run(&self, vanilla: &Model, bench: &Bench, split: &Split) -> Result<Trained> {
         let r = split.ratio();
-        let retain = if self.objective.needs().retain {
-            Some(SampleSet::from_bench(
-                bench,
-                &format!("retain_{}", 100 - u32::from(r)),
-            )?)
-        } else {
-            None
-        };
+        let retain = format!("retain_{}", 100 - u32::from(r));
         let data = TrainData {
             primary: SampleSet::from_bench(bench, &format!("forget_{r}"))?,
-            retain,
+            retain: (self.objective.needs().retain)
+                .then(|| SampleSet::from_bench(bench, &retain))
+                .transpose()?,
         };
         self.run_on(vanilla, data)
     }
@@ -190,14 +185,10 @@ impl Unlearn {
 
     /// The trainer of this run, for step-by-step use.
     pub fn trainer(&self, vanilla: &Model, data: TrainData) -> Result<Trainer> {
-        let reference = match &self.reference {
-            Some(dir) => Some(Model::load_with(
-                dir,
-                vanilla.llava.device(),
-                vanilla.llava.dtype(),
-            )?),
-            None => None,
-        };
+        let (device, dtype) = (vanilla.llava.device(), vanilla.llava.dtype());
+        let reference = (self.reference.as_ref())
+            .map(|dir| Model::load_with(dir, device, dtype))
+            .transpose()?;
         Trainer::new(
             vanilla,
             self.objective.clone(),
