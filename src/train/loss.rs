@@ -179,9 +179,7 @@ pub fn token_logprobs(pass: &Pass) -> Result<TokenLogProbs> {
             }
             idx.push(y as u32);
             kept.push(if attended { 1.0 } else { 0.0 });
-            if attended {
-                tokens[row] += 1;
-            }
+            tokens[row] += usize::from(attended);
         }
         idx.push(0u32); // the last position predicts nothing
     }

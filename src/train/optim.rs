@@ -394,24 +394,19 @@ mod tests {
 
     #[test]
     fn rejects_bad_hyper_parameters() {
-        let e = AdamWParams {
+        let bad = |p: AdamWParams| p.validate().unwrap_err().to_string();
+        let e = bad(AdamWParams {
             beta1: 1.0,
             ..Default::default()
-        }
-        .validate()
-        .unwrap_err()
-        .to_string();
+        });
         assert!(
             e.contains("invalid beta1 = 1") && e.contains("[0, 1)"),
             "{e}"
         );
-        let e = AdamWParams {
+        let e = bad(AdamWParams {
             lr: -1.0,
             ..Default::default()
-        }
-        .validate()
-        .unwrap_err()
-        .to_string();
+        });
         assert!(e.contains("invalid lr = -1"), "{e}");
         assert!(AdamWParams::default().validate().is_ok());
     }

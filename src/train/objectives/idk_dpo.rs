@@ -108,23 +108,13 @@ mod tests {
 
     #[test]
     fn matches_the_dpo_formula() {
-        let (dw, dl, drw, drl) = (
-            logits_data(0.1),
-            logits_data(-0.2),
-            logits_data(0.4),
-            logits_data(0.0),
-        );
+        let [dw, dl, drw, drl] = [0.1, -0.2, 0.4, 0.0].map(logits_data);
         let labels = labels();
         let (w, l, rw, rl) = (tensor(&dw), tensor(&dl), tensor(&drw), tensor(&drl));
         let o = IdkDpo::default();
         let (pw, pl) = (Pass::new(&w, &labels, None), Pass::new(&l, &labels, None));
         let got = scalar(&o.loss(&pw, &pl, &rw, &rl, None).unwrap());
-        let (sw, srw, sl, srl) = (
-            seq_nll(&dw).0,
-            seq_nll(&drw).0,
-            seq_nll(&dl).0,
-            seq_nll(&drl).0,
-        );
+        let [sw, srw, sl, srl] = [&dw, &drw, &dl, &drl].map(|d| seq_nll(d).0);
         let want = -(0..2)
             .map(|i| logsig(0.1 * ((-sw[i] + srw[i]) - (-sl[i] + srl[i]))))
             .sum::<f64>()

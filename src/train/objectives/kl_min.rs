@@ -125,12 +125,9 @@ mod tests {
         let mask = Tensor::new(&[[1u32, 1, 1, 1], [1u32, 1, 1, 0]], &Device::Cpu).unwrap();
         let pass = Pass::new(&cur, &labels, Some(&mask));
         let got = scalar(&KlMin::default().loss(None, Some((&pass, &van))).unwrap());
-        let mut kl = 0.0;
-        for b in 0..2 {
-            for t in 0..4 {
-                kl += kl_pos(&dv[b][t], &dc[b][t]); // the padded position (1, 3) counts too
-            }
-        }
+        // The padded position (1, 3) counts too.
+        let all = (0..2).flat_map(|b| (0..4).map(move |t| (b, t)));
+        let kl: f64 = all.map(|(b, t)| kl_pos(&dv[b][t], &dc[b][t])).sum();
         // The mask drops the (1, 2 → 0) label: NLL over the 4 remaining kept positions.
         let nll = -[(0, 0, 3), (0, 1, 4), (0, 2, 1), (1, 1, 2)]
             .iter()
