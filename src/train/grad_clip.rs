@@ -48,13 +48,7 @@ pub fn grad_norm(grads: &GradStore, vars: &[Var]) -> Result<f64> {
 /// assert!((grad_norm(&g, &[w]).unwrap() - 1.0).abs() < 1e-5);
 /// ```
 pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Result<f64> {
-    if !(max_norm > 0.0 && max_norm.is_finite()) {
-        return Err(Error::param(
-            "max_grad_norm",
-            max_norm,
-            "must be a finite number > 0",
-        ));
-    }
+    check_positive("max_grad_norm", max_norm)?;
     let total = grad_norm(grads, vars)?;
     let coef = max_norm / (total + 1e-6);
     if total.is_finite() && coef < 1.0 {
@@ -66,6 +60,14 @@ pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Res
         }
     }
     Ok(total)
+}
+
+/// Rejects non-finite or negative weights and non-positive temperatures and norms.
+pub(crate) fn check_positive(name: &str, value: f64) -> Result<()> {
+    if !(value > 0.0 && value.is_finite()) {
+        return Err(Error::param(name, value, "must be a finite number > 0"));
+    }
+    Ok(())
 }
 
 /// Sums the gradients of `k` micro-batches, each scaled by `1/k`, keeping only the gradients

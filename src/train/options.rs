@@ -2,6 +2,7 @@
 
 use crate::model::LoraConfig;
 use crate::train::collate::{CollateOptions, PromptTemplate};
+use crate::train::grad_clip::check_positive;
 use crate::train::schedule::Stepping;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -102,13 +103,7 @@ impl TrainOptions {
             }
         }
         if let Some(n) = self.max_grad_norm {
-            if !(n > 0.0 && n.is_finite()) {
-                return Err(Error::param(
-                    "max_grad_norm",
-                    n,
-                    "must be a finite number > 0",
-                ));
-            }
+            check_positive("max_grad_norm", n)?;
         }
         if self.checkpoint_every == Some(0) {
             return Err(Error::param("checkpoint_every", 0, "must be at least 1"));

@@ -38,6 +38,7 @@ pub use npo::{Npo, NpoForm};
 pub use rmu::{Hidden, Rmu};
 pub use simnpo::SimNpo;
 
+pub(crate) use crate::train::grad_clip::check_positive;
 use crate::train::loss::{token_mean_nll, zero, Pass};
 use crate::train::schedule::Stepping;
 use crate::{Error, Result};
@@ -306,14 +307,6 @@ pub(crate) fn zero_on(objective: &str, pass: Option<&Pass>) -> Result<Tensor> {
             "needs a forget batch, a retain batch or both",
         )),
     }
-}
-
-/// Rejects non-finite or negative weights and non-positive temperatures.
-pub(crate) fn check_positive(name: &str, value: f64) -> Result<()> {
-    if !(value > 0.0 && value.is_finite()) {
-        return Err(Error::param(name, value, "must be a finite number > 0"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
