@@ -82,7 +82,6 @@ pub struct Trainer {
     state: TrainState,
     options: TrainOptions,
     plan: Plan,
-    lora: bool,
     resumed_from: Option<usize>,
     seconds: f64,
     settings: serde_json::Value,
@@ -197,7 +196,6 @@ impl Trainer {
             None => None,
         };
 
-        let lora = options.lora.is_some();
         let (model, varmap) = match (&options.lora, &resume_from) {
             (Some(cfg), ckpt) => {
                 let mut m = start.clone();
@@ -270,7 +268,6 @@ impl Trainer {
             state,
             options,
             plan,
-            lora,
             resumed_from,
             seconds: 0.0,
             settings,
@@ -609,7 +606,7 @@ impl Trainer {
             return Ok(None);
         };
         let opt = self.opt.state();
-        let (model, lora, settings) = (&self.model, self.lora, &self.settings);
+        let (model, lora, settings) = (&self.model, self.options.lora.is_some(), &self.settings);
         checkpoint::save(out, model, lora, settings, &mut self.state, &opt).map(Some)
     }
 
@@ -627,7 +624,7 @@ impl Trainer {
             base_model: self.base_dir.display().to_string(),
             device: crate::model::device::describe(self.model.device()),
             dtype: format!("{:?}", self.model.dtype()),
-            mode: if self.lora { "lora" } else { "full" }.to_string(),
+            mode: self.options.lora.as_ref().map_or("full", |_| "lora").into(),
             trainable_tensors: self.vars.len(),
             trainable_parameters: self.trainable_parameters(),
             steps: self.state.step,
