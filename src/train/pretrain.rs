@@ -225,6 +225,11 @@ pub fn pretrain(
             .then(|| score_probes(&model, &tokenizer, &pixels, set))
             .transpose()
     };
+    let sets = [
+        &corpus.probes,
+        &corpus.drilled_probes,
+        &corpus.reading_probes,
+    ];
     let mut rng = ChaCha8Rng::seed_from_u64(opts.seed);
     let (mut sum, mut n) = (0.0, 0usize);
     'epochs: for epoch in 1..=opts.epochs {
@@ -269,47 +274,41 @@ pub fn pretrain(
             n += 1;
             let probe_now = opts.probe_every > 0 && step.is_multiple_of(opts.probe_every);
             if step.is_multiple_of(opts.log_every) || probe_now || step == total {
-                let probe_accuracy = score(&corpus.probes, probe_now)?;
-                let drilled_probe_accuracy = score(&corpus.drilled_probes, probe_now)?;
-                let reading_probe_accuracy = score(&corpus.reading_probes, probe_now)?;
+                let accuracies: Vec<Option<f64>> = sets
+                    .iter()
+                    .map(|set| score(set, probe_now))
+                    .collect::<Result<_>>()?;
                 let rec = PretrainRecord {
                     step,
                     epoch,
                     loss: sum / n.max(1) as f64,
                     lr,
                     seconds: start.elapsed().as_secs_f64(),
-                    probe_accuracy,
-                    drilled_probe_accuracy,
-                    reading_probe_accuracy,
+                    probe_accuracy: accuracies[0],
+                    drilled_probe_accuracy: accuracies[1],
+                    reading_probe_accuracy: accuracies[2],
                 };
+                let shown: String = [" probe", " drilled", " reading"]
+                    .iter()
+                    .zip(&accuracies)
+                    .filter_map(|(what, a)| a.map(|a| format!("{what} {a:.1}%")))
+                    .collect();
                 eprintln!(
                     "step {step}/{total} epoch {epoch} loss {:.4} lr {lr:.2e} {:.0}s{}",
-                    rec.loss,
-                    rec.seconds,
-                    probe_accuracy.map_or(String::new(), |a| format!(" probe {a:.1}%"))
-                        + &drilled_probe_accuracy
-                            .map_or(String::new(), |a| format!(" drilled {a:.1}%"))
-                        + &reading_probe_accuracy
-                            .map_or(String::new(), |a| format!(" reading {a:.1}%"))
+                    rec.loss, rec.seconds, shown
                 );
                 log.records.push(rec);
                 (sum, n) = (0.0, 0);
             }
         }
     }
-    for (slot, set, what) in [
-        (&mut log.final_probe_accuracy, &corpus.probes, "probe"),
-        (
-            &mut log.final_drilled_probe_accuracy,
-            &corpus.drilled_probes,
-            "drilled-probe",
-        ),
-        (
-            &mut log.final_reading_probe_accuracy,
-            &corpus.reading_probes,
-            "reading-probe",
-        ),
-    ] {
+    let slots = [
+        &mut log.final_probe_accuracy,
+        &mut log.final_drilled_probe_accuracy,
+        &mut log.final_reading_probe_accuracy,
+    ];
+    let names = ["probe", "drilled-probe", "reading-probe"];
+    for ((slot, set), what) in slots.into_iter().zip(sets).zip(names) {
         *slot = score(set, true)?;
         if let Some(acc) = slot {
             eprintln!("final {what} accuracy {acc:.1}%");
@@ -333,8 +332,6 @@ fn lr_at(o: &PretrainOptions, step: usize, total: usize) -> f64 {
     o.lr * (0.1 + 0.9 * 0.5 * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos()))
 }
 
-/// One epoch's batches: a seeded shuffle, then documents of similar length grouped
-/// together (within windows of 32 batches) to waste little on padding, batches shuffled.
 /// A document's token ids (BOS, text, EOS) and which of them are learnt.
 struct Encoded {
     ids: Vec<u32>,
@@ -389,6 +386,8 @@ fn document_mean_nll(pass: &Pass) -> Result<Tensor> {
     Ok((nll * inv)?.mean_all()?)
 }
 
+/// One epoch's batches: a seeded shuffle, then documents of similar length grouped
+/// together (within windows of 32 batches) to waste little on padding, batches shuffled.
 fn batches(encoded: &[Encoded], size: usize, rng: &mut ChaCha8Rng) -> Vec<Vec<usize>> {
     let mut order: Vec<usize> = (0..encoded.len()).collect();
     order.shuffle(rng);
