@@ -165,19 +165,43 @@ pub(crate) fn required<T>(x: Option<T>, what: &str, objective: &str) -> Result<T
     })
 }
 
-/// Any objective, tagged by name: what the run manifest records.
-///
-/// ```
-/// use mllmu::train::objectives::{Npo, ObjectiveSpec};
-/// let spec = ObjectiveSpec::Npo(Npo::default());
-/// let json = serde_json::to_string(&spec).unwrap();
-/// assert!(json.starts_with("{\"objective\":\"npo\",\"beta\":0.4"));
-/// assert_eq!(serde_json::from_str::<ObjectiveSpec>(&json).unwrap(), spec);
-/// assert!(spec.needs().reference_forget && !spec.needs().retain);
-/// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "objective", rename_all = "snake_case")]
-pub enum ObjectiveSpec {
+/// The enum of every objective, with [`ObjectiveSpec::objective`] and
+/// [`ObjectiveSpec::all_defaults`] over its variants.
+macro_rules! objective_spec {
+    ($($(#[$meta:meta])* $variant:ident($ty:ident),)*) => {
+        /// Any objective, tagged by name: what the run manifest records.
+        ///
+        /// ```
+        /// use mllmu::train::objectives::{Npo, ObjectiveSpec};
+        /// let spec = ObjectiveSpec::Npo(Npo::default());
+        /// let json = serde_json::to_string(&spec).unwrap();
+        /// assert!(json.starts_with("{\"objective\":\"npo\",\"beta\":0.4"));
+        /// assert_eq!(serde_json::from_str::<ObjectiveSpec>(&json).unwrap(), spec);
+        /// assert!(spec.needs().reference_forget && !spec.needs().retain);
+        /// ```
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "objective", rename_all = "snake_case")]
+        pub enum ObjectiveSpec {
+            $($(#[$meta])* $variant($ty),)*
+        }
+
+        impl ObjectiveSpec {
+            /// The objective inside.
+            pub fn objective(&self) -> &dyn Objective {
+                match self {
+                    $(ObjectiveSpec::$variant(o) => o,)*
+                }
+            }
+
+            /// Every objective's default, in the order of the table above.
+            pub fn all_defaults() -> Vec<ObjectiveSpec> {
+                vec![$(ObjectiveSpec::$variant($ty::default()),)*]
+            }
+        }
+    };
+}
+
+objective_spec! {
     /// Fine-tuning (the vanilla model, the NPO reference model).
     Finetune(Nll),
     /// Gradient ascent on the forget set.
@@ -200,21 +224,6 @@ pub enum ObjectiveSpec {
 }
 
 impl ObjectiveSpec {
-    /// The objective inside.
-    pub fn objective(&self) -> &dyn Objective {
-        match self {
-            ObjectiveSpec::Finetune(o) => o,
-            ObjectiveSpec::GradAscent(o) => o,
-            ObjectiveSpec::GradDiff(o) => o,
-            ObjectiveSpec::KlMin(o) => o,
-            ObjectiveSpec::Npo(o) => o,
-            ObjectiveSpec::SimNpo(o) => o,
-            ObjectiveSpec::IdkNll(o) => o,
-            ObjectiveSpec::IdkDpo(o) => o,
-            ObjectiveSpec::Rmu(o) => o,
-        }
-    }
-
     /// The objective's name (`"npo"`, `"grad_diff"`, ...), as in the JSON tag.
     pub fn name(&self) -> &'static str {
         self.objective().name()
@@ -228,21 +237,6 @@ impl ObjectiveSpec {
     /// How the forget and retain sets are visited (`Paired` for one-set objectives).
     pub fn pairing(&self) -> Pairing {
         self.objective().pairing()
-    }
-
-    /// Every objective's default, in the order of the table above.
-    pub fn all_defaults() -> Vec<ObjectiveSpec> {
-        vec![
-            ObjectiveSpec::Finetune(Nll::default()),
-            ObjectiveSpec::GradAscent(GradAscent::default()),
-            ObjectiveSpec::GradDiff(GradDiff::default()),
-            ObjectiveSpec::KlMin(KlMin::default()),
-            ObjectiveSpec::Npo(Npo::default()),
-            ObjectiveSpec::SimNpo(SimNpo::default()),
-            ObjectiveSpec::IdkNll(IdkNll::default()),
-            ObjectiveSpec::IdkDpo(IdkDpo::default()),
-            ObjectiveSpec::Rmu(Rmu::default()),
-        ]
     }
 
     /// The default objective called `name`.
