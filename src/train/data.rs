@@ -125,10 +125,7 @@ impl SampleSet {
             SampleSet::from_ft_rows(name, &train.rows)
         } else {
             let eval = bench.set(name)?;
-            let ft = match bench.ft_data() {
-                Ok(ft) => ft.rows_for(&eval.ids()),
-                Err(_) => Vec::new(),
-            };
+            let ft = (bench.ft_data().map(|ft| ft.rows_for(&eval.ids()))).unwrap_or_default();
             SampleSet::profiles_or_ft(name, &eval.profiles, &ft)
         };
         out.non_empty()
