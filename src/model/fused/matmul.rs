@@ -11,9 +11,7 @@
 
 use super::grad_sink::weight_grad_for;
 use super::{for_rows, grad_for, rows_per_task, values};
-use candle_core::{
-    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
-};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// `op_a(a)·op_b(b)` over the last two dimensions; leading (batch) dimensions must agree.
@@ -95,40 +93,33 @@ impl CustomOp3 for LinearBias {
 /// in parallel, then the blocks in order.
 struct ColumnSums;
 
-impl CustomOp1 for ColumnSums {
-    fn name(&self) -> &'static str {
-        "mllmu-column-sums"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = values(s, l, self.name())?;
-        let n = l.dims().last().copied().unwrap_or(0);
-        let mut total = vec![0f32; n];
-        if n > 0 {
-            let block = rows_per_task(n) * n;
-            let partial = |rows: &[f32]| {
-                let mut acc = vec![0f32; n];
-                for row in rows.chunks(n) {
-                    for (a, v) in acc.iter_mut().zip(row) {
-                        *a += v
-                    }
-                }
-                acc
-            };
-            let partials: Vec<Vec<f32>> = if g.len() <= block || rayon::current_num_threads() == 1 {
-                g.chunks(block).map(partial).collect()
-            } else {
-                g.par_chunks(block).map(partial).collect()
-            };
-            for p in partials {
-                for (t, v) in total.iter_mut().zip(p) {
-                    *t += v
+cpu_op! { CustomOp1 for ColumnSums, "mllmu-column-sums", |self, g: l| {
+    let n = l.dims().last().copied().unwrap_or(0);
+    let mut total = vec![0f32; n];
+    if n > 0 {
+        let block = rows_per_task(n) * n;
+        let partial = |rows: &[f32]| {
+            let mut acc = vec![0f32; n];
+            for row in rows.chunks(n) {
+                for (a, v) in acc.iter_mut().zip(row) {
+                    *a += v
                 }
             }
+            acc
+        };
+        let partials: Vec<Vec<f32>> = if g.len() <= block || rayon::current_num_threads() == 1 {
+            g.chunks(block).map(partial).collect()
+        } else {
+            g.par_chunks(block).map(partial).collect()
+        };
+        for p in partials {
+            for (t, v) in total.iter_mut().zip(p) {
+                *t += v
+            }
         }
-        Ok((CpuStorage::F32(total), Shape::from(n)))
     }
-}
+    (total, Shape::from(n))
+}}
 
 #[derive(Clone, Copy)]
 struct MatMul {

@@ -69,6 +69,34 @@ pub(crate) fn with_baseline<T>(f: impl FnOnce() -> T) -> T {
 
 pub(crate) use wide_fn;
 
+/// Implements candle's `CustomOp1`, `CustomOp2` or `CustomOp3` for a CPU kernel: `name`, and
+/// a `cpu_fwd` that reads each storage as contiguous float32 values ([`values`], the names
+/// bound to the values, each with its layout) and stores the block's `(values, shape)`. The
+/// items after the block (a `bwd`) go into the impl as they are.
+macro_rules! cpu_op {
+    (
+        $op:ident for $ty:ty, $name:expr,
+        |$self:ident $(, $v:ident: $l:ident)+| $body:block $($rest:tt)*
+    ) => {
+        impl candle_core::$op for $ty {
+            fn name(&$self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &$self,
+                $($v: &candle_core::CpuStorage, $l: &candle_core::Layout),+
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                $(let $v = $crate::model::fused::values($v, $l, $self.name())?;)+
+                let (out, shape): (Vec<f32>, candle_core::Shape) = $body;
+                Ok((candle_core::CpuStorage::F32(out), shape))
+            }
+
+            $($rest)*
+        }
+    };
+}
+
 mod activation;
 mod exp;
 mod grad_sink;
