@@ -50,6 +50,19 @@ impl Activation {
         })
     }
 
+    /// `act(gate) · up`, the gated MLP of Llama (fused for SiLU on the CPU in float32).
+    pub(crate) fn gated(
+        self,
+        gate: &candle_core::Tensor,
+        up: &candle_core::Tensor,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        use super::fused;
+        if self == Activation::Silu && fused::applies(&[gate, up]) {
+            return fused::silu_mul(gate, up);
+        }
+        self.forward(gate)? * up
+    }
+
     /// Applies the activation (differentiable; QuickGELU fused on the CPU in float32).
     pub fn forward(self, x: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
         use super::fused;
@@ -63,21 +76,6 @@ impl Activation {
             Activation::GeluTanh => x.gelu(),
             Activation::Relu => x.relu(),
         }
-    }
-}
-
-impl Activation {
-    /// `act(gate) · up`, the gated MLP of Llama (fused for SiLU on the CPU in float32).
-    pub(crate) fn gated(
-        self,
-        gate: &candle_core::Tensor,
-        up: &candle_core::Tensor,
-    ) -> candle_core::Result<candle_core::Tensor> {
-        use super::fused;
-        if self == Activation::Silu && fused::applies(&[gate, up]) {
-            return fused::silu_mul(gate, up);
-        }
-        self.forward(gate)? * up
     }
 }
 
@@ -302,6 +300,11 @@ impl Config {
         let v = json::without_nulls(&source);
         let given = |field: &str| v.pointer(&pointer(field));
         let bad = |field: &str, reason: String| json::config_err(file, field, reason);
+        // `d` divides `n` (named `of`), else an error on `field`
+        let divides = |field: &str, d: usize, of: &str, n: usize| match n.is_multiple_of(d) {
+            true => Ok(()),
+            false => Err(bad(field, format!("{d} does not divide {of} {n}"))),
+        };
         let model_type = |field: &str, want: &str, required: bool| -> Result<()> {
             match given(field).map(|t| t.as_str().unwrap_or("?")) {
                 None if required => Err(bad(field, format!("missing, expected `{want}`"))),
@@ -356,22 +359,19 @@ impl Config {
         if t.num_key_value_heads == 0 {
             t.num_key_value_heads = heads;
         }
-        if !heads.is_multiple_of(t.num_key_value_heads) {
-            return Err(bad(
-                "text_config.num_key_value_heads",
-                format!(
-                    "{} does not divide num_attention_heads {heads}",
-                    t.num_key_value_heads
-                ),
-            ));
-        }
+        divides(
+            "text_config.num_key_value_heads",
+            t.num_key_value_heads,
+            "num_attention_heads",
+            heads,
+        )?;
         if t.head_dim == 0 {
-            if !t.hidden_size.is_multiple_of(heads) {
-                return Err(bad(
-                    "text_config.num_attention_heads",
-                    format!("{heads} does not divide hidden_size {}", t.hidden_size),
-                ));
-            }
+            divides(
+                "text_config.num_attention_heads",
+                heads,
+                "hidden_size",
+                t.hidden_size,
+            )?;
             t.head_dim = t.hidden_size / heads;
         }
         if !t.head_dim.is_multiple_of(2) {
@@ -384,24 +384,18 @@ impl Config {
             ));
         }
         let vc = &c.vision;
-        if !vc.hidden_size.is_multiple_of(vc.num_attention_heads) {
-            return Err(bad(
-                "vision_config.num_attention_heads",
-                format!(
-                    "{} does not divide hidden_size {}",
-                    vc.num_attention_heads, vc.hidden_size
-                ),
-            ));
-        }
-        if !vc.image_size.is_multiple_of(vc.patch_size) {
-            return Err(bad(
-                "vision_config.patch_size",
-                format!(
-                    "{} does not divide image_size {}",
-                    vc.patch_size, vc.image_size
-                ),
-            ));
-        }
+        divides(
+            "vision_config.num_attention_heads",
+            vc.num_attention_heads,
+            "hidden_size",
+            vc.hidden_size,
+        )?;
+        divides(
+            "vision_config.patch_size",
+            vc.patch_size,
+            "image_size",
+            vc.image_size,
+        )?;
         let layers = vc.num_hidden_layers as i64;
         c.vision_feature_layer = match given("vision_feature_layer") {
             None => layers - 1,
