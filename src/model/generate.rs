@@ -57,27 +57,20 @@ impl GenerationConfig {
     /// Greedy decoding of `max_new_tokens` with the model folder's end-of-sequence ids
     /// (`generation_config.json`, else `</s>` = 2).
     pub fn greedy_for(model: &Llava, max_new_tokens: usize) -> GenerationConfig {
-        let mut eos = vec![2];
-        if let Some(dir) = model.source_dir() {
-            let path = dir.join("generation_config.json");
-            if let Ok(v) = crate::io::read_json::<serde_json::Value>(&path) {
-                match v.get("eos_token_id") {
-                    Some(serde_json::Value::Number(n)) => {
-                        eos = n.as_u64().map(|e| vec![e as u32]).unwrap_or(eos)
-                    }
-                    Some(serde_json::Value::Array(a)) => {
-                        eos = a
-                            .iter()
-                            .filter_map(|e| e.as_u64().map(|e| e as u32))
-                            .collect()
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let path = model.source_dir().map(|d| d.join("generation_config.json"));
+        let file = path.and_then(|p| crate::io::read_json::<serde_json::Value>(&p).ok());
+        let eos = match file.as_ref().and_then(|v| v.get("eos_token_id")) {
+            Some(serde_json::Value::Number(n)) => n.as_u64().map(|e| vec![e as u32]),
+            Some(serde_json::Value::Array(a)) => Some(
+                a.iter()
+                    .filter_map(|e| e.as_u64().map(|e| e as u32))
+                    .collect(),
+            ),
+            _ => None,
+        };
         GenerationConfig {
             max_new_tokens,
-            eos_token_ids: eos,
+            eos_token_ids: eos.unwrap_or_else(|| vec![2]),
             ..Default::default()
         }
     }
@@ -323,30 +316,30 @@ impl Llava {
             .iter()
             .map(|k| k.iter().map(|&m| m as u32).sum())
             .collect();
-        let mut rng = match &cfg.sampling {
-            Sampling::Sample { seed, .. } => Some(ChaCha8Rng::seed_from_u64(*seed)),
+        // the draws' generator and settings when sampling
+        let mut sampler = match &cfg.sampling {
+            Sampling::Sample {
+                temperature,
+                top_p,
+                top_k,
+                seed,
+            } => Some((
+                ChaCha8Rng::seed_from_u64(*seed),
+                *temperature,
+                *top_p,
+                *top_k,
+            )),
             Sampling::Greedy => None,
         };
         let mut out = vec![Vec::new(); b];
         let mut done = vec![false; b];
         let mut stopped = vec![false; b];
         for step in 0..cfg.max_new_tokens {
-            let chosen: Vec<u32> = match (&cfg.sampling, rng.as_mut()) {
-                (
-                    Sampling::Sample {
-                        temperature,
-                        top_p,
-                        top_k,
-                        ..
-                    },
-                    Some(rng),
-                ) => {
-                    let rows = logits.to_vec2::<f32>()?;
-                    rows.iter()
-                        .map(|r| sample(r, *temperature, *top_p, *top_k, rng))
-                        .collect()
-                }
-                _ => logits.argmax(D::Minus1)?.to_vec1::<u32>()?,
+            let chosen: Vec<u32> = match sampler.as_mut() {
+                Some((rng, t, p, k)) => (logits.to_vec2::<f32>()?.iter())
+                    .map(|r| sample(r, *t, *p, *k, rng))
+                    .collect(),
+                None => logits.argmax(D::Minus1)?.to_vec1::<u32>()?,
             };
             let mut feed = Vec::with_capacity(b);
             for (i, &t) in chosen.iter().enumerate() {

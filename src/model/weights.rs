@@ -42,17 +42,15 @@ pub const DEFAULT_MAX_SHARD_BYTES: usize = 5_000_000_000;
 /// assert_eq!(canonical_name("language_model.model.norm.weight"), "language_model.model.norm.weight");
 /// ```
 pub fn canonical_name(name: &str) -> String {
-    if let Some(rest) = name.strip_prefix("model.language_model.") {
-        format!("language_model.model.{rest}")
-    } else if let Some(rest) = name.strip_prefix("lm_head.") {
-        format!("language_model.lm_head.{rest}")
-    } else if let Some(rest) = name.strip_prefix("model.vision_tower.") {
-        format!("vision_tower.{rest}")
-    } else if let Some(rest) = name.strip_prefix("model.multi_modal_projector.") {
-        format!("multi_modal_projector.{rest}")
-    } else {
-        name.to_string()
-    }
+    [
+        ("model.language_model.", "language_model.model."),
+        ("lm_head.", "language_model.lm_head."),
+        ("model.vision_tower.", "vision_tower."),
+        ("model.multi_modal_projector.", "multi_modal_projector."),
+    ]
+    .iter()
+    .find_map(|(from, to)| name.strip_prefix(from).map(|rest| format!("{to}{rest}")))
+    .unwrap_or_else(|| name.to_string())
 }
 
 /// Buffers some checkpoints carry that are not parameters.

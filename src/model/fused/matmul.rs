@@ -466,8 +466,9 @@ mod tests {
         // large enough to split: one matrix split by columns, one by rows, and a batch of many
         for dims in [(1, 150, 70, 333), (1, 333, 70, 150), (6, 40, 90, 50)] {
             let (bt, m, k, n) = dims;
-            let a = Tensor::from_vec(data(bt * m * k, 3, 1.0), (bt, m, k), &Device::Cpu).unwrap();
-            let b = Tensor::from_vec(data(bt * n * k, 4, 1.0), (bt, n, k), &Device::Cpu).unwrap();
+            let (av, bv) = (data(bt * m * k, 3, 1.0), data(bt * n * k, 4, 1.0));
+            let a = Tensor::from_vec(av.clone(), (bt, m, k), &Device::Cpu).unwrap();
+            let b = Tensor::from_vec(bv.clone(), (bt, n, k), &Device::Cpu).unwrap();
             let run = |threads: usize| {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(threads)
@@ -482,26 +483,8 @@ mod tests {
             let one = run(1);
             assert_eq!(one, run(2), "{dims:?}");
             assert_eq!(one, run(3), "{dims:?}");
-            let want: f32 = (0..k)
-                .map(|j| {
-                    a.get(0)
-                        .unwrap()
-                        .get(1)
-                        .unwrap()
-                        .get(j)
-                        .unwrap()
-                        .to_scalar::<f32>()
-                        .unwrap()
-                        * b.get(0)
-                            .unwrap()
-                            .get(2)
-                            .unwrap()
-                            .get(j)
-                            .unwrap()
-                            .to_scalar::<f32>()
-                            .unwrap()
-                })
-                .sum();
+            // a[0, 1, :] · b[0, 2, :]
+            let want: f32 = (0..k).map(|j| av[k + j] * bv[2 * k + j]).sum();
             assert!((one[n + 2] - want).abs() < 1e-4, "{} vs {want}", one[n + 2]);
         }
     }
