@@ -187,12 +187,10 @@ impl MiniLlava {
             .collect();
         trainer
             .feed(segments.iter(), |s| Ok(words(s)))
-            .map_err(|e| tok_error(&e.to_string()))?;
+            .map_err(tok_error)?;
         let mut bpe = BPE::default();
-        trainer
-            .train(&mut bpe)
-            .map_err(|e| tok_error(&e.to_string()))?;
-        let trained = serde_json::to_value(&bpe).map_err(|e| tok_error(&e.to_string()))?;
+        trainer.train(&mut bpe).map_err(tok_error)?;
+        let trained = serde_json::to_value(&bpe).map_err(tok_error)?;
         let mut learnt_tokens: Vec<(String, u64)> = trained["vocab"]
             .as_object()
             .map(|o| {
@@ -406,7 +404,7 @@ fn words(segment: &str) -> Vec<String> {
     out
 }
 
-fn tok_error(reason: &str) -> Error {
+fn tok_error(reason: impl std::fmt::Display) -> Error {
     Error::Json {
         file: "tokenizer.json".into(),
         reason: format!("training the BPE tokenizer: {reason}"),

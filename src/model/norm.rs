@@ -26,9 +26,7 @@ impl RmsNorm {
             eps,
         })
     }
-}
 
-impl RmsNorm {
     /// A norm over `weight` (tests of the fused kernel).
     #[cfg(test)]
     pub(crate) fn from_weight(weight: Tensor, eps: f64) -> RmsNorm {
@@ -70,9 +68,7 @@ impl LayerNorm {
             eps,
         })
     }
-}
 
-impl LayerNorm {
     /// A norm over `weight` and `bias` (tests of the fused kernel).
     #[cfg(test)]
     pub(crate) fn from_weights(weight: Tensor, bias: Tensor, eps: f64) -> LayerNorm {
