@@ -123,8 +123,8 @@ impl KvCache {
                         candle_core::bail!("expand_rows needs a single-row cache, found {b} rows");
                     }
                     let mut c = LayerCache::zeros(&k, &v, rows, l.len + extra)?;
-                    c.k.slice_set(&k.repeat((rows, 1, 1, 1))?.contiguous()?, 2, 0)?;
-                    c.v.slice_set(&v.repeat((rows, 1, 1, 1))?.contiguous()?, 2, 0)?;
+                    let each = (rows, 1, 1, 1);
+                    c.write(&k.repeat(each)?, &v.repeat(each)?, 0)?;
                     c.len = l.len;
                     Some(c)
                 }
@@ -149,8 +149,7 @@ impl KvCache {
         if l.len + s > l.k.dim(2)? {
             grow(l, (l.len + s).max(2 * l.k.dim(2)?))?;
         }
-        l.k.slice_set(&k.contiguous()?, 2, l.len)?;
-        l.v.slice_set(&v.contiguous()?, 2, l.len)?;
+        l.write(k, v, l.len)?;
         l.len += s;
         Ok((l.k.narrow(2, 0, l.len)?, l.v.narrow(2, 0, l.len)?))
     }
@@ -167,15 +166,18 @@ impl LayerCache {
             len: 0,
         })
     }
+
+    /// Writes `k` and `v` (`[B, H, S, d]`) at position `at`.
+    fn write(&mut self, k: &Tensor, v: &Tensor, at: usize) -> Result<()> {
+        self.k.slice_set(&k.contiguous()?, 2, at)?;
+        self.v.slice_set(&v.contiguous()?, 2, at)
+    }
 }
 
 fn grow(l: &mut LayerCache, cap: usize) -> Result<()> {
     let mut new = LayerCache::zeros(&l.k, &l.v, l.k.dim(0)?, cap)?;
     if l.len > 0 {
-        new.k
-            .slice_set(&l.k.narrow(2, 0, l.len)?.contiguous()?, 2, 0)?;
-        new.v
-            .slice_set(&l.v.narrow(2, 0, l.len)?.contiguous()?, 2, 0)?;
+        new.write(&l.k.narrow(2, 0, l.len)?, &l.v.narrow(2, 0, l.len)?, 0)?;
     }
     new.len = l.len;
     *l = new;
@@ -252,20 +254,9 @@ impl LlamaAttention {
             |t: Tensor, n: usize| -> Result<Tensor> { t.reshape((b, l, n, d))?.transpose(1, 2) };
         // Scaling q (B·H·L·d values) instead of the scores (B·H·L·T) is the same product.
         let scale = 1.0 / (d as f64).sqrt();
-        let q = Rope::heads(
-            &self.q_proj.forward(x)?,
-            (b, l, self.heads, d),
-            cos,
-            sin,
-            scale,
-        )?;
-        let k = Rope::heads(
-            &self.k_proj.forward(x)?,
-            (b, l, self.kv_heads, d),
-            cos,
-            sin,
-            1.0,
-        )?;
+        let rope = |p: &Linear, n, s| Rope::heads(&p.forward(x)?, (b, l, n, d), cos, sin, s);
+        let q = rope(&self.q_proj, self.heads, scale)?;
+        let k = rope(&self.k_proj, self.kv_heads, 1.0)?;
         let v = self.v_proj.forward(x)?;
         let v = if super::fused::applies(&[&v]) {
             super::fused::split_heads(&v, (b, l, self.kv_heads, d))?
@@ -385,17 +376,10 @@ impl LlamaDecoderLayer {
         mask: Option<&Tensor>,
         cache: Option<(&mut KvCache, usize)>,
     ) -> Result<Tensor> {
-        let h = (x + self.self_attn.forward(
-            &self.input_layernorm.forward(x)?,
-            bl,
-            cos,
-            sin,
-            mask,
-            cache,
-        )?)?;
-        &h + self
-            .mlp
-            .forward(&self.post_attention_layernorm.forward(&h)?)?
+        let normed = self.input_layernorm.forward(x)?;
+        let h = (x + self.self_attn.forward(&normed, bl, cos, sin, mask, cache)?)?;
+        let normed = self.post_attention_layernorm.forward(&h)?;
+        &h + self.mlp.forward(&normed)?
     }
 }
 
