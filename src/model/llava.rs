@@ -271,18 +271,17 @@ impl Llava {
             )));
         }
         // Gather rows from [text; features] so the result stays differentiable in both.
-        let mut index = Vec::with_capacity(b * l);
-        let mut next = (b * l) as u32;
-        for (i, r) in rows.iter().enumerate() {
-            for (j, &t) in r.iter().enumerate() {
+        // text row `i·l + j`, or the next feature row (after the b·l text rows)
+        let mut next = (b * l) as u32..;
+        let index: Vec<u32> = (rows.iter().flatten().enumerate())
+            .map(|(k, &t)| {
                 if t == img {
-                    index.push(next);
-                    next += 1;
+                    next.next().unwrap_or_default()
                 } else {
-                    index.push((i * l + j) as u32);
+                    k as u32
                 }
-            }
-        }
+            })
+            .collect();
         let all = Tensor::cat(
             &[&text.reshape((b * l, h))?, &feats.reshape((n * s, h))?],
             0,

@@ -18,6 +18,7 @@
 //! leaves `<image>` unexpanded (the model then expands it itself); here the patch size and
 //! strategy fall back to `config.json`, so ids are always expanded.
 
+use std::iter::repeat_n;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -383,18 +384,16 @@ impl LlavaTokenizer {
         seqs.iter()
             .map(|s| {
                 let pad = len - s.len();
-                let (mut ids, mut mask) = (Vec::with_capacity(len), Vec::with_capacity(len));
-                if side == PaddingSide::Left {
-                    ids.extend(std::iter::repeat_n(self.pad_id, pad));
-                    mask.extend(std::iter::repeat_n(0, pad));
+                let (ids, mask) = (s.iter().copied(), repeat_n(1, s.len()));
+                let (pad_ids, pad_mask) = (repeat_n(self.pad_id, pad), repeat_n(0, pad));
+                match side {
+                    PaddingSide::Left => {
+                        (pad_ids.chain(ids).collect(), pad_mask.chain(mask).collect())
+                    }
+                    PaddingSide::Right => {
+                        (ids.chain(pad_ids).collect(), mask.chain(pad_mask).collect())
+                    }
                 }
-                ids.extend_from_slice(s);
-                mask.extend(std::iter::repeat_n(1, s.len()));
-                if side == PaddingSide::Right {
-                    ids.extend(std::iter::repeat_n(self.pad_id, pad));
-                    mask.extend(std::iter::repeat_n(0, pad));
-                }
-                (ids, mask)
             })
             .unzip()
     }
