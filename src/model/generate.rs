@@ -135,6 +135,14 @@ fn check(cfg: &GenerationConfig) -> Result<()> {
     Ok(())
 }
 
+/// An error on `what` (`reason`) when one of `rows` holds no token.
+fn none_empty<T: AsRef<[u32]>>(rows: &[T], what: &str, reason: &str) -> Result<()> {
+    match rows.iter().any(|r| r.as_ref().is_empty()) {
+        true => Err(Error::param(what, "empty", reason)),
+        false => Ok(()),
+    }
+}
+
 /// Draws one id from `logits` (float32) with temperature, top-k and top-p filtering.
 fn sample(
     logits: &[f32],
@@ -189,13 +197,7 @@ impl Llava {
         pixel_values: Option<&Tensor>,
         cfg: &GenerationConfig,
     ) -> Result<Generation> {
-        if prompts.iter().any(|p| p.is_empty()) {
-            return Err(Error::param(
-                "prompts",
-                "empty",
-                "every prompt needs at least one token",
-            ));
-        }
+        none_empty(prompts, "prompts", "every prompt needs at least one token")?;
         self.decode(KvCache::new(), 0, prompts, pixel_values, cfg)
     }
 
@@ -205,13 +207,7 @@ impl Llava {
         prefix: &[u32],
         pixel_values: Option<&Tensor>,
     ) -> Result<PrefixCache> {
-        if prefix.is_empty() {
-            return Err(Error::param(
-                "prefix",
-                "empty",
-                "a prefix needs at least one token",
-            ));
-        }
+        none_empty(&[prefix], "prefix", "a prefix needs at least one token")?;
         let ids = Tensor::from_vec(prefix.to_vec(), (1, prefix.len()), self.device())?;
         let mut cache = KvCache::new();
         let inputs = RunInputs {
@@ -236,13 +232,11 @@ impl Llava {
         pixel_values: Option<&Tensor>,
         cfg: &GenerationConfig,
     ) -> Result<Generation> {
-        if suffixes.iter().any(|p| p.is_empty()) {
-            return Err(Error::param(
-                "suffixes",
-                "empty",
-                "every suffix needs at least one token",
-            ));
-        }
+        none_empty(
+            suffixes,
+            "suffixes",
+            "every suffix needs at least one token",
+        )?;
         let longest = suffixes.iter().map(Vec::len).max().unwrap_or(0);
         let cache = prefix
             .cache
