@@ -550,27 +550,23 @@ mod tests {
 
     #[test]
     fn unsupported_values_name_their_field() {
-        let mut v = fixture();
-        v["model_type"] = json!("llava_next");
-        assert_eq!(err_field(v), "model_type");
-        let mut v = fixture();
-        v["text_config"]["hidden_act"] = json!("mish");
-        assert_eq!(err_field(v), "text_config.hidden_act");
-        let mut v = fixture();
-        v["text_config"]["rope_scaling"] = json!({"type": "linear", "factor": 2.0});
-        assert_eq!(err_field(v), "text_config.rope_scaling");
-        let mut v = fixture();
-        v["vision_feature_layer"] = json!([-2, -5]);
-        assert_eq!(err_field(v), "vision_feature_layer");
-        let mut v = fixture();
-        v["image_seq_length"] = json!(576);
-        assert_eq!(err_field(v), "image_seq_length");
-        let mut v = fixture();
-        v["vision_config"]["model_type"] = json!("siglip_vision_model");
-        assert_eq!(err_field(v), "vision_config.model_type");
-        let mut v = fixture();
-        v["vision_feature_select_strategy"] = json!("cls");
-        assert_eq!(err_field(v), "vision_feature_select_strategy");
+        for (field, value) in [
+            ("model_type", json!("llava_next")),
+            ("text_config.hidden_act", json!("mish")),
+            (
+                "text_config.rope_scaling",
+                json!({"type": "linear", "factor": 2.0}),
+            ),
+            ("vision_feature_layer", json!([-2, -5])),
+            ("image_seq_length", json!(576)),
+            ("vision_config.model_type", json!("siglip_vision_model")),
+            ("vision_feature_select_strategy", json!("cls")),
+        ] {
+            // the value set at the field's place in the fixture
+            let mut v = fixture();
+            *field.split('.').fold(&mut v, |slot, key| &mut slot[key]) = value;
+            assert_eq!(err_field(v), field);
+        }
     }
 
     #[test]
