@@ -6,9 +6,8 @@
 //! unfolded patches: the same arithmetic as the convolution, with a simple backward pass.
 
 use super::config::{Activation, VisionConfig};
-use super::fused;
 use super::linear::Linear;
-use super::llama::attend;
+use super::llama::{attend, merge_heads, split_heads};
 use super::norm::LayerNorm;
 use candle_core::{Result, Tensor};
 use candle_nn::{Module, VarBuilder};
@@ -79,24 +78,12 @@ impl ClipAttention {
     fn forward(&self, x: &Tensor, (n, l): (usize, usize)) -> Result<Tensor> {
         let dm = x.dim(1)?;
         let d = dm / self.heads;
-        let shape = |t: Tensor| -> Result<Tensor> {
-            if fused::applies(&[&t]) {
-                return fused::split_heads(&t, (n, l, self.heads, d));
-            }
-            t.reshape((n, l, self.heads, d))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
+        let shape = |t: Tensor| split_heads(&t, (n, l, self.heads, d));
         let q = shape((self.q_proj.forward(x)? * (1.0 / (d as f64).sqrt()))?)?;
         let k = shape(self.k_proj.forward(x)?)?;
         let v = shape(self.v_proj.forward(x)?)?;
-        let out = attend(&q, &k, &v, None)?;
-        let out = if fused::applies(&[&out]) {
-            fused::merge_heads(&out)?
-        } else {
-            out.transpose(1, 2)?.reshape((n * l, dm))?
-        };
-        self.out_proj.forward(&out)
+        self.out_proj
+            .forward(&merge_heads(&attend(&q, &k, &v, None)?)?)
     }
 }
 

@@ -222,6 +222,26 @@ pub(crate) fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) 
     masked_softmax(&q.matmul(&k.t()?)?, mask)?.matmul(v)
 }
 
+/// Rows `[B·L, n·d]` → heads `[B, n, L, d]`, contiguous (fused on the CPU).
+pub(crate) fn split_heads(
+    x: &Tensor,
+    (b, l, n, d): (usize, usize, usize, usize),
+) -> Result<Tensor> {
+    if super::fused::applies(&[x]) {
+        return super::fused::split_heads(x, (b, l, n, d));
+    }
+    x.reshape((b, l, n, d))?.transpose(1, 2)?.contiguous()
+}
+
+/// Heads `[B, n, L, d]` → rows `[B·L, n·d]` (fused on the CPU).
+pub(crate) fn merge_heads(x: &Tensor) -> Result<Tensor> {
+    if super::fused::applies(&[x]) {
+        return super::fused::merge_heads(x);
+    }
+    let (b, n, l, d) = x.dims4()?;
+    x.transpose(1, 2)?.reshape((b * l, n * d))
+}
+
 impl LlamaAttention {
     fn new(vb: VarBuilder, cfg: &TextConfig) -> Result<Self> {
         let (h, b) = (cfg.hidden_size, cfg.attention_bias);
@@ -250,19 +270,12 @@ impl LlamaAttention {
         cache: Option<(&mut KvCache, usize)>,
     ) -> Result<Tensor> {
         let d = self.head_dim;
-        let heads =
-            |t: Tensor, n: usize| -> Result<Tensor> { t.reshape((b, l, n, d))?.transpose(1, 2) };
         // Scaling q (B·H·L·d values) instead of the scores (B·H·L·T) is the same product.
         let scale = 1.0 / (d as f64).sqrt();
         let rope = |p: &Linear, n, s| Rope::heads(&p.forward(x)?, (b, l, n, d), cos, sin, s);
         let q = rope(&self.q_proj, self.heads, scale)?;
         let k = rope(&self.k_proj, self.kv_heads, 1.0)?;
-        let v = self.v_proj.forward(x)?;
-        let v = if super::fused::applies(&[&v]) {
-            super::fused::split_heads(&v, (b, l, self.kv_heads, d))?
-        } else {
-            heads(v, self.kv_heads)?
-        };
+        let v = split_heads(&self.v_proj.forward(x)?, (b, l, self.kv_heads, d))?;
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, &k, &v)?,
             None => (k, v.contiguous()?),
@@ -279,13 +292,8 @@ impl LlamaAttention {
         } else {
             (k, v)
         };
-        let out = attend(&q, &k, &v, mask)?;
-        let out = if super::fused::applies(&[&out]) {
-            super::fused::merge_heads(&out)?
-        } else {
-            out.transpose(1, 2)?.reshape((b * l, self.heads * d))?
-        };
-        self.o_proj.forward(&out)
+        self.o_proj
+            .forward(&merge_heads(&attend(&q, &k, &v, mask)?)?)
     }
 }
 
