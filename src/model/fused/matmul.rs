@@ -156,21 +156,12 @@ impl<'a> Operand<'a> {
         }
         let (r, c) = (dims[rank - 2], dims[rank - 1]);
         let (rs, cs) = (stride[rank - 2] as isize, stride[rank - 1] as isize);
-        let view = if transposed {
-            View {
-                rows: c,
-                cols: r,
-                rs: cs,
-                cs: rs,
-            }
+        let (rows, cols, rs, cs) = if transposed {
+            (c, r, cs, rs)
         } else {
-            View {
-                rows: r,
-                cols: c,
-                rs,
-                cs,
-            }
+            (r, c, rs, cs)
         };
+        let view = View { rows, cols, rs, cs };
         let batch_dims = &dims[..rank - 2];
         let starts = (0..batch_dims.iter().product())
             .map(|mut i: usize| {
