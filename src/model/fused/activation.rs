@@ -81,21 +81,12 @@ struct SiluMul;
 
 cpu_op! { CustomOp2 for SiluMul, "mllmu-silu-mul", |self, a: l1, b: l2| {
     (map2(a, b, silu_mul_block), l1.shape().clone())
-}
-
-    fn bwd(
-        &self,
-        a: &Tensor,
-        b: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let both = a.apply_op3_no_bwd(b, &g.contiguous()?, &SiluMulBackward)?;
-        let da = grad_for(a, || both.get(0)?.reshape(a.shape()))?;
-        let db = grad_for(b, || both.get(1)?.reshape(b.shape()))?;
-        Ok((da, db))
-    }
-}
+} bwd |a, b, _res, g| {
+    let both = a.apply_op3_no_bwd(b, &g.contiguous()?, &SiluMulBackward)?;
+    let da = grad_for(a, || both.get(0)?.reshape(a.shape()))?;
+    let db = grad_for(b, || both.get(1)?.reshape(b.shape()))?;
+    Ok((da, db))
+}}
 
 /// `(a, b, g)` → `[2, n]`: the gradients of `a` and of `b`.
 struct SiluMulBackward;
@@ -128,14 +119,11 @@ struct QuickGelu;
 
 cpu_op! { CustomOp1 for QuickGelu, "mllmu-quick-gelu", |self, x: l| {
     (map2(x, x, |o, x, _| quick_gelu_block(o, x)), l.shape().clone())
-}
-
-    fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(
-            x.apply_op2_no_bwd(&g.contiguous()?, &QuickGeluBackward)?,
-        ))
-    }
-}
+} bwd |x, _res, g| {
+    Ok(Some(
+        x.apply_op2_no_bwd(&g.contiguous()?, &QuickGeluBackward)?,
+    ))
+}}
 
 /// `(x, g)` → the gradient of `x`.
 struct QuickGeluBackward;

@@ -58,20 +58,17 @@ cpu_op! { CustomOp1 for Move, if self.to_heads { "mllmu-split-heads" } else { "m
         });
         (out, Shape::from((b * len, n * d)))
     }
-}
-
-    fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        let back = Move {
-            to_heads: !self.to_heads,
-            ..*self
-        };
-        Ok(Some(
-            g.contiguous()?
-                .apply_op1_no_bwd(&back)?
-                .reshape(x.shape())?,
-        ))
-    }
-}
+} bwd |x, _res, g| {
+    let back = Move {
+        to_heads: !self.to_heads,
+        ..*self
+    };
+    Ok(Some(
+        g.contiguous()?
+            .apply_op1_no_bwd(&back)?
+            .reshape(x.shape())?,
+    ))
+}}
 
 #[cfg(test)]
 mod tests {

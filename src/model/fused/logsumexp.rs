@@ -37,16 +37,13 @@ cpu_op! { CustomOp1 for LogSumExp, "mllmu-logsumexp", |self, x: l| {
         }
     });
     (out, reduced(l.shape()))
-}
-
-    fn bwd(&self, x: &Tensor, lse: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(x.apply_op3_no_bwd(
-            lse,
-            &g.contiguous()?,
-            &LogSumExpBackward,
-        )?))
-    }
-}
+} bwd |x, lse, g| {
+    Ok(Some(x.apply_op3_no_bwd(
+        lse,
+        &g.contiguous()?,
+        &LogSumExpBackward,
+    )?))
+}}
 
 /// `(x, lse, g)` → `g·exp(x − lse)` per row.
 struct LogSumExpBackward;

@@ -71,12 +71,14 @@ pub(crate) use wide_fn;
 
 /// Implements candle's `CustomOp1`, `CustomOp2` or `CustomOp3` for a CPU kernel: `name`, and
 /// a `cpu_fwd` that reads each storage as contiguous float32 values ([`values`], the names
-/// bound to the values, each with its layout) and stores the block's `(values, shape)`. The
-/// items after the block (a `bwd`) go into the impl as they are.
+/// bound to the values, each with its layout) and stores the block's `(values, shape)`; after
+/// `bwd`, the arguments and body of the backward pass (one optional gradient per input).
 macro_rules! cpu_op {
+    (@grads $v:ident) => { Option<candle_core::Tensor> };
+    (@grads $($v:ident),+) => { ($(cpu_op!(@grads $v)),+) };
     (
-        $op:ident for $ty:ty, $name:expr,
-        |$self:ident $(, $v:ident: $l:ident)+| $body:block $($rest:tt)*
+        @impl $op:ident for $ty:ty, $name:expr,
+        |$self:ident $(, $v:ident: $l:ident)+| $body:block $($bwd:tt)*
     ) => {
         impl candle_core::$op for $ty {
             fn name(&$self) -> &'static str {
@@ -92,8 +94,25 @@ macro_rules! cpu_op {
                 Ok((candle_core::CpuStorage::F32(out), shape))
             }
 
-            $($rest)*
+            $($bwd)*
         }
+    };
+    (
+        $op:ident for $ty:ty, $name:expr,
+        |$self:ident $(, $v:ident: $l:ident)+| $body:block bwd |$($a:ident),+| $bwd:block
+    ) => {
+        cpu_op! { @impl $op for $ty, $name, |$self $(, $v: $l)+| $body
+            fn bwd(
+                &$self,
+                $($a: &candle_core::Tensor),+
+            ) -> candle_core::Result<cpu_op!(@grads $($v),+)> $bwd
+        }
+    };
+    (
+        $op:ident for $ty:ty, $name:expr,
+        |$self:ident $(, $v:ident: $l:ident)+| $body:block
+    ) => {
+        cpu_op! { @impl $op for $ty, $name, |$self $(, $v: $l)+| $body }
     };
 }
 

@@ -127,22 +127,13 @@ cpu_op! { CustomOp2 for RmsNorm, "mllmu-rms-norm", |self, x: l1, w: l2| {
         rms_norm_row(y, &x[r * h..(r + 1) * h], w, self.eps)
     });
     (out, l1.shape().clone())
-}
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let rows = x.elem_count() / w.elem_count();
-        let both = x.apply_op3_no_bwd(w, &g.contiguous()?, &RmsNormBackward { eps: self.eps })?;
-        let dx = grad_for(x, || both.narrow(0, 0, rows)?.reshape(x.shape()))?;
-        let dw = grad_for(w, || both.get(rows)?.reshape(w.shape()))?;
-        Ok((dx, dw))
-    }
-}
+} bwd |x, w, _res, g| {
+    let rows = x.elem_count() / w.elem_count();
+    let both = x.apply_op3_no_bwd(w, &g.contiguous()?, &RmsNormBackward { eps: self.eps })?;
+    let dx = grad_for(x, || both.narrow(0, 0, rows)?.reshape(x.shape()))?;
+    let dw = grad_for(w, || both.get(rows)?.reshape(w.shape()))?;
+    Ok((dx, dw))
+}}
 
 /// `(x, w, g)` → `[rows + 1, h]`: the input gradient rows, then the weight gradient.
 struct RmsNormBackward {
@@ -175,24 +166,14 @@ cpu_op! { CustomOp3 for LayerNorm, "mllmu-layer-norm", |self, x: l1, w: l2, b: l
         layer_norm_row(y, &x[r * h..(r + 1) * h], w, b, self.eps)
     });
     (out, l1.shape().clone())
-}
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let rows = x.elem_count() / w.elem_count();
-        let all = x.apply_op3_no_bwd(w, &g.contiguous()?, &LayerNormBackward { eps: self.eps })?;
-        let dx = grad_for(x, || all.narrow(0, 0, rows)?.reshape(x.shape()))?;
-        let dw = grad_for(w, || all.get(rows)?.reshape(w.shape()))?;
-        let db = grad_for(b, || all.get(rows + 1)?.reshape(b.shape()))?;
-        Ok((dx, dw, db))
-    }
-}
+} bwd |x, w, b, _res, g| {
+    let rows = x.elem_count() / w.elem_count();
+    let all = x.apply_op3_no_bwd(w, &g.contiguous()?, &LayerNormBackward { eps: self.eps })?;
+    let dx = grad_for(x, || all.narrow(0, 0, rows)?.reshape(x.shape()))?;
+    let dw = grad_for(w, || all.get(rows)?.reshape(w.shape()))?;
+    let db = grad_for(b, || all.get(rows + 1)?.reshape(b.shape()))?;
+    Ok((dx, dw, db))
+}}
 
 /// `(x, w, g)` → `[rows + 2, h]`: the input gradient rows, the weight's, the bias's.
 struct LayerNormBackward {

@@ -95,23 +95,13 @@ cpu_op! { CustomOp3 for RopeHeads, "mllmu-rope", |self, x: l1, cos: l2, sin: l3|
         }
     });
     (out, Shape::from((p.b, p.n, p.l, p.d)))
-}
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dx = g
-            .contiguous()?
-            .apply_op3_no_bwd(cos, sin, &RopeHeadsBackward(self.0))?
-            .reshape(x.shape())?;
-        Ok((Some(dx), None, None))
-    }
-}
+} bwd |x, cos, sin, _res, g| {
+    let dx = g
+        .contiguous()?
+        .apply_op3_no_bwd(cos, sin, &RopeHeadsBackward(self.0))?
+        .reshape(x.shape())?;
+    Ok((Some(dx), None, None))
+}}
 
 /// `(g [B, n, L, d], cos, sin)` → the input gradient `[B, L, n, d]`.
 struct RopeHeadsBackward(Dims);

@@ -101,12 +101,9 @@ cpu_op! { CustomOp1 for Softmax, "mllmu-softmax", |self, x: l| {
     let mut out = x.to_vec();
     for_rows(&mut out, t, |_, y| softmax_row(y));
     (out, l.shape().clone())
-}
-
-    fn bwd(&self, _x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(softmax_backward(y, g)?))
-    }
-}
+} bwd |_x, y, g| {
+    Ok(Some(softmax_backward(y, g)?))
+}}
 
 /// Softmax of `scores [B, H, L, T] + mask [1 | B, 1, L, T]`.
 struct MaskedSoftmax {
@@ -126,18 +123,9 @@ cpu_op! { CustomOp2 for MaskedSoftmax, "mllmu-masked-softmax", |self, x: l1, m: 
         masked_softmax_row(y, &x[r * t..(r + 1) * t], mr);
     });
     (out, l1.shape().clone())
-}
-
-    fn bwd(
-        &self,
-        _x: &Tensor,
-        _mask: &Tensor,
-        y: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((Some(softmax_backward(y, g)?), None))
-    }
-}
+} bwd |_x, _mask, y, g| {
+    Ok((Some(softmax_backward(y, g)?), None))
+}}
 
 /// `(y, g)` → `y·(g − Σ g·y)` per row.
 struct SoftmaxBackward;
