@@ -191,6 +191,8 @@ impl LlavaTokenizer {
         let tok_file = tok_path.display().to_string();
         let model_file = dir.join("config.json").display().to_string();
         let proc_file = dir.join("processor_config.json").display().to_string();
+        let model_err = |field: &str, reason: String| json::config_err(&model_file, field, reason);
+        let proc_err = |field: &str, reason: &str| json::config_err(&proc_file, field, reason);
         let tok_cfg_err = |field: &str, reason: &str| json::config_err(&tok_file, field, reason);
 
         // special tokens: special_tokens_map.json first, then tokenizer_config.json
@@ -240,27 +242,20 @@ impl LlavaTokenizer {
         // image tokens per image
         let image_token = proc_cfg.image_token;
         let image_token_id = tokenizer.token_to_id(&image_token).ok_or_else(|| {
-            json::config_err(
-                &proc_file,
+            proc_err(
                 "image_token",
-                format!("`{image_token}` is not in the tokenizer vocabulary"),
+                &format!("`{image_token}` is not in the tokenizer vocabulary"),
             )
         })?;
         let index = config.image_token_index;
         if index != image_token_id {
-            return Err(json::config_err(
-                &model_file,
-                "image_token_index",
-                format!("is {index} but the tokenizer maps `{image_token}` to {image_token_id}"),
-            ));
+            let reason =
+                format!("is {index} but the tokenizer maps `{image_token}` to {image_token_id}");
+            return Err(model_err("image_token_index", reason));
         }
         let patch_size = (proc_cfg.patch_size).unwrap_or(config.vision.patch_size as u64);
         if patch_size == 0 {
-            return Err(json::config_err(
-                &proc_file,
-                "patch_size",
-                "must be positive",
-            ));
+            return Err(proc_err("patch_size", "must be positive"));
         }
         let side = config.vision.image_size as u64 / patch_size;
         let full = side * side + proc_cfg.num_additional_image_tokens;
@@ -268,8 +263,7 @@ impl LlavaTokenizer {
             (proc_cfg.vision_feature_select_strategy).unwrap_or(config.vision_feature_select);
         let image_seq_len = match strategy {
             FeatureSelect::Default => full.checked_sub(1).ok_or_else(|| {
-                json::config_err(
-                    &proc_file,
+                proc_err(
                     "num_additional_image_tokens",
                     "the \"default\" strategy drops the CLS token, so it must be at least 1",
                 )
@@ -278,8 +272,7 @@ impl LlavaTokenizer {
         };
         let configured = config.image_seq_length as u64;
         if configured != image_seq_len {
-            return Err(json::config_err(
-                &model_file,
+            return Err(model_err(
                 "image_seq_length",
                 format!(
                     "is {configured} but the processor expands each image to {image_seq_len} tokens\n\
