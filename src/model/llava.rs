@@ -533,14 +533,9 @@ mod tests {
         assert_eq!(exp.shapes.len(), 89);
         let w = read(&fixture("tiny-llava"), &cfg).unwrap();
         assert_eq!(w.len(), 89);
-        assert_eq!(
-            w.get("language_model.lm_head.weight").unwrap().dims(),
-            &[1472, 96]
-        );
-        assert_eq!(
-            w.get("language_model.lm_head.weight").unwrap().dtype(),
-            DType::F32
-        );
+        let head = w.get("language_model.lm_head.weight").unwrap();
+        assert_eq!(head.dims(), &[1472, 96]);
+        assert_eq!(head.dtype(), DType::F32);
     }
 
     #[test]
