@@ -9,7 +9,7 @@ use super::adapter::{LoraAdapter, LoraConfig, LoraRuntime, LoraState};
 use super::json;
 use super::linear::Linear;
 use super::llava::Llava;
-use super::weights::insert_var;
+use super::weights::{insert_var, weights_err};
 use crate::{Error, Result};
 use candle_core::{DType, Tensor, Var};
 use rand::{Rng, SeedableRng};
@@ -243,11 +243,8 @@ impl Llava {
         let r = peft.r.ok_or_else(|| missing("r"))? as usize;
         let alpha = peft.lora_alpha.ok_or_else(|| missing("lora_alpha"))?;
         let path = dir.join("adapter_model.safetensors");
-        let tensors =
-            candle_core::safetensors::load(&path, self.device()).map_err(|e| Error::Weights {
-                dir: path.display().to_string(),
-                details: e.to_string(),
-            })?;
+        let tensors = candle_core::safetensors::load(&path, self.device())
+            .map_err(|e| weights_err(path.display(), e.to_string()))?;
         let mut cfg = LoraConfig {
             r,
             alpha,
@@ -285,10 +282,7 @@ impl Llava {
             for lin in self.linears_mut() {
                 lin.lora = None;
             }
-            return Err(Error::Weights {
-                dir: path.display().to_string(),
-                details: problems.join("\n"),
-            });
+            return Err(weights_err(path.display(), problems.join("\n")));
         }
         self.lora = Some(LoraState {
             config: cfg,

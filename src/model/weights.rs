@@ -53,6 +53,14 @@ pub fn canonical_name(name: &str) -> String {
     .unwrap_or_else(|| name.to_string())
 }
 
+/// An [`Error::Weights`] about `dir` (a folder or a file).
+pub(crate) fn weights_err(dir: impl std::fmt::Display, details: String) -> Error {
+    Error::Weights {
+        dir: dir.to_string(),
+        details,
+    }
+}
+
 /// Buffers some checkpoints carry that are not parameters.
 fn is_ignorable_buffer(name: &str) -> bool {
     name.ends_with(".position_ids") || name.ends_with("rotary_emb.inv_freq")
@@ -96,10 +104,7 @@ impl Expected {
         if problems.is_empty() {
             return Ok(());
         }
-        Err(Error::Weights {
-            dir: dir.to_string(),
-            details: problems.join("\n"),
-        })
+        Err(weights_err(dir, problems.join("\n")))
     }
 }
 
@@ -266,10 +271,8 @@ pub fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>> {
 fn mmap(path: &Path) -> Result<candle_core::safetensors::MmapedSafetensors> {
     // SAFETY: the file is mapped read-only and only read while the map lives; mllmu never
     // writes a checkpoint it is reading (saving writes new files and renames them).
-    unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }.map_err(|e| Error::Weights {
-        dir: path.display().to_string(),
-        details: format!("cannot read safetensors: {e}"),
-    })
+    unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
+        .map_err(|e| weights_err(path.display(), format!("cannot read safetensors: {e}")))
 }
 
 /// The parameters of a LLaVA model by legacy name, on one device in one dtype.
@@ -327,9 +330,11 @@ impl Weights {
             let t = maps[fi]
                 .load(&name, device)
                 .and_then(|t| t.to_dtype(dtype))
-                .map_err(|e| Error::Weights {
-                    dir: files[fi].display().to_string(),
-                    details: format!("cannot load tensor `{name}`: {e}"),
+                .map_err(|e| {
+                    weights_err(
+                        files[fi].display(),
+                        format!("cannot load tensor `{name}`: {e}"),
+                    )
                 })?;
             tensors.insert(canon, t);
         }
@@ -353,10 +358,7 @@ impl Weights {
         self.tensors
             .get(name)
             .cloned()
-            .ok_or_else(|| Error::Weights {
-                dir: self.dir.display().to_string(),
-                details: format!("missing tensor `{name}`"),
-            })
+            .ok_or_else(|| weights_err(self.dir.display(), format!("missing tensor `{name}`")))
     }
 
     /// Names and tensors, sorted by name.
@@ -482,11 +484,8 @@ pub fn save_tensors(
             weight_map.insert(name.clone(), fname.clone());
             items.push((name.clone(), t));
         }
-        let buf =
-            safetensors::serialize(items, Some(metadata.clone())).map_err(|e| Error::Weights {
-                dir: dir.display().to_string(),
-                details: format!("cannot serialise {fname}: {e}"),
-            })?;
+        let buf = safetensors::serialize(items, Some(metadata.clone()))
+            .map_err(|e| weights_err(dir.display(), format!("cannot serialise {fname}: {e}")))?;
         let path = dir.join(&fname);
         crate::io::write_atomic(&path, &buf)?;
         written.push(path);
