@@ -13,12 +13,6 @@ pub(crate) fn logsumexp(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(LogSumExp)
 }
 
-/// The shape without its last dimension.
-fn reduced(s: &Shape) -> Shape {
-    let d = s.dims();
-    Shape::from(d[..d.len() - 1].to_vec())
-}
-
 struct LogSumExp;
 
 cpu_op! { CustomOp1 for LogSumExp, "mllmu-logsumexp", |self, x: l| {
@@ -36,7 +30,8 @@ cpu_op! { CustomOp1 for LogSumExp, "mllmu-logsumexp", |self, x: l| {
             *o = sum.ln() + max;
         }
     });
-    (out, reduced(l.shape()))
+    // the shape without its last dimension
+    (out, Shape::from(l.dims()[..l.dims().len() - 1].to_vec()))
 } bwd |x, lse, g| {
     Ok(Some(x.apply_op3_no_bwd(
         lse,
