@@ -5,8 +5,8 @@
 //! The patch convolution (stride = kernel, no padding) is computed as a matrix product over
 //! unfolded patches: the same arithmetic as the convolution, with a simple backward pass.
 
-use super::config::{Activation, VisionConfig};
-use super::linear::Linear;
+use super::config::VisionConfig;
+use super::linear::{Linear, Mlp};
 use super::llama::{attend, merge_heads, split_heads};
 use super::norm::LayerNorm;
 use candle_core::{Result, Tensor};
@@ -87,26 +87,12 @@ impl ClipAttention {
     }
 }
 
-/// `fc2(act(fc1(x)))`.
-#[derive(Debug, Clone)]
-struct ClipMlp {
-    fc1: Linear,
-    fc2: Linear,
-    act: Activation,
-}
-
-impl Module for ClipMlp {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&self.act.forward(&self.fc1.forward(x)?)?)
-    }
-}
-
 /// One pre-norm encoder layer.
 #[derive(Debug, Clone)]
 struct ClipEncoderLayer {
     self_attn: ClipAttention,
     layer_norm1: LayerNorm,
-    mlp: ClipMlp,
+    mlp: Mlp,
     layer_norm2: LayerNorm,
 }
 
@@ -124,7 +110,7 @@ impl ClipEncoderLayer {
                 heads: cfg.num_attention_heads,
             },
             layer_norm1: LayerNorm::new(vb.pp("layer_norm1"), d, eps)?,
-            mlp: ClipMlp {
+            mlp: Mlp {
                 fc1: Linear::new(mlp.pp("fc1"), (d, m), true)?,
                 fc2: Linear::new(mlp.pp("fc2"), (m, d), true)?,
                 act: cfg.hidden_act,

@@ -9,8 +9,8 @@
 //! by name ([`Llava::named_tensors`]).
 
 use super::clip::ClipVisionModel;
-use super::config::{Activation, Config, FeatureSelect};
-use super::linear::Linear;
+use super::config::{Config, FeatureSelect};
+use super::linear::{Linear, Mlp};
 use super::llama::{KvCache, LlamaForCausalLm};
 use super::weights::{self, Expected, Recorder, SaveOptions, Weights};
 use crate::{Error, Result};
@@ -18,21 +18,6 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{Module, VarBuilder};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-/// `linear_2(act(linear_1(x)))`: vision width → text width.
-#[derive(Debug, Clone)]
-struct Projector {
-    linear_1: Linear,
-    linear_2: Linear,
-    act: Activation,
-}
-
-impl Module for Projector {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.linear_2
-            .forward(&self.act.forward(&self.linear_1.forward(x)?)?)
-    }
-}
 
 /// The outputs of [`Llava::forward_hidden_states`].
 #[derive(Debug, Clone)]
@@ -51,7 +36,8 @@ pub struct Llava {
     /// Resolved configuration.
     pub config: Config,
     vision_tower: ClipVisionModel,
-    multi_modal_projector: Projector,
+    /// `linear_2(act(linear_1(x)))`: vision width → text width.
+    multi_modal_projector: Mlp,
     pub(crate) language_model: LlamaForCausalLm,
     /// Every parameter by checkpoint name, as the loading code read it.
     params: Vec<(String, Tensor)>,
@@ -191,10 +177,7 @@ impl Llava {
     }
 
     /// The loading code: every tensor of the model, read under `vb` once.
-    fn build(
-        config: &Config,
-        vb: VarBuilder,
-    ) -> Result<(ClipVisionModel, Projector, LlamaForCausalLm)> {
+    fn build(config: &Config, vb: VarBuilder) -> Result<(ClipVisionModel, Mlp, LlamaForCausalLm)> {
         let (d, h, bias) = (
             config.vision.hidden_size,
             config.text.hidden_size,
@@ -203,9 +186,9 @@ impl Llava {
         let p = vb.pp("multi_modal_projector");
         Ok((
             ClipVisionModel::new(vb.pp("vision_tower").pp("vision_model"), &config.vision)?,
-            Projector {
-                linear_1: Linear::new(p.pp("linear_1"), (d, h), bias)?,
-                linear_2: Linear::new(p.pp("linear_2"), (h, h), bias)?,
+            Mlp {
+                fc1: Linear::new(p.pp("linear_1"), (d, h), bias)?,
+                fc2: Linear::new(p.pp("linear_2"), (h, h), bias)?,
                 act: config.projector_hidden_act,
             },
             LlamaForCausalLm::new(vb.pp("language_model"), &config.text)?,
@@ -435,7 +418,7 @@ impl Llava {
     pub fn linears(&self) -> Vec<&Linear> {
         let p = &self.multi_modal_projector;
         (self.vision_tower.linears())
-            .chain([&p.linear_1, &p.linear_2])
+            .chain([&p.fc1, &p.fc2])
             .chain(self.language_model.linears())
             .collect()
     }
@@ -444,7 +427,7 @@ impl Llava {
     pub(crate) fn linears_mut(&mut self) -> Vec<&mut Linear> {
         let p = &mut self.multi_modal_projector;
         (self.vision_tower.linears_mut())
-            .chain([&mut p.linear_1, &mut p.linear_2])
+            .chain([&mut p.fc1, &mut p.fc2])
             .chain(self.language_model.linears_mut())
             .collect()
     }
