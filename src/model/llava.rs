@@ -574,14 +574,7 @@ mod tests {
         assert_eq!(index["metadata"]["total_size"], 2605248);
         let back = read(tmp.path(), &cfg).unwrap();
         for (n, t) in w.iter() {
-            let diff = (t - back.get(n).unwrap())
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = crate::model::fused::check::abs_diff(t, &back.get(n).unwrap());
             assert_eq!(diff, 0.0, "{n}");
         }
     }

@@ -384,7 +384,7 @@ impl CustomOp2 for MatMul {
 
 #[cfg(test)]
 mod tests {
-    use super::super::check::{assert_close, both, data, var};
+    use super::super::check::{assert_close, bits, both, data, var};
     use candle_core::{Device, Tensor};
 
     #[test]
@@ -438,10 +438,6 @@ mod tests {
             candle_nn::Module::forward(&lin, x.as_tensor())
         });
         // the forward values are candle's, to the bit
-        let bits = |t: &Tensor| -> Vec<u32> {
-            let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            v.iter().map(|f| f.to_bits()).collect()
-        };
         assert_eq!(bits(&(out.0).0), bits(&(out.1).0));
         // the bias's gradient sums 1,500 rows (about 20 in size): compared relative to its
         // scale, since summing in blocks instead of one run rounds differently

@@ -324,6 +324,12 @@ pub(crate) mod check {
         err / scale
     }
 
+    /// The bit patterns of a tensor's values.
+    pub(crate) fn bits(t: &Tensor) -> Vec<u32> {
+        let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        v.iter().map(|f| f.to_bits()).collect()
+    }
+
     /// Absolute difference, for gradients (which can be near zero).
     pub(crate) fn abs_diff(a: &Tensor, b: &Tensor) -> f32 {
         assert_eq!(a.dims(), b.dims(), "shapes differ");
