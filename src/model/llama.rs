@@ -109,28 +109,26 @@ impl KvCache {
     /// A copy of this single-row cache repeated for `rows` rows, with room for `extra` more
     /// positions; the original is left untouched.
     pub(crate) fn expand_rows(&self, rows: usize, extra: usize) -> Result<KvCache> {
-        let mut out = KvCache {
-            layers: Vec::with_capacity(self.layers.len()),
+        let expand = |l: &LayerCache| -> Result<LayerCache> {
+            let k = l.k.narrow(2, 0, l.len)?;
+            let v = l.v.narrow(2, 0, l.len)?;
+            let b = k.dim(0)?;
+            if b != 1 {
+                candle_core::bail!("expand_rows needs a single-row cache, found {b} rows");
+            }
+            let mut c = LayerCache::zeros(&k, &v, rows, l.len + extra)?;
+            let each = (rows, 1, 1, 1);
+            c.write(&k.repeat(each)?, &v.repeat(each)?, 0)?;
+            c.len = l.len;
+            Ok(c)
         };
-        for l in &self.layers {
-            out.layers.push(match l {
-                None => None,
-                Some(l) => {
-                    let k = l.k.narrow(2, 0, l.len)?;
-                    let v = l.v.narrow(2, 0, l.len)?;
-                    let b = k.dim(0)?;
-                    if b != 1 {
-                        candle_core::bail!("expand_rows needs a single-row cache, found {b} rows");
-                    }
-                    let mut c = LayerCache::zeros(&k, &v, rows, l.len + extra)?;
-                    let each = (rows, 1, 1, 1);
-                    c.write(&k.repeat(each)?, &v.repeat(each)?, 0)?;
-                    c.len = l.len;
-                    Some(c)
-                }
-            });
-        }
-        Ok(out)
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| l.as_ref().map(expand).transpose());
+        Ok(KvCache {
+            layers: layers.collect::<Result<_>>()?,
+        })
     }
 
     /// Appends `k`, `v` (`[B, H, S, d]`) for `layer` and returns all keys and values so far.
