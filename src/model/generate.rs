@@ -281,15 +281,9 @@ impl Llava {
             k.extend(std::iter::repeat_n(1u8, r.len()));
             ids.extend(std::iter::repeat_n(pad, l - r.len()));
             ids.extend_from_slice(r);
-            let mut seen = prefix as u32;
-            for &m in &k[prefix..] {
-                if m == 1 {
-                    pos.push(seen as f32);
-                    seen += 1;
-                } else {
-                    pos.push(1.0);
-                }
-            }
+            // padding at position 1, the tokens counted on from the prefix
+            pos.extend(std::iter::repeat_n(1.0, l - r.len()));
+            pos.extend((prefix..prefix + r.len()).map(|p| p as f32));
             keys.push(k);
         }
         cache.reserve(l + cfg.max_new_tokens)?;
