@@ -126,14 +126,12 @@ impl ClipEncoderLayer {
     }
 
     fn linears(&self) -> [&Linear; 6] {
-        let a = &self.self_attn;
-        let m = &self.mlp;
+        let (a, m) = (&self.self_attn, &self.mlp);
         [&a.q_proj, &a.k_proj, &a.v_proj, &a.out_proj, &m.fc1, &m.fc2]
     }
 
     fn linears_mut(&mut self) -> [&mut Linear; 6] {
-        let a = &mut self.self_attn;
-        let m = &mut self.mlp;
+        let (a, m) = (&mut self.self_attn, &mut self.mlp);
         let (q, k, v, o) = (&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.out_proj);
         [q, k, v, o, &mut m.fc1, &mut m.fc2]
     }
