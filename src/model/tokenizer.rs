@@ -120,9 +120,7 @@ impl Default for TokenizerConfig {
     }
 }
 
-fn padding_side<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<PaddingSide, D::Error> {
+fn padding_side<'de, D: serde::Deserializer<'de>>(d: D) -> json::De<'de, D, PaddingSide> {
     use serde::de::Error as _;
     match json::string::<D, String>(d)?.as_str() {
         "left" => Ok(PaddingSide::Left),
