@@ -239,13 +239,11 @@ pub fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>> {
             .into_values()
             .collect();
         let paths: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).collect();
-        for p in &paths {
-            if !p.is_file() {
-                return Err(Error::MissingFile {
-                    path: p.clone(),
-                    hint: format!("{} names this shard", index.display()),
-                });
-            }
+        if let Some(p) = paths.iter().find(|p| !p.is_file()) {
+            return Err(Error::MissingFile {
+                path: p.clone(),
+                hint: format!("{} names this shard", index.display()),
+            });
         }
         return Ok(paths);
     }
@@ -474,10 +472,9 @@ pub fn save_tensors(
         let mut items = Vec::with_capacity(idx.len());
         for &i in idx {
             let (name, t) = sorted[i];
-            let t = match opts.dtype {
-                Some(d) => t.to_dtype(d)?,
-                None => t.clone(),
-            };
+            let t = opts
+                .dtype
+                .map_or_else(|| Ok(t.clone()), |d| t.to_dtype(d))?;
             // On the CPU and contiguous, the View conversion cannot fail.
             let t = t.to_device(&Device::Cpu)?.contiguous()?;
             total += bytes(&t);
