@@ -477,20 +477,15 @@ impl Llava {
         };
         let mut files = weights::save_tensors(dir, &tensors, &opts)?;
         let cfg_path = dir.join("config.json");
-        crate::io::write_atomic(
-            &cfg_path,
-            to_json_2(&self.config.to_json(dtype))?.as_bytes(),
-        )?;
+        let json = serde_json::to_string_pretty(&self.config.to_json(dtype))
+            .map_err(|e| Error::json("config.json", e))?;
+        crate::io::write_atomic(&cfg_path, json.as_bytes())?;
         files.push(cfg_path);
         if let Some(src) = &self.source_dir {
             files.extend(weights::copy_side_files(src, dir)?);
         }
         Ok(files)
     }
-}
-
-fn to_json_2(v: &serde_json::Value) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::json("config.json", e))
 }
 
 #[cfg(test)]
