@@ -123,10 +123,8 @@ fn check(cfg: &GenerationConfig) -> Result<()> {
                 "must be positive (use greedy decoding for 0)",
             ));
         }
-        if let Some(p) = top_p {
-            if p.is_nan() || *p <= 0.0 || *p > 1.0 {
-                return Err(Error::param("top_p", p, "must be in (0, 1]"));
-            }
+        if let Some(p) = top_p.filter(|p| p.is_nan() || *p <= 0.0 || *p > 1.0) {
+            return Err(Error::param("top_p", p, "must be in (0, 1]"));
         }
         if *top_k == Some(0) {
             return Err(Error::param("top_k", 0, "must be at least 1"));
@@ -165,14 +163,11 @@ fn sample(
     probs.iter_mut().for_each(|p| *p /= total);
     if let Some(p) = top_p {
         let mut acc = 0.0;
-        let mut keep = probs.len();
-        for (i, q) in probs.iter().enumerate() {
+        let keep = (probs.iter().position(|q| {
             acc += q;
-            if acc >= p {
-                keep = i + 1;
-                break;
-            }
-        }
+            acc >= p
+        }))
+        .map_or(probs.len(), |i| i + 1);
         probs.truncate(keep);
         order.truncate(keep);
     }
