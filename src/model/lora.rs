@@ -175,9 +175,7 @@ impl Llava {
         for (key, w) in self.merged_lora_weights()? {
             self.replace_linear_weight(&key, w);
         }
-        for lin in self.linears_mut() {
-            lin.lora = None;
-        }
+        self.linears_mut().into_iter().for_each(|l| l.lora = None);
         self.lora = None;
         Ok(())
     }
@@ -279,9 +277,7 @@ impl Llava {
         }
         problems.extend(unused.iter().map(|k| format!("unexpected tensor `{k}`")));
         if !problems.is_empty() {
-            for lin in self.linears_mut() {
-                lin.lora = None;
-            }
+            self.linears_mut().into_iter().for_each(|l| l.lora = None);
             return Err(weights_err(path.display(), problems.join("\n")));
         }
         self.lora = Some(LoraState {
