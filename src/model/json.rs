@@ -34,6 +34,12 @@ pub(crate) fn model_file(dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Writes `value` to `path` as pretty JSON (2-space indent); `file` names it in an error.
+pub(crate) fn write_pretty(path: &Path, file: impl Into<String>, value: &Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::json(file, e))?;
+    crate::io::write_atomic(path, text.as_bytes())
+}
+
 /// `v` without the `null`s of its objects.
 pub(crate) fn without_nulls(v: &Value) -> Value {
     match v {

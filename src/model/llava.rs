@@ -477,9 +477,7 @@ impl Llava {
         };
         let mut files = weights::save_tensors(dir, &tensors, &opts)?;
         let cfg_path = dir.join("config.json");
-        let json = serde_json::to_string_pretty(&self.config.to_json(dtype))
-            .map_err(|e| Error::json("config.json", e))?;
-        crate::io::write_atomic(&cfg_path, json.as_bytes())?;
+        super::json::write_pretty(&cfg_path, "config.json", &self.config.to_json(dtype))?;
         files.push(cfg_path);
         if let Some(src) = &self.source_dir {
             files.extend(weights::copy_side_files(src, dir)?);

@@ -283,9 +283,7 @@ impl MiniLlava {
         let mut files = Vec::new();
         for (name, value) in self.side_files(tokenizer) {
             let path = dir.join(name);
-            let text = serde_json::to_string_pretty(&value)
-                .map_err(|e| Error::json(name.to_string(), e))?;
-            crate::io::write_atomic(&path, text.as_bytes())?;
+            super::json::write_pretty(&path, name, &value)?;
             files.push(path);
         }
         let tensors = self.init_weights(seed)?;

@@ -491,12 +491,7 @@ pub fn save_tensors(
     if n > 1 {
         let index =
             serde_json::json!({"metadata": {"total_size": total}, "weight_map": weight_map});
-        crate::io::write_atomic(
-            &stale_index,
-            serde_json::to_string_pretty(&index)
-                .map_err(|e| Error::json(stale_index.display().to_string(), e))?
-                .as_bytes(),
-        )?;
+        super::json::write_pretty(&stale_index, stale_index.display().to_string(), &index)?;
         written.push(stale_index);
     } else if stale_index.is_file() {
         std::fs::remove_file(&stale_index).map_err(|e| Error::io("remove", &stale_index, e))?;
