@@ -379,21 +379,14 @@ impl Weights {
     /// Turns every tensor into a trainable [`candle_core::Var`] registered in a
     /// [`candle_nn::VarMap`] under its name; the returned weights read the variables, so an
     /// optimiser step is seen by a model built from them.
-    pub fn into_vars(self) -> Result<(Weights, candle_nn::VarMap)> {
+    pub fn into_vars(mut self) -> Result<(Weights, candle_nn::VarMap)> {
         let varmap = candle_nn::VarMap::new();
-        let mut tensors = HashMap::with_capacity(self.tensors.len());
-        for (name, t) in self.tensors {
-            let var = candle_core::Var::from_tensor(&t)?;
-            tensors.insert(name.clone(), var.as_tensor().clone());
-            insert_var(&varmap, name, var)?;
+        for (name, t) in self.tensors.iter_mut() {
+            let var = candle_core::Var::from_tensor(t)?;
+            *t = var.as_tensor().clone();
+            insert_var(&varmap, name.clone(), var)?;
         }
-        Ok((
-            Weights {
-                dir: self.dir,
-                tensors,
-            },
-            varmap,
-        ))
+        Ok((self, varmap))
     }
 }
 
