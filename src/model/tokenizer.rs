@@ -278,7 +278,6 @@ impl LlavaTokenizer {
                 ),
             ));
         }
-        let image_seq_len = config.image_seq_length; // equal, checked above
         Ok(LlavaTokenizer {
             tokenizer,
             file,
@@ -287,7 +286,7 @@ impl LlavaTokenizer {
             pad_id,
             image_token,
             image_token_id,
-            image_seq_len,
+            image_seq_len: config.image_seq_length, // equal, checked above
             padding_side: tok_cfg.padding_side,
             model_max_length: tok_cfg.model_max_length,
             clean_up_tokenization_spaces: tok_cfg.clean_up_tokenization_spaces,
