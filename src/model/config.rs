@@ -270,11 +270,6 @@ impl Default for Config {
     }
 }
 
-/// The JSON pointer of a dotted field name (`text_config.hidden_act`).
-fn pointer(field: &str) -> String {
-    format!("/{}", field.replace('.', "/"))
-}
-
 impl Config {
     /// Reads and resolves `dir/config.json`.
     pub fn load(dir: &Path) -> Result<Config> {
@@ -298,7 +293,8 @@ impl Config {
     /// ```
     pub fn from_json(source: Value, file: &str) -> Result<Config> {
         let v = json::without_nulls(&source);
-        let given = |field: &str| v.pointer(&pointer(field));
+        // the value at a dotted field name (`text_config.hidden_act`)
+        let given = |field: &str| v.pointer(&format!("/{}", field.replace('.', "/")));
         let bad = |field: &str, reason: String| json::config_err(file, field, reason);
         // `d` divides `n` (named `of`), else an error on `field`
         let divides = |field: &str, d: usize, of: &str, n: usize| match n.is_multiple_of(d) {
