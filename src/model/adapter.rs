@@ -171,14 +171,9 @@ fn dropout_mask(
             .rng
             .lock()
             .map_err(|_| candle_core::Error::Msg("lora dropout rng poisoned".into()))?;
+        let kept = keep as f32;
         let data: Vec<f32> = (0..n)
-            .map(|_| {
-                if rng.gen::<f64>() < p {
-                    0.0
-                } else {
-                    keep as f32
-                }
-            })
+            .map(|_| if rng.gen::<f64>() < p { 0.0 } else { kept })
             .collect();
         Tensor::from_vec(data, dims, device)
     } else {

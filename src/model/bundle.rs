@@ -158,28 +158,27 @@ impl Model {
         dtype: DType,
     ) -> Result<Model> {
         let dir = dir.as_ref();
-        // Find the tokenizer before the (slow) weight load, so a missing file fails fast.
-        let processor_dir = processor_source(dir, processor_from)?;
-        let tokenizer = LlavaTokenizer::from_dir(&processor_dir)?;
-        let processor = ImageProcessor::from_dir(&processor_dir)?;
-        Ok(Model {
-            llava: Llava::load(dir, device, dtype)?,
-            tokenizer,
-            processor,
-            dir: dir.to_path_buf(),
-            processor_dir,
-        })
+        Model::assemble(dir, processor_from, || Llava::load(dir, device, dtype))
     }
 
     /// Wraps an existing network with the tokenizer and processor of `dir` (or of its base
     /// model, see [`processor_source`]).
     pub fn from_parts(llava: Llava, dir: impl AsRef<Path>) -> Result<Model> {
-        let dir = dir.as_ref();
-        let processor_dir = processor_source(dir, None)?;
+        Model::assemble(dir.as_ref(), None, || Ok(llava))
+    }
+
+    /// The model of `dir` with the network from `llava`, called after the tokenizer and
+    /// processor are read (so a missing file fails before the slow weight load).
+    fn assemble(
+        dir: &Path,
+        processor_from: Option<&str>,
+        llava: impl FnOnce() -> Result<Llava>,
+    ) -> Result<Model> {
+        let processor_dir = processor_source(dir, processor_from)?;
         Ok(Model {
-            llava,
             tokenizer: LlavaTokenizer::from_dir(&processor_dir)?,
             processor: ImageProcessor::from_dir(&processor_dir)?,
+            llava: llava()?,
             dir: dir.to_path_buf(),
             processor_dir,
         })

@@ -5,10 +5,9 @@
 //! The patch convolution (stride = kernel, no padding) is computed as a matrix product over
 //! unfolded patches: the same arithmetic as the convolution, with a simple backward pass.
 
-use super::config::{Activation, VisionConfig};
-use super::fused;
-use super::linear::Linear;
-use super::llama::attend;
+use super::config::VisionConfig;
+use super::linear::{Linear, Mlp};
+use super::llama::{attend, merge_heads, split_heads};
 use super::norm::LayerNorm;
 use candle_core::{Result, Tensor};
 use candle_nn::{Module, VarBuilder};
@@ -79,38 +78,12 @@ impl ClipAttention {
     fn forward(&self, x: &Tensor, (n, l): (usize, usize)) -> Result<Tensor> {
         let dm = x.dim(1)?;
         let d = dm / self.heads;
-        let shape = |t: Tensor| -> Result<Tensor> {
-            if fused::applies(&[&t]) {
-                return fused::split_heads(&t, (n, l, self.heads, d));
-            }
-            t.reshape((n, l, self.heads, d))?
-                .transpose(1, 2)?
-                .contiguous()
-        };
+        let shape = |t: Tensor| split_heads(&t, (n, l, self.heads, d));
         let q = shape((self.q_proj.forward(x)? * (1.0 / (d as f64).sqrt()))?)?;
         let k = shape(self.k_proj.forward(x)?)?;
         let v = shape(self.v_proj.forward(x)?)?;
-        let out = attend(&q, &k, &v, None)?;
-        let out = if fused::applies(&[&out]) {
-            fused::merge_heads(&out)?
-        } else {
-            out.transpose(1, 2)?.reshape((n * l, dm))?
-        };
-        self.out_proj.forward(&out)
-    }
-}
-
-/// `fc2(act(fc1(x)))`.
-#[derive(Debug, Clone)]
-struct ClipMlp {
-    fc1: Linear,
-    fc2: Linear,
-    act: Activation,
-}
-
-impl Module for ClipMlp {
-    fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.fc2.forward(&self.act.forward(&self.fc1.forward(x)?)?)
+        self.out_proj
+            .forward(&merge_heads(&attend(&q, &k, &v, None)?)?)
     }
 }
 
@@ -119,7 +92,7 @@ impl Module for ClipMlp {
 struct ClipEncoderLayer {
     self_attn: ClipAttention,
     layer_norm1: LayerNorm,
-    mlp: ClipMlp,
+    mlp: Mlp,
     layer_norm2: LayerNorm,
 }
 
@@ -137,7 +110,7 @@ impl ClipEncoderLayer {
                 heads: cfg.num_attention_heads,
             },
             layer_norm1: LayerNorm::new(vb.pp("layer_norm1"), d, eps)?,
-            mlp: ClipMlp {
+            mlp: Mlp {
                 fc1: Linear::new(mlp.pp("fc1"), (d, m), true)?,
                 fc2: Linear::new(mlp.pp("fc2"), (m, d), true)?,
                 act: cfg.hidden_act,
@@ -153,14 +126,12 @@ impl ClipEncoderLayer {
     }
 
     fn linears(&self) -> [&Linear; 6] {
-        let a = &self.self_attn;
-        let m = &self.mlp;
+        let (a, m) = (&self.self_attn, &self.mlp);
         [&a.q_proj, &a.k_proj, &a.v_proj, &a.out_proj, &m.fc1, &m.fc2]
     }
 
     fn linears_mut(&mut self) -> [&mut Linear; 6] {
-        let a = &mut self.self_attn;
-        let m = &mut self.mlp;
+        let (a, m) = (&mut self.self_attn, &mut self.mlp);
         let (q, k, v, o) = (&mut a.q_proj, &mut a.k_proj, &mut a.v_proj, &mut a.out_proj);
         [q, k, v, o, &mut m.fc1, &mut m.fc2]
     }

@@ -50,6 +50,19 @@ impl Activation {
         })
     }
 
+    /// `act(gate) · up`, the gated MLP of Llama (fused for SiLU on the CPU in float32).
+    pub(crate) fn gated(
+        self,
+        gate: &candle_core::Tensor,
+        up: &candle_core::Tensor,
+    ) -> candle_core::Result<candle_core::Tensor> {
+        use super::fused;
+        if self == Activation::Silu && fused::applies(&[gate, up]) {
+            return fused::silu_mul(gate, up);
+        }
+        self.forward(gate)? * up
+    }
+
     /// Applies the activation (differentiable; QuickGELU fused on the CPU in float32).
     pub fn forward(self, x: &candle_core::Tensor) -> candle_core::Result<candle_core::Tensor> {
         use super::fused;
@@ -63,21 +76,6 @@ impl Activation {
             Activation::GeluTanh => x.gelu(),
             Activation::Relu => x.relu(),
         }
-    }
-}
-
-impl Activation {
-    /// `act(gate) · up`, the gated MLP of Llama (fused for SiLU on the CPU in float32).
-    pub(crate) fn gated(
-        self,
-        gate: &candle_core::Tensor,
-        up: &candle_core::Tensor,
-    ) -> candle_core::Result<candle_core::Tensor> {
-        use super::fused;
-        if self == Activation::Silu && fused::applies(&[gate, up]) {
-            return fused::silu_mul(gate, up);
-        }
-        self.forward(gate)? * up
     }
 }
 
@@ -272,11 +270,6 @@ impl Default for Config {
     }
 }
 
-/// The JSON pointer of a dotted field name (`text_config.hidden_act`).
-fn pointer(field: &str) -> String {
-    format!("/{}", field.replace('.', "/"))
-}
-
 impl Config {
     /// Reads and resolves `dir/config.json`.
     pub fn load(dir: &Path) -> Result<Config> {
@@ -300,8 +293,14 @@ impl Config {
     /// ```
     pub fn from_json(source: Value, file: &str) -> Result<Config> {
         let v = json::without_nulls(&source);
-        let given = |field: &str| v.pointer(&pointer(field));
+        // the value at a dotted field name (`text_config.hidden_act`)
+        let given = |field: &str| v.pointer(&format!("/{}", field.replace('.', "/")));
         let bad = |field: &str, reason: String| json::config_err(file, field, reason);
+        // `d` divides `n` (named `of`), else an error on `field`
+        let divides = |field: &str, d: usize, of: &str, n: usize| match n.is_multiple_of(d) {
+            true => Ok(()),
+            false => Err(bad(field, format!("{d} does not divide {of} {n}"))),
+        };
         let model_type = |field: &str, want: &str, required: bool| -> Result<()> {
             match given(field).map(|t| t.as_str().unwrap_or("?")) {
                 None if required => Err(bad(field, format!("missing, expected `{want}`"))),
@@ -356,22 +355,19 @@ impl Config {
         if t.num_key_value_heads == 0 {
             t.num_key_value_heads = heads;
         }
-        if !heads.is_multiple_of(t.num_key_value_heads) {
-            return Err(bad(
-                "text_config.num_key_value_heads",
-                format!(
-                    "{} does not divide num_attention_heads {heads}",
-                    t.num_key_value_heads
-                ),
-            ));
-        }
+        divides(
+            "text_config.num_key_value_heads",
+            t.num_key_value_heads,
+            "num_attention_heads",
+            heads,
+        )?;
         if t.head_dim == 0 {
-            if !t.hidden_size.is_multiple_of(heads) {
-                return Err(bad(
-                    "text_config.num_attention_heads",
-                    format!("{heads} does not divide hidden_size {}", t.hidden_size),
-                ));
-            }
+            divides(
+                "text_config.num_attention_heads",
+                heads,
+                "hidden_size",
+                t.hidden_size,
+            )?;
             t.head_dim = t.hidden_size / heads;
         }
         if !t.head_dim.is_multiple_of(2) {
@@ -384,24 +380,18 @@ impl Config {
             ));
         }
         let vc = &c.vision;
-        if !vc.hidden_size.is_multiple_of(vc.num_attention_heads) {
-            return Err(bad(
-                "vision_config.num_attention_heads",
-                format!(
-                    "{} does not divide hidden_size {}",
-                    vc.num_attention_heads, vc.hidden_size
-                ),
-            ));
-        }
-        if !vc.image_size.is_multiple_of(vc.patch_size) {
-            return Err(bad(
-                "vision_config.patch_size",
-                format!(
-                    "{} does not divide image_size {}",
-                    vc.patch_size, vc.image_size
-                ),
-            ));
-        }
+        divides(
+            "vision_config.num_attention_heads",
+            vc.num_attention_heads,
+            "hidden_size",
+            vc.hidden_size,
+        )?;
+        divides(
+            "vision_config.patch_size",
+            vc.patch_size,
+            "image_size",
+            vc.image_size,
+        )?;
         let layers = vc.num_hidden_layers as i64;
         c.vision_feature_layer = match given("vision_feature_layer") {
             None => layers - 1,
@@ -556,27 +546,23 @@ mod tests {
 
     #[test]
     fn unsupported_values_name_their_field() {
-        let mut v = fixture();
-        v["model_type"] = json!("llava_next");
-        assert_eq!(err_field(v), "model_type");
-        let mut v = fixture();
-        v["text_config"]["hidden_act"] = json!("mish");
-        assert_eq!(err_field(v), "text_config.hidden_act");
-        let mut v = fixture();
-        v["text_config"]["rope_scaling"] = json!({"type": "linear", "factor": 2.0});
-        assert_eq!(err_field(v), "text_config.rope_scaling");
-        let mut v = fixture();
-        v["vision_feature_layer"] = json!([-2, -5]);
-        assert_eq!(err_field(v), "vision_feature_layer");
-        let mut v = fixture();
-        v["image_seq_length"] = json!(576);
-        assert_eq!(err_field(v), "image_seq_length");
-        let mut v = fixture();
-        v["vision_config"]["model_type"] = json!("siglip_vision_model");
-        assert_eq!(err_field(v), "vision_config.model_type");
-        let mut v = fixture();
-        v["vision_feature_select_strategy"] = json!("cls");
-        assert_eq!(err_field(v), "vision_feature_select_strategy");
+        for (field, value) in [
+            ("model_type", json!("llava_next")),
+            ("text_config.hidden_act", json!("mish")),
+            (
+                "text_config.rope_scaling",
+                json!({"type": "linear", "factor": 2.0}),
+            ),
+            ("vision_feature_layer", json!([-2, -5])),
+            ("image_seq_length", json!(576)),
+            ("vision_config.model_type", json!("siglip_vision_model")),
+            ("vision_feature_select_strategy", json!("cls")),
+        ] {
+            // the value set at the field's place in the fixture
+            let mut v = fixture();
+            *field.split('.').fold(&mut v, |slot, key| &mut slot[key]) = value;
+            assert_eq!(err_field(v), field);
+        }
     }
 
     #[test]

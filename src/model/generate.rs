@@ -57,27 +57,20 @@ impl GenerationConfig {
     /// Greedy decoding of `max_new_tokens` with the model folder's end-of-sequence ids
     /// (`generation_config.json`, else `</s>` = 2).
     pub fn greedy_for(model: &Llava, max_new_tokens: usize) -> GenerationConfig {
-        let mut eos = vec![2];
-        if let Some(dir) = model.source_dir() {
-            let path = dir.join("generation_config.json");
-            if let Ok(v) = crate::io::read_json::<serde_json::Value>(&path) {
-                match v.get("eos_token_id") {
-                    Some(serde_json::Value::Number(n)) => {
-                        eos = n.as_u64().map(|e| vec![e as u32]).unwrap_or(eos)
-                    }
-                    Some(serde_json::Value::Array(a)) => {
-                        eos = a
-                            .iter()
-                            .filter_map(|e| e.as_u64().map(|e| e as u32))
-                            .collect()
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let path = model.source_dir().map(|d| d.join("generation_config.json"));
+        let file = path.and_then(|p| crate::io::read_json::<serde_json::Value>(&p).ok());
+        let eos = match file.as_ref().and_then(|v| v.get("eos_token_id")) {
+            Some(serde_json::Value::Number(n)) => n.as_u64().map(|e| vec![e as u32]),
+            Some(serde_json::Value::Array(a)) => Some(
+                a.iter()
+                    .filter_map(|e| e.as_u64().map(|e| e as u32))
+                    .collect(),
+            ),
+            _ => None,
+        };
         GenerationConfig {
             max_new_tokens,
-            eos_token_ids: eos,
+            eos_token_ids: eos.unwrap_or_else(|| vec![2]),
             ..Default::default()
         }
     }
@@ -130,16 +123,22 @@ fn check(cfg: &GenerationConfig) -> Result<()> {
                 "must be positive (use greedy decoding for 0)",
             ));
         }
-        if let Some(p) = top_p {
-            if p.is_nan() || *p <= 0.0 || *p > 1.0 {
-                return Err(Error::param("top_p", p, "must be in (0, 1]"));
-            }
+        if let Some(p) = top_p.filter(|p| p.is_nan() || *p <= 0.0 || *p > 1.0) {
+            return Err(Error::param("top_p", p, "must be in (0, 1]"));
         }
         if *top_k == Some(0) {
             return Err(Error::param("top_k", 0, "must be at least 1"));
         }
     }
     Ok(())
+}
+
+/// An error on `what` (`reason`) when one of `rows` holds no token.
+fn none_empty<T: AsRef<[u32]>>(rows: &[T], what: &str, reason: &str) -> Result<()> {
+    match rows.iter().any(|r| r.as_ref().is_empty()) {
+        true => Err(Error::param(what, "empty", reason)),
+        false => Ok(()),
+    }
 }
 
 /// Draws one id from `logits` (float32) with temperature, top-k and top-p filtering.
@@ -164,14 +163,11 @@ fn sample(
     probs.iter_mut().for_each(|p| *p /= total);
     if let Some(p) = top_p {
         let mut acc = 0.0;
-        let mut keep = probs.len();
-        for (i, q) in probs.iter().enumerate() {
+        let keep = (probs.iter().position(|q| {
             acc += q;
-            if acc >= p {
-                keep = i + 1;
-                break;
-            }
-        }
+            acc >= p
+        }))
+        .map_or(probs.len(), |i| i + 1);
         probs.truncate(keep);
         order.truncate(keep);
     }
@@ -196,13 +192,7 @@ impl Llava {
         pixel_values: Option<&Tensor>,
         cfg: &GenerationConfig,
     ) -> Result<Generation> {
-        if prompts.iter().any(|p| p.is_empty()) {
-            return Err(Error::param(
-                "prompts",
-                "empty",
-                "every prompt needs at least one token",
-            ));
-        }
+        none_empty(prompts, "prompts", "every prompt needs at least one token")?;
         self.decode(KvCache::new(), 0, prompts, pixel_values, cfg)
     }
 
@@ -212,13 +202,7 @@ impl Llava {
         prefix: &[u32],
         pixel_values: Option<&Tensor>,
     ) -> Result<PrefixCache> {
-        if prefix.is_empty() {
-            return Err(Error::param(
-                "prefix",
-                "empty",
-                "a prefix needs at least one token",
-            ));
-        }
+        none_empty(&[prefix], "prefix", "a prefix needs at least one token")?;
         let ids = Tensor::from_vec(prefix.to_vec(), (1, prefix.len()), self.device())?;
         let mut cache = KvCache::new();
         let inputs = RunInputs {
@@ -243,13 +227,11 @@ impl Llava {
         pixel_values: Option<&Tensor>,
         cfg: &GenerationConfig,
     ) -> Result<Generation> {
-        if suffixes.iter().any(|p| p.is_empty()) {
-            return Err(Error::param(
-                "suffixes",
-                "empty",
-                "every suffix needs at least one token",
-            ));
-        }
+        none_empty(
+            suffixes,
+            "suffixes",
+            "every suffix needs at least one token",
+        )?;
         let longest = suffixes.iter().map(Vec::len).max().unwrap_or(0);
         let cache = prefix
             .cache
@@ -294,15 +276,9 @@ impl Llava {
             k.extend(std::iter::repeat_n(1u8, r.len()));
             ids.extend(std::iter::repeat_n(pad, l - r.len()));
             ids.extend_from_slice(r);
-            let mut seen = prefix as u32;
-            for &m in &k[prefix..] {
-                if m == 1 {
-                    pos.push(seen as f32);
-                    seen += 1;
-                } else {
-                    pos.push(1.0);
-                }
-            }
+            // padding at position 1, the tokens counted on from the prefix
+            pos.extend(std::iter::repeat_n(1.0, l - r.len()));
+            pos.extend((prefix..prefix + r.len()).map(|p| p as f32));
             keys.push(k);
         }
         cache.reserve(l + cfg.max_new_tokens)?;
@@ -323,30 +299,30 @@ impl Llava {
             .iter()
             .map(|k| k.iter().map(|&m| m as u32).sum())
             .collect();
-        let mut rng = match &cfg.sampling {
-            Sampling::Sample { seed, .. } => Some(ChaCha8Rng::seed_from_u64(*seed)),
+        // the draws' generator and settings when sampling
+        let mut sampler = match &cfg.sampling {
+            Sampling::Sample {
+                temperature,
+                top_p,
+                top_k,
+                seed,
+            } => Some((
+                ChaCha8Rng::seed_from_u64(*seed),
+                *temperature,
+                *top_p,
+                *top_k,
+            )),
             Sampling::Greedy => None,
         };
         let mut out = vec![Vec::new(); b];
         let mut done = vec![false; b];
         let mut stopped = vec![false; b];
         for step in 0..cfg.max_new_tokens {
-            let chosen: Vec<u32> = match (&cfg.sampling, rng.as_mut()) {
-                (
-                    Sampling::Sample {
-                        temperature,
-                        top_p,
-                        top_k,
-                        ..
-                    },
-                    Some(rng),
-                ) => {
-                    let rows = logits.to_vec2::<f32>()?;
-                    rows.iter()
-                        .map(|r| sample(r, *temperature, *top_p, *top_k, rng))
-                        .collect()
-                }
-                _ => logits.argmax(D::Minus1)?.to_vec1::<u32>()?,
+            let chosen: Vec<u32> = match sampler.as_mut() {
+                Some((rng, t, p, k)) => (logits.to_vec2::<f32>()?.iter())
+                    .map(|r| sample(r, *t, *p, *k, rng))
+                    .collect(),
+                None => logits.argmax(D::Minus1)?.to_vec1::<u32>()?,
             };
             let mut feed = Vec::with_capacity(b);
             for (i, &t) in chosen.iter().enumerate() {

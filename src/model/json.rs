@@ -34,6 +34,12 @@ pub(crate) fn model_file(dir: &Path, name: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
+/// Writes `value` to `path` as pretty JSON (2-space indent); `file` names it in an error.
+pub(crate) fn write_pretty(path: &Path, file: impl Into<String>, value: &Value) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::json(file, e))?;
+    crate::io::write_atomic(path, text.as_bytes())
+}
+
 /// `v` without the `null`s of its objects.
 pub(crate) fn without_nulls(v: &Value) -> Value {
     match v {
@@ -121,26 +127,23 @@ fn expect<T>(what: &str, v: &Value, got: Option<T>) -> std::result::Result<T, St
     got.ok_or_else(|| format!("expected {what}, found {v}"))
 }
 
+/// What a `deserialize_with` function returns.
+pub(crate) type De<'de, D, T> = std::result::Result<T, <D as Deserializer<'de>>::Error>;
+
 /// `true` or `false` (for `bool` or `Option<bool>` fields).
-pub(crate) fn flag<'de, D: Deserializer<'de>, T: From<bool>>(
-    d: D,
-) -> std::result::Result<T, D::Error> {
+pub(crate) fn flag<'de, D: Deserializer<'de>, T: From<bool>>(d: D) -> De<'de, D, T> {
     parsed(d, |v| expect("true or false", v, v.as_bool().map(T::from)))
 }
 
 /// A non-negative integer (for `u64` or `Option<u64>` fields).
-pub(crate) fn uint<'de, D: Deserializer<'de>, T: From<u64>>(
-    d: D,
-) -> std::result::Result<T, D::Error> {
+pub(crate) fn uint<'de, D: Deserializer<'de>, T: From<u64>>(d: D) -> De<'de, D, T> {
     parsed(d, |v| {
         expect("a non-negative integer", v, v.as_u64().map(T::from))
     })
 }
 
 /// A string (for `String` or `Option<String>` fields).
-pub(crate) fn string<'de, D: Deserializer<'de>, T: From<String>>(
-    d: D,
-) -> std::result::Result<T, D::Error> {
+pub(crate) fn string<'de, D: Deserializer<'de>, T: From<String>>(d: D) -> De<'de, D, T> {
     parsed(d, |v| {
         expect("a string", v, v.as_str().map(|s| T::from(s.into())))
     })

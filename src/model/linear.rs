@@ -1,6 +1,7 @@
 //! A linear layer `y = x·Wᵀ + b` with an optional LoRA adapter slot.
 
 use super::adapter::LoraAdapter;
+use super::config::Activation;
 use candle_core::{Result, Tensor};
 use candle_nn::{Module, VarBuilder};
 
@@ -95,5 +96,19 @@ impl Module for Linear {
         let mut out_dims = dims[..dims.len() - 1].to_vec();
         out_dims.push(self.out_features());
         y.reshape(out_dims)
+    }
+}
+
+/// `fc2(act(fc1(x)))`: CLIP's MLP and LLaVA's projector.
+#[derive(Debug, Clone)]
+pub(crate) struct Mlp {
+    pub(crate) fc1: Linear,
+    pub(crate) fc2: Linear,
+    pub(crate) act: Activation,
+}
+
+impl Module for Mlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.fc2.forward(&self.act.forward(&self.fc1.forward(x)?)?)
     }
 }

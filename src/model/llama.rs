@@ -109,28 +109,26 @@ impl KvCache {
     /// A copy of this single-row cache repeated for `rows` rows, with room for `extra` more
     /// positions; the original is left untouched.
     pub(crate) fn expand_rows(&self, rows: usize, extra: usize) -> Result<KvCache> {
-        let mut out = KvCache {
-            layers: Vec::with_capacity(self.layers.len()),
+        let expand = |l: &LayerCache| -> Result<LayerCache> {
+            let k = l.k.narrow(2, 0, l.len)?;
+            let v = l.v.narrow(2, 0, l.len)?;
+            let b = k.dim(0)?;
+            if b != 1 {
+                candle_core::bail!("expand_rows needs a single-row cache, found {b} rows");
+            }
+            let mut c = LayerCache::zeros(&k, &v, rows, l.len + extra)?;
+            let each = (rows, 1, 1, 1);
+            c.write(&k.repeat(each)?, &v.repeat(each)?, 0)?;
+            c.len = l.len;
+            Ok(c)
         };
-        for l in &self.layers {
-            out.layers.push(match l {
-                None => None,
-                Some(l) => {
-                    let k = l.k.narrow(2, 0, l.len)?;
-                    let v = l.v.narrow(2, 0, l.len)?;
-                    let b = k.dim(0)?;
-                    if b != 1 {
-                        candle_core::bail!("expand_rows needs a single-row cache, found {b} rows");
-                    }
-                    let mut c = LayerCache::zeros(&k, &v, rows, l.len + extra)?;
-                    c.k.slice_set(&k.repeat((rows, 1, 1, 1))?.contiguous()?, 2, 0)?;
-                    c.v.slice_set(&v.repeat((rows, 1, 1, 1))?.contiguous()?, 2, 0)?;
-                    c.len = l.len;
-                    Some(c)
-                }
-            });
-        }
-        Ok(out)
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| l.as_ref().map(expand).transpose());
+        Ok(KvCache {
+            layers: layers.collect::<Result<_>>()?,
+        })
     }
 
     /// Appends `k`, `v` (`[B, H, S, d]`) for `layer` and returns all keys and values so far.
@@ -149,8 +147,7 @@ impl KvCache {
         if l.len + s > l.k.dim(2)? {
             grow(l, (l.len + s).max(2 * l.k.dim(2)?))?;
         }
-        l.k.slice_set(&k.contiguous()?, 2, l.len)?;
-        l.v.slice_set(&v.contiguous()?, 2, l.len)?;
+        l.write(k, v, l.len)?;
         l.len += s;
         Ok((l.k.narrow(2, 0, l.len)?, l.v.narrow(2, 0, l.len)?))
     }
@@ -167,15 +164,18 @@ impl LayerCache {
             len: 0,
         })
     }
+
+    /// Writes `k` and `v` (`[B, H, S, d]`) at position `at`.
+    fn write(&mut self, k: &Tensor, v: &Tensor, at: usize) -> Result<()> {
+        self.k.slice_set(&k.contiguous()?, 2, at)?;
+        self.v.slice_set(&v.contiguous()?, 2, at)
+    }
 }
 
 fn grow(l: &mut LayerCache, cap: usize) -> Result<()> {
     let mut new = LayerCache::zeros(&l.k, &l.v, l.k.dim(0)?, cap)?;
     if l.len > 0 {
-        new.k
-            .slice_set(&l.k.narrow(2, 0, l.len)?.contiguous()?, 2, 0)?;
-        new.v
-            .slice_set(&l.v.narrow(2, 0, l.len)?.contiguous()?, 2, 0)?;
+        new.write(&l.k.narrow(2, 0, l.len)?, &l.v.narrow(2, 0, l.len)?, 0)?;
     }
     new.len = l.len;
     *l = new;
@@ -220,6 +220,26 @@ pub(crate) fn attend(q: &Tensor, k: &Tensor, v: &Tensor, mask: Option<&Tensor>) 
     masked_softmax(&q.matmul(&k.t()?)?, mask)?.matmul(v)
 }
 
+/// Rows `[B·L, n·d]` → heads `[B, n, L, d]`, contiguous (fused on the CPU).
+pub(crate) fn split_heads(
+    x: &Tensor,
+    (b, l, n, d): (usize, usize, usize, usize),
+) -> Result<Tensor> {
+    if super::fused::applies(&[x]) {
+        return super::fused::split_heads(x, (b, l, n, d));
+    }
+    x.reshape((b, l, n, d))?.transpose(1, 2)?.contiguous()
+}
+
+/// Heads `[B, n, L, d]` → rows `[B·L, n·d]` (fused on the CPU).
+pub(crate) fn merge_heads(x: &Tensor) -> Result<Tensor> {
+    if super::fused::applies(&[x]) {
+        return super::fused::merge_heads(x);
+    }
+    let (b, n, l, d) = x.dims4()?;
+    x.transpose(1, 2)?.reshape((b * l, n * d))
+}
+
 impl LlamaAttention {
     fn new(vb: VarBuilder, cfg: &TextConfig) -> Result<Self> {
         let (h, b) = (cfg.hidden_size, cfg.attention_bias);
@@ -248,30 +268,12 @@ impl LlamaAttention {
         cache: Option<(&mut KvCache, usize)>,
     ) -> Result<Tensor> {
         let d = self.head_dim;
-        let heads =
-            |t: Tensor, n: usize| -> Result<Tensor> { t.reshape((b, l, n, d))?.transpose(1, 2) };
         // Scaling q (B·H·L·d values) instead of the scores (B·H·L·T) is the same product.
         let scale = 1.0 / (d as f64).sqrt();
-        let q = Rope::heads(
-            &self.q_proj.forward(x)?,
-            (b, l, self.heads, d),
-            cos,
-            sin,
-            scale,
-        )?;
-        let k = Rope::heads(
-            &self.k_proj.forward(x)?,
-            (b, l, self.kv_heads, d),
-            cos,
-            sin,
-            1.0,
-        )?;
-        let v = self.v_proj.forward(x)?;
-        let v = if super::fused::applies(&[&v]) {
-            super::fused::split_heads(&v, (b, l, self.kv_heads, d))?
-        } else {
-            heads(v, self.kv_heads)?
-        };
+        let rope = |p: &Linear, n, s| Rope::heads(&p.forward(x)?, (b, l, n, d), cos, sin, s);
+        let q = rope(&self.q_proj, self.heads, scale)?;
+        let k = rope(&self.k_proj, self.kv_heads, 1.0)?;
+        let v = split_heads(&self.v_proj.forward(x)?, (b, l, self.kv_heads, d))?;
         let (k, v) = match cache {
             Some((c, layer)) => c.append(layer, &k, &v)?,
             None => (k, v.contiguous()?),
@@ -288,13 +290,8 @@ impl LlamaAttention {
         } else {
             (k, v)
         };
-        let out = attend(&q, &k, &v, mask)?;
-        let out = if super::fused::applies(&[&out]) {
-            super::fused::merge_heads(&out)?
-        } else {
-            out.transpose(1, 2)?.reshape((b * l, self.heads * d))?
-        };
-        self.o_proj.forward(&out)
+        self.o_proj
+            .forward(&merge_heads(&attend(&q, &k, &v, mask)?)?)
     }
 }
 
@@ -385,17 +382,10 @@ impl LlamaDecoderLayer {
         mask: Option<&Tensor>,
         cache: Option<(&mut KvCache, usize)>,
     ) -> Result<Tensor> {
-        let h = (x + self.self_attn.forward(
-            &self.input_layernorm.forward(x)?,
-            bl,
-            cos,
-            sin,
-            mask,
-            cache,
-        )?)?;
-        &h + self
-            .mlp
-            .forward(&self.post_attention_layernorm.forward(&h)?)?
+        let normed = self.input_layernorm.forward(x)?;
+        let h = (x + self.self_attn.forward(&normed, bl, cos, sin, mask, cache)?)?;
+        let normed = self.post_attention_layernorm.forward(&h)?;
+        &h + self.mlp.forward(&normed)?
     }
 }
 

@@ -9,8 +9,8 @@
 //! by name ([`Llava::named_tensors`]).
 
 use super::clip::ClipVisionModel;
-use super::config::{Activation, Config, FeatureSelect};
-use super::linear::Linear;
+use super::config::{Config, FeatureSelect};
+use super::linear::{Linear, Mlp};
 use super::llama::{KvCache, LlamaForCausalLm};
 use super::weights::{self, Expected, Recorder, SaveOptions, Weights};
 use crate::{Error, Result};
@@ -18,21 +18,6 @@ use candle_core::{DType, Device, Tensor};
 use candle_nn::{Module, VarBuilder};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-
-/// `linear_2(act(linear_1(x)))`: vision width → text width.
-#[derive(Debug, Clone)]
-struct Projector {
-    linear_1: Linear,
-    linear_2: Linear,
-    act: Activation,
-}
-
-impl Module for Projector {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.linear_2
-            .forward(&self.act.forward(&self.linear_1.forward(x)?)?)
-    }
-}
 
 /// The outputs of [`Llava::forward_hidden_states`].
 #[derive(Debug, Clone)]
@@ -51,7 +36,8 @@ pub struct Llava {
     /// Resolved configuration.
     pub config: Config,
     vision_tower: ClipVisionModel,
-    multi_modal_projector: Projector,
+    /// `linear_2(act(linear_1(x)))`: vision width → text width.
+    multi_modal_projector: Mlp,
     pub(crate) language_model: LlamaForCausalLm,
     /// Every parameter by checkpoint name, as the loading code read it.
     params: Vec<(String, Tensor)>,
@@ -191,10 +177,7 @@ impl Llava {
     }
 
     /// The loading code: every tensor of the model, read under `vb` once.
-    fn build(
-        config: &Config,
-        vb: VarBuilder,
-    ) -> Result<(ClipVisionModel, Projector, LlamaForCausalLm)> {
+    fn build(config: &Config, vb: VarBuilder) -> Result<(ClipVisionModel, Mlp, LlamaForCausalLm)> {
         let (d, h, bias) = (
             config.vision.hidden_size,
             config.text.hidden_size,
@@ -203,9 +186,9 @@ impl Llava {
         let p = vb.pp("multi_modal_projector");
         Ok((
             ClipVisionModel::new(vb.pp("vision_tower").pp("vision_model"), &config.vision)?,
-            Projector {
-                linear_1: Linear::new(p.pp("linear_1"), (d, h), bias)?,
-                linear_2: Linear::new(p.pp("linear_2"), (h, h), bias)?,
+            Mlp {
+                fc1: Linear::new(p.pp("linear_1"), (d, h), bias)?,
+                fc2: Linear::new(p.pp("linear_2"), (h, h), bias)?,
                 act: config.projector_hidden_act,
             },
             LlamaForCausalLm::new(vb.pp("language_model"), &config.text)?,
@@ -271,18 +254,17 @@ impl Llava {
             )));
         }
         // Gather rows from [text; features] so the result stays differentiable in both.
-        let mut index = Vec::with_capacity(b * l);
-        let mut next = (b * l) as u32;
-        for (i, r) in rows.iter().enumerate() {
-            for (j, &t) in r.iter().enumerate() {
+        // text row `i·l + j`, or the next feature row (after the b·l text rows)
+        let mut next = (b * l) as u32..;
+        let index: Vec<u32> = (rows.iter().flatten().enumerate())
+            .map(|(k, &t)| {
                 if t == img {
-                    index.push(next);
-                    next += 1;
+                    next.next().unwrap_or_default()
                 } else {
-                    index.push((i * l + j) as u32);
+                    k as u32
                 }
-            }
-        }
+            })
+            .collect();
         let all = Tensor::cat(
             &[&text.reshape((b * l, h))?, &feats.reshape((n * s, h))?],
             0,
@@ -436,7 +418,7 @@ impl Llava {
     pub fn linears(&self) -> Vec<&Linear> {
         let p = &self.multi_modal_projector;
         (self.vision_tower.linears())
-            .chain([&p.linear_1, &p.linear_2])
+            .chain([&p.fc1, &p.fc2])
             .chain(self.language_model.linears())
             .collect()
     }
@@ -445,7 +427,7 @@ impl Llava {
     pub(crate) fn linears_mut(&mut self) -> Vec<&mut Linear> {
         let p = &mut self.multi_modal_projector;
         (self.vision_tower.linears_mut())
-            .chain([&mut p.linear_1, &mut p.linear_2])
+            .chain([&mut p.fc1, &mut p.fc2])
             .chain(self.language_model.linears_mut())
             .collect()
     }
@@ -495,20 +477,13 @@ impl Llava {
         };
         let mut files = weights::save_tensors(dir, &tensors, &opts)?;
         let cfg_path = dir.join("config.json");
-        crate::io::write_atomic(
-            &cfg_path,
-            to_json_2(&self.config.to_json(dtype))?.as_bytes(),
-        )?;
+        super::json::write_pretty(&cfg_path, "config.json", &self.config.to_json(dtype))?;
         files.push(cfg_path);
         if let Some(src) = &self.source_dir {
             files.extend(weights::copy_side_files(src, dir)?);
         }
         Ok(files)
     }
-}
-
-fn to_json_2(v: &serde_json::Value) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::json("config.json", e))
 }
 
 #[cfg(test)]
@@ -534,14 +509,9 @@ mod tests {
         assert_eq!(exp.shapes.len(), 89);
         let w = read(&fixture("tiny-llava"), &cfg).unwrap();
         assert_eq!(w.len(), 89);
-        assert_eq!(
-            w.get("language_model.lm_head.weight").unwrap().dims(),
-            &[1472, 96]
-        );
-        assert_eq!(
-            w.get("language_model.lm_head.weight").unwrap().dtype(),
-            DType::F32
-        );
+        let head = w.get("language_model.lm_head.weight").unwrap();
+        assert_eq!(head.dims(), &[1472, 96]);
+        assert_eq!(head.dtype(), DType::F32);
     }
 
     #[test]
@@ -597,14 +567,7 @@ mod tests {
         assert_eq!(index["metadata"]["total_size"], 2605248);
         let back = read(tmp.path(), &cfg).unwrap();
         for (n, t) in w.iter() {
-            let diff = (t - back.get(n).unwrap())
-                .unwrap()
-                .abs()
-                .unwrap()
-                .max_all()
-                .unwrap()
-                .to_scalar::<f32>()
-                .unwrap();
+            let diff = crate::model::fused::check::abs_diff(t, &back.get(n).unwrap());
             assert_eq!(diff, 0.0, "{n}");
         }
     }

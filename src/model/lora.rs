@@ -9,7 +9,7 @@ use super::adapter::{LoraAdapter, LoraConfig, LoraRuntime, LoraState};
 use super::json;
 use super::linear::Linear;
 use super::llava::Llava;
-use super::weights::insert_var;
+use super::weights::{insert_var, weights_err};
 use crate::{Error, Result};
 use candle_core::{DType, Tensor, Var};
 use rand::{Rng, SeedableRng};
@@ -175,9 +175,7 @@ impl Llava {
         for (key, w) in self.merged_lora_weights()? {
             self.replace_linear_weight(&key, w);
         }
-        for lin in self.linears_mut() {
-            lin.lora = None;
-        }
+        self.linears_mut().into_iter().for_each(|l| l.lora = None);
         self.lora = None;
         Ok(())
     }
@@ -243,11 +241,8 @@ impl Llava {
         let r = peft.r.ok_or_else(|| missing("r"))? as usize;
         let alpha = peft.lora_alpha.ok_or_else(|| missing("lora_alpha"))?;
         let path = dir.join("adapter_model.safetensors");
-        let tensors =
-            candle_core::safetensors::load(&path, self.device()).map_err(|e| Error::Weights {
-                dir: path.display().to_string(),
-                details: e.to_string(),
-            })?;
+        let tensors = candle_core::safetensors::load(&path, self.device())
+            .map_err(|e| weights_err(path.display(), e.to_string()))?;
         let mut cfg = LoraConfig {
             r,
             alpha,
@@ -282,13 +277,8 @@ impl Llava {
         }
         problems.extend(unused.iter().map(|k| format!("unexpected tensor `{k}`")));
         if !problems.is_empty() {
-            for lin in self.linears_mut() {
-                lin.lora = None;
-            }
-            return Err(Error::Weights {
-                dir: path.display().to_string(),
-                details: problems.join("\n"),
-            });
+            self.linears_mut().into_iter().for_each(|l| l.lora = None);
+            return Err(weights_err(path.display(), problems.join("\n")));
         }
         self.lora = Some(LoraState {
             config: cfg,

@@ -22,7 +22,7 @@ use crate::model::weights::{save_tensors, SaveOptions};
 use crate::model::Config;
 use crate::model::Llava;
 use crate::{Error, Result};
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -187,20 +187,14 @@ impl MiniLlava {
             .collect();
         trainer
             .feed(segments.iter(), |s| Ok(words(s)))
-            .map_err(|e| tok_error(&e.to_string()))?;
+            .map_err(tok_error)?;
         let mut bpe = BPE::default();
-        trainer
-            .train(&mut bpe)
-            .map_err(|e| tok_error(&e.to_string()))?;
-        let trained = serde_json::to_value(&bpe).map_err(|e| tok_error(&e.to_string()))?;
-        let mut learnt_tokens: Vec<(String, u64)> = trained["vocab"]
-            .as_object()
-            .map(|o| {
-                o.iter()
-                    .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(u64::MAX)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        trainer.train(&mut bpe).map_err(tok_error)?;
+        let trained = serde_json::to_value(&bpe).map_err(tok_error)?;
+        let mut learnt_tokens: Vec<(&String, u64)> = (trained["vocab"].as_object().into_iter())
+            .flatten()
+            .map(|(k, v)| (k, v.as_u64().unwrap_or(u64::MAX)))
+            .collect();
         learnt_tokens.sort_by_key(|(_, id)| *id);
         let mut vocab = serde_json::Map::new();
         let add = |tok: &str, vocab: &mut serde_json::Map<String, Value>| {
@@ -227,11 +221,8 @@ impl MiniLlava {
             filler += 1;
         }
         let known: std::collections::HashSet<&String> = vocab.keys().collect();
-        let merges: Vec<Value> = trained["merges"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
+        let merges: Vec<Value> = (trained["merges"].as_array().into_iter())
+            .flatten()
             .filter(|m| {
                 let pair: Vec<String> = match m {
                     Value::String(s) => s.splitn(2, ' ').map(str::to_owned).collect(),
@@ -243,6 +234,7 @@ impl MiniLlava {
                 };
                 pair.len() == 2 && known.contains(&(pair[0].clone() + &pair[1]))
             })
+            .cloned()
             .collect();
         let image_id = self.image_token_id();
         let special = |id: usize, content: &str| {
@@ -291,9 +283,7 @@ impl MiniLlava {
         let mut files = Vec::new();
         for (name, value) in self.side_files(tokenizer) {
             let path = dir.join(name);
-            let text = serde_json::to_string_pretty(&value)
-                .map_err(|e| Error::json(name.to_string(), e))?;
-            crate::io::write_atomic(&path, text.as_bytes())?;
+            super::json::write_pretty(&path, name, &value)?;
             files.push(path);
         }
         let tensors = self.init_weights(seed)?;
@@ -316,10 +306,7 @@ impl MiniLlava {
             } else {
                 (0..n).map(|_| 0.02 * normal(&mut rng)).collect()
             };
-            out.push((
-                name,
-                Tensor::from_vec(values, shape, &Device::Cpu)?.to_dtype(DType::F32)?,
-            ));
+            out.push((name, Tensor::from_vec(values, shape, &Device::Cpu)?));
         }
         Ok(out)
     }
@@ -406,7 +393,7 @@ fn words(segment: &str) -> Vec<String> {
     out
 }
 
-fn tok_error(reason: &str) -> Error {
+fn tok_error(reason: impl std::fmt::Display) -> Error {
     Error::Json {
         file: "tokenizer.json".into(),
         reason: format!("training the BPE tokenizer: {reason}"),

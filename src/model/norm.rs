@@ -26,9 +26,7 @@ impl RmsNorm {
             eps,
         })
     }
-}
 
-impl RmsNorm {
     /// A norm over `weight` (tests of the fused kernel).
     #[cfg(test)]
     pub(crate) fn from_weight(weight: Tensor, eps: f64) -> RmsNorm {
@@ -70,9 +68,7 @@ impl LayerNorm {
             eps,
         })
     }
-}
 
-impl LayerNorm {
     /// A norm over `weight` and `bias` (tests of the fused kernel).
     #[cfg(test)]
     pub(crate) fn from_weights(weight: Tensor, bias: Tensor, eps: f64) -> LayerNorm {
@@ -106,18 +102,11 @@ mod tests {
     fn norms_match_their_definitions() {
         let dev = Device::Cpu;
         let t = |v: &[f32]| Tensor::new(v, &dev).unwrap();
-        let n = RmsNorm {
-            weight: t(&[1., 2.]),
-            eps: 0.,
-        };
+        let n = RmsNorm::from_weight(t(&[1., 2.]), 0.);
         let y = n.forward(&t(&[3., 4.]).unsqueeze(0).unwrap()).unwrap();
         let rms = (12.5f32).sqrt();
         assert_eq!(y.to_vec2::<f32>().unwrap(), [[3. / rms, 8. / rms]]);
-        let n = LayerNorm {
-            weight: t(&[1., 1.]),
-            bias: t(&[0., 10.]),
-            eps: 0.,
-        };
+        let n = LayerNorm::from_weights(t(&[1., 1.]), t(&[0., 10.]), 0.);
         let y = n.forward(&t(&[1., 3.]).unsqueeze(0).unwrap()).unwrap();
         assert_eq!(y.to_vec2::<f32>().unwrap(), [[-1., 11.]]);
     }
@@ -129,15 +118,8 @@ mod tests {
             .unwrap();
         let w = Var::from_tensor(&Tensor::new(&[1f32, 2., 3.], &dev).unwrap()).unwrap();
         let b = Var::from_tensor(&Tensor::new(&[0.1f32, 0.2, 0.3], &dev).unwrap()).unwrap();
-        let rms = RmsNorm {
-            weight: w.as_tensor().clone(),
-            eps: 1e-6,
-        };
-        let ln = LayerNorm {
-            weight: w.as_tensor().clone(),
-            bias: b.as_tensor().clone(),
-            eps: 1e-5,
-        };
+        let rms = RmsNorm::from_weight(w.as_tensor().clone(), 1e-6);
+        let ln = LayerNorm::from_weights(w.as_tensor().clone(), b.as_tensor().clone(), 1e-5);
         let coef = Tensor::new(&[[0.3f32, -1., 2.], [1., 0.5, -0.2]], &dev).unwrap();
         let loss = ((rms.forward(&x).unwrap() + ln.forward(&x).unwrap()).unwrap() * &coef)
             .unwrap()
@@ -161,11 +143,11 @@ mod tests {
     #[test]
     fn layer_norm_matches_definition() {
         let dev = Device::Cpu;
-        let ln = LayerNorm {
-            weight: Tensor::new(&[2f32, 2., 2., 2.], &dev).unwrap(),
-            bias: Tensor::zeros(4, DType::F32, &dev).unwrap(),
-            eps: 0.,
-        };
+        let ln = LayerNorm::from_weights(
+            Tensor::new(&[2f32, 2., 2., 2.], &dev).unwrap(),
+            Tensor::zeros(4, DType::F32, &dev).unwrap(),
+            0.,
+        );
         let y = ln
             .forward(&Tensor::new(&[1f32, 2., 3., 4.], &dev).unwrap())
             .unwrap()

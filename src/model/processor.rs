@@ -212,11 +212,7 @@ impl ImageProcessor {
                 width: w,
             } => (w, h),
             ResizeTarget::ShortestEdge(target) => {
-                let (short, long) = if width <= height {
-                    (width, height)
-                } else {
-                    (height, width)
-                };
+                let (short, long) = (width.min(height), width.max(height));
                 // Python: int(target * long / short): exact product, correctly rounded division.
                 let new_long = if short == 0 {
                     0

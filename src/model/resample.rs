@@ -195,6 +195,13 @@ pub fn pillow_resize(
 mod tests {
     use super::*;
 
+    fn want(start: usize, weights: &[i32]) -> Taps {
+        Taps {
+            start,
+            weights: weights.to_vec(),
+        }
+    }
+
     // Hand computation, 4 -> 2 bicubic: scale 2, support 4, taps at distances
     // (x - center + 0.5) / 2 = ±0.25, ±0.75, ±1.25 give 111/128, 111/128, 29/128, -9/128
     // (sum 242/128); normalised 111/242, 111/242, 29/242, -9/242.
@@ -211,13 +218,7 @@ mod tests {
         // 111/242·2^22 = 1923833.65 → 1923834; 29/242·2^22 = 502623.21 → 502623;
         // -9/242·2^22 = -155986.51 → -155987 (rounded away from zero)
         let fixed = fixed_taps(4, 2, Resample::Bicubic);
-        assert_eq!(
-            fixed[0],
-            Taps {
-                start: 0,
-                weights: vec![1923834, 1923834, 502623, -155987]
-            }
-        );
+        assert_eq!(fixed[0], want(0, &[1923834, 1923834, 502623, -155987]));
         assert_eq!(fixed[1].weights, vec![-155987, 502623, 1923834, 1923834]);
     }
 
@@ -226,20 +227,8 @@ mod tests {
     #[test]
     fn upscale_coefficients_and_clipping() {
         let fixed = fixed_taps(2, 4, Resample::Bicubic);
-        assert_eq!(
-            fixed[0],
-            Taps {
-                start: 0,
-                weights: vec![4564390, -370086]
-            }
-        );
-        assert_eq!(
-            fixed[3],
-            Taps {
-                start: 0,
-                weights: vec![-370086, 4564390]
-            }
-        );
+        assert_eq!(fixed[0], want(0, &[4564390, -370086]));
+        assert_eq!(fixed[3], want(0, &[-370086, 4564390]));
         // [255, 0] overshoots above 255 at the left end and is clipped
         let img = RgbImage::from_fn(2, 1, |x, _| image::Rgb([if x == 0 { 255 } else { 0 }; 3]));
         let out = pillow_resize(&img, 4, 1, Resample::Bicubic).unwrap();

@@ -18,6 +18,7 @@
 //! leaves `<image>` unexpanded (the model then expands it itself); here the patch size and
 //! strategy fall back to `config.json`, so ids are always expanded.
 
+use std::iter::repeat_n;
 use std::path::Path;
 
 use serde::Deserialize;
@@ -119,9 +120,7 @@ impl Default for TokenizerConfig {
     }
 }
 
-fn padding_side<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> std::result::Result<PaddingSide, D::Error> {
+fn padding_side<'de, D: serde::Deserializer<'de>>(d: D) -> json::De<'de, D, PaddingSide> {
     use serde::de::Error as _;
     match json::string::<D, String>(d)?.as_str() {
         "left" => Ok(PaddingSide::Left),
@@ -190,6 +189,8 @@ impl LlavaTokenizer {
         let tok_file = tok_path.display().to_string();
         let model_file = dir.join("config.json").display().to_string();
         let proc_file = dir.join("processor_config.json").display().to_string();
+        let model_err = |field: &str, reason: String| json::config_err(&model_file, field, reason);
+        let proc_err = |field: &str, reason: &str| json::config_err(&proc_file, field, reason);
         let tok_cfg_err = |field: &str, reason: &str| json::config_err(&tok_file, field, reason);
 
         // special tokens: special_tokens_map.json first, then tokenizer_config.json
@@ -239,27 +240,20 @@ impl LlavaTokenizer {
         // image tokens per image
         let image_token = proc_cfg.image_token;
         let image_token_id = tokenizer.token_to_id(&image_token).ok_or_else(|| {
-            json::config_err(
-                &proc_file,
+            proc_err(
                 "image_token",
-                format!("`{image_token}` is not in the tokenizer vocabulary"),
+                &format!("`{image_token}` is not in the tokenizer vocabulary"),
             )
         })?;
         let index = config.image_token_index;
         if index != image_token_id {
-            return Err(json::config_err(
-                &model_file,
-                "image_token_index",
-                format!("is {index} but the tokenizer maps `{image_token}` to {image_token_id}"),
-            ));
+            let reason =
+                format!("is {index} but the tokenizer maps `{image_token}` to {image_token_id}");
+            return Err(model_err("image_token_index", reason));
         }
         let patch_size = (proc_cfg.patch_size).unwrap_or(config.vision.patch_size as u64);
         if patch_size == 0 {
-            return Err(json::config_err(
-                &proc_file,
-                "patch_size",
-                "must be positive",
-            ));
+            return Err(proc_err("patch_size", "must be positive"));
         }
         let side = config.vision.image_size as u64 / patch_size;
         let full = side * side + proc_cfg.num_additional_image_tokens;
@@ -267,8 +261,7 @@ impl LlavaTokenizer {
             (proc_cfg.vision_feature_select_strategy).unwrap_or(config.vision_feature_select);
         let image_seq_len = match strategy {
             FeatureSelect::Default => full.checked_sub(1).ok_or_else(|| {
-                json::config_err(
-                    &proc_file,
+                proc_err(
                     "num_additional_image_tokens",
                     "the \"default\" strategy drops the CLS token, so it must be at least 1",
                 )
@@ -277,8 +270,7 @@ impl LlavaTokenizer {
         };
         let configured = config.image_seq_length as u64;
         if configured != image_seq_len {
-            return Err(json::config_err(
-                &model_file,
+            return Err(model_err(
                 "image_seq_length",
                 format!(
                     "is {configured} but the processor expands each image to {image_seq_len} tokens\n\
@@ -286,7 +278,6 @@ impl LlavaTokenizer {
                 ),
             ));
         }
-        let image_seq_len = config.image_seq_length; // equal, checked above
         Ok(LlavaTokenizer {
             tokenizer,
             file,
@@ -295,7 +286,7 @@ impl LlavaTokenizer {
             pad_id,
             image_token,
             image_token_id,
-            image_seq_len,
+            image_seq_len: config.image_seq_length, // equal, checked above
             padding_side: tok_cfg.padding_side,
             model_max_length: tok_cfg.model_max_length,
             clean_up_tokenization_spaces: tok_cfg.clean_up_tokenization_spaces,
@@ -383,18 +374,16 @@ impl LlavaTokenizer {
         seqs.iter()
             .map(|s| {
                 let pad = len - s.len();
-                let (mut ids, mut mask) = (Vec::with_capacity(len), Vec::with_capacity(len));
-                if side == PaddingSide::Left {
-                    ids.extend(std::iter::repeat_n(self.pad_id, pad));
-                    mask.extend(std::iter::repeat_n(0, pad));
+                let (ids, mask) = (s.iter().copied(), repeat_n(1, s.len()));
+                let (pad_ids, pad_mask) = (repeat_n(self.pad_id, pad), repeat_n(0, pad));
+                match side {
+                    PaddingSide::Left => {
+                        (pad_ids.chain(ids).collect(), pad_mask.chain(mask).collect())
+                    }
+                    PaddingSide::Right => {
+                        (ids.chain(pad_ids).collect(), mask.chain(pad_mask).collect())
+                    }
                 }
-                ids.extend_from_slice(s);
-                mask.extend(std::iter::repeat_n(1, s.len()));
-                if side == PaddingSide::Right {
-                    ids.extend(std::iter::repeat_n(self.pad_id, pad));
-                    mask.extend(std::iter::repeat_n(0, pad));
-                }
-                (ids, mask)
             })
             .unzip()
     }

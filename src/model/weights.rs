@@ -42,16 +42,22 @@ pub const DEFAULT_MAX_SHARD_BYTES: usize = 5_000_000_000;
 /// assert_eq!(canonical_name("language_model.model.norm.weight"), "language_model.model.norm.weight");
 /// ```
 pub fn canonical_name(name: &str) -> String {
-    if let Some(rest) = name.strip_prefix("model.language_model.") {
-        format!("language_model.model.{rest}")
-    } else if let Some(rest) = name.strip_prefix("lm_head.") {
-        format!("language_model.lm_head.{rest}")
-    } else if let Some(rest) = name.strip_prefix("model.vision_tower.") {
-        format!("vision_tower.{rest}")
-    } else if let Some(rest) = name.strip_prefix("model.multi_modal_projector.") {
-        format!("multi_modal_projector.{rest}")
-    } else {
-        name.to_string()
+    [
+        ("model.language_model.", "language_model.model."),
+        ("lm_head.", "language_model.lm_head."),
+        ("model.vision_tower.", "vision_tower."),
+        ("model.multi_modal_projector.", "multi_modal_projector."),
+    ]
+    .iter()
+    .find_map(|(from, to)| name.strip_prefix(from).map(|rest| format!("{to}{rest}")))
+    .unwrap_or_else(|| name.to_string())
+}
+
+/// An [`Error::Weights`] about `dir` (a folder or a file).
+pub(crate) fn weights_err(dir: impl std::fmt::Display, details: String) -> Error {
+    Error::Weights {
+        dir: dir.to_string(),
+        details,
     }
 }
 
@@ -98,10 +104,7 @@ impl Expected {
         if problems.is_empty() {
             return Ok(());
         }
-        Err(Error::Weights {
-            dir: dir.to_string(),
-            details: problems.join("\n"),
-        })
+        Err(weights_err(dir, problems.join("\n")))
     }
 }
 
@@ -236,13 +239,11 @@ pub fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>> {
             .into_values()
             .collect();
         let paths: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).collect();
-        for p in &paths {
-            if !p.is_file() {
-                return Err(Error::MissingFile {
-                    path: p.clone(),
-                    hint: format!("{} names this shard", index.display()),
-                });
-            }
+        if let Some(p) = paths.iter().find(|p| !p.is_file()) {
+            return Err(Error::MissingFile {
+                path: p.clone(),
+                hint: format!("{} names this shard", index.display()),
+            });
         }
         return Ok(paths);
     }
@@ -268,10 +269,8 @@ pub fn checkpoint_files(dir: &Path) -> Result<Vec<PathBuf>> {
 fn mmap(path: &Path) -> Result<candle_core::safetensors::MmapedSafetensors> {
     // SAFETY: the file is mapped read-only and only read while the map lives; mllmu never
     // writes a checkpoint it is reading (saving writes new files and renames them).
-    unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }.map_err(|e| Error::Weights {
-        dir: path.display().to_string(),
-        details: format!("cannot read safetensors: {e}"),
-    })
+    unsafe { candle_core::safetensors::MmapedSafetensors::new(path) }
+        .map_err(|e| weights_err(path.display(), format!("cannot read safetensors: {e}")))
 }
 
 /// The parameters of a LLaVA model by legacy name, on one device in one dtype.
@@ -329,9 +328,11 @@ impl Weights {
             let t = maps[fi]
                 .load(&name, device)
                 .and_then(|t| t.to_dtype(dtype))
-                .map_err(|e| Error::Weights {
-                    dir: files[fi].display().to_string(),
-                    details: format!("cannot load tensor `{name}`: {e}"),
+                .map_err(|e| {
+                    weights_err(
+                        files[fi].display(),
+                        format!("cannot load tensor `{name}`: {e}"),
+                    )
                 })?;
             tensors.insert(canon, t);
         }
@@ -355,10 +356,7 @@ impl Weights {
         self.tensors
             .get(name)
             .cloned()
-            .ok_or_else(|| Error::Weights {
-                dir: self.dir.display().to_string(),
-                details: format!("missing tensor `{name}`"),
-            })
+            .ok_or_else(|| weights_err(self.dir.display(), format!("missing tensor `{name}`")))
     }
 
     /// Names and tensors, sorted by name.
@@ -381,21 +379,14 @@ impl Weights {
     /// Turns every tensor into a trainable [`candle_core::Var`] registered in a
     /// [`candle_nn::VarMap`] under its name; the returned weights read the variables, so an
     /// optimiser step is seen by a model built from them.
-    pub fn into_vars(self) -> Result<(Weights, candle_nn::VarMap)> {
+    pub fn into_vars(mut self) -> Result<(Weights, candle_nn::VarMap)> {
         let varmap = candle_nn::VarMap::new();
-        let mut tensors = HashMap::with_capacity(self.tensors.len());
-        for (name, t) in self.tensors {
-            let var = candle_core::Var::from_tensor(&t)?;
-            tensors.insert(name.clone(), var.as_tensor().clone());
-            insert_var(&varmap, name, var)?;
+        for (name, t) in self.tensors.iter_mut() {
+            let var = candle_core::Var::from_tensor(t)?;
+            *t = var.as_tensor().clone();
+            insert_var(&varmap, name.clone(), var)?;
         }
-        Ok((
-            Weights {
-                dir: self.dir,
-                tensors,
-            },
-            varmap,
-        ))
+        Ok((self, varmap))
     }
 }
 
@@ -474,21 +465,17 @@ pub fn save_tensors(
         let mut items = Vec::with_capacity(idx.len());
         for &i in idx {
             let (name, t) = sorted[i];
-            let t = match opts.dtype {
-                Some(d) => t.to_dtype(d)?,
-                None => t.clone(),
-            };
+            let t = opts
+                .dtype
+                .map_or_else(|| Ok(t.clone()), |d| t.to_dtype(d))?;
             // On the CPU and contiguous, the View conversion cannot fail.
             let t = t.to_device(&Device::Cpu)?.contiguous()?;
             total += bytes(&t);
             weight_map.insert(name.clone(), fname.clone());
             items.push((name.clone(), t));
         }
-        let buf =
-            safetensors::serialize(items, Some(metadata.clone())).map_err(|e| Error::Weights {
-                dir: dir.display().to_string(),
-                details: format!("cannot serialise {fname}: {e}"),
-            })?;
+        let buf = safetensors::serialize(items, Some(metadata.clone()))
+            .map_err(|e| weights_err(dir.display(), format!("cannot serialise {fname}: {e}")))?;
         let path = dir.join(&fname);
         crate::io::write_atomic(&path, &buf)?;
         written.push(path);
@@ -497,12 +484,7 @@ pub fn save_tensors(
     if n > 1 {
         let index =
             serde_json::json!({"metadata": {"total_size": total}, "weight_map": weight_map});
-        crate::io::write_atomic(
-            &stale_index,
-            serde_json::to_string_pretty(&index)
-                .map_err(|e| Error::json(stale_index.display().to_string(), e))?
-                .as_bytes(),
-        )?;
+        super::json::write_pretty(&stale_index, stale_index.display().to_string(), &index)?;
         written.push(stale_index);
     } else if stale_index.is_file() {
         std::fs::remove_file(&stale_index).map_err(|e| Error::io("remove", &stale_index, e))?;

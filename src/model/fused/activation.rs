@@ -4,10 +4,8 @@
 //! `d x·σ(kx) / dx = σ(kx) + k·x·σ(kx)·(1 − σ(kx))`.
 
 use super::exp::sigmoid;
-use super::{for_rows, grad_for, values};
-use candle_core::{
-    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
-};
+use super::{for_rows, grad_for};
+use candle_core::{bail, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// QuickGELU's constant.
@@ -81,132 +79,61 @@ wide_fn! {
 
 struct SiluMul;
 
-impl CustomOp2 for SiluMul {
-    fn name(&self) -> &'static str {
-        "mllmu-silu-mul"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let a = values(s1, l1, self.name())?;
-        let b = values(s2, l2, self.name())?;
-        let out = map2(a, b, silu_mul_block);
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        a: &Tensor,
-        b: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let both = a.apply_op3_no_bwd(b, &g.contiguous()?, &SiluMulBackward)?;
-        let da = grad_for(a, || both.get(0)?.reshape(a.shape()))?;
-        let db = grad_for(b, || both.get(1)?.reshape(b.shape()))?;
-        Ok((da, db))
-    }
-}
+cpu_op! { CustomOp2 for SiluMul, "mllmu-silu-mul", |self, a: l1, b: l2| {
+    (map2(a, b, silu_mul_block), l1.shape().clone())
+} bwd |a, b, _res, g| {
+    let both = a.apply_op3_no_bwd(b, &g.contiguous()?, &SiluMulBackward)?;
+    let da = grad_for(a, || both.get(0)?.reshape(a.shape()))?;
+    let db = grad_for(b, || both.get(1)?.reshape(b.shape()))?;
+    Ok((da, db))
+}}
 
 /// `(a, b, g)` → `[2, n]`: the gradients of `a` and of `b`.
 struct SiluMulBackward;
 
-impl CustomOp3 for SiluMulBackward {
-    fn name(&self) -> &'static str {
-        "mllmu-silu-mul-backward"
+cpu_op! { CustomOp3 for SiluMulBackward, "mllmu-silu-mul-backward", |self, a: l1, b: l2, g: l3| {
+    let n = a.len();
+    if b.len() != n || g.len() != n {
+        bail!("{}: inputs of different lengths", self.name())
     }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let a = values(s1, l1, self.name())?;
-        let b = values(s2, l2, self.name())?;
-        let g = values(s3, l3, self.name())?;
-        let n = a.len();
-        if b.len() != n || g.len() != n {
-            bail!("{}: inputs of different lengths", self.name())
+    let mut out = vec![0f32; 2 * n];
+    let (da, db) = out.split_at_mut(n);
+    // blocks of `da` and `db` at the same offsets, in parallel tasks
+    let per = super::rows_per_task(BLOCK) * BLOCK;
+    let task = |(c, (da, db)): (usize, (&mut [f32], &mut [f32]))| {
+        let s = c * per;
+        for (j, (da, db)) in da.chunks_mut(BLOCK).zip(db.chunks_mut(BLOCK)).enumerate() {
+            let (s, e) = (s + j * BLOCK, s + j * BLOCK + da.len());
+            silu_mul_backward_block(da, db, &a[s..e], &b[s..e], &g[s..e]);
         }
-        let mut out = vec![0f32; 2 * n];
-        let (da, db) = out.split_at_mut(n);
-        // blocks of `da` and `db` at the same offsets, in parallel tasks
-        let per = super::rows_per_task(BLOCK) * BLOCK;
-        let task = |(c, (da, db)): (usize, (&mut [f32], &mut [f32]))| {
-            let s = c * per;
-            for (j, (da, db)) in da.chunks_mut(BLOCK).zip(db.chunks_mut(BLOCK)).enumerate() {
-                let (s, e) = (s + j * BLOCK, s + j * BLOCK + da.len());
-                silu_mul_backward_block(da, db, &a[s..e], &b[s..e], &g[s..e]);
-            }
-        };
-        if n <= per || rayon::current_num_threads() == 1 {
-            da.chunks_mut(per)
-                .zip(db.chunks_mut(per))
-                .enumerate()
-                .for_each(task);
-        } else {
-            da.par_chunks_mut(per)
-                .zip(db.par_chunks_mut(per))
-                .enumerate()
-                .for_each(task);
-        }
-        Ok((CpuStorage::F32(out), Shape::from((2, n))))
+    };
+    if n <= per || rayon::current_num_threads() == 1 {
+        da.chunks_mut(per).zip(db.chunks_mut(per)).enumerate().for_each(task);
+    } else {
+        da.par_chunks_mut(per).zip(db.par_chunks_mut(per)).enumerate().for_each(task);
     }
-}
+    (out, Shape::from((2, n)))
+}}
 
 struct QuickGelu;
 
-impl CustomOp1 for QuickGelu {
-    fn name(&self) -> &'static str {
-        "mllmu-quick-gelu"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = values(s, l, self.name())?;
-        let out = map2(x, x, |o, x, _| quick_gelu_block(o, x));
-        Ok((CpuStorage::F32(out), l.shape().clone()))
-    }
-
-    fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(
-            x.apply_op2_no_bwd(&g.contiguous()?, &QuickGeluBackward)?,
-        ))
-    }
-}
+cpu_op! { CustomOp1 for QuickGelu, "mllmu-quick-gelu", |self, x: l| {
+    (map2(x, x, |o, x, _| quick_gelu_block(o, x)), l.shape().clone())
+} bwd |x, _res, g| {
+    Ok(Some(
+        x.apply_op2_no_bwd(&g.contiguous()?, &QuickGeluBackward)?,
+    ))
+}}
 
 /// `(x, g)` → the gradient of `x`.
 struct QuickGeluBackward;
 
-impl CustomOp2 for QuickGeluBackward {
-    fn name(&self) -> &'static str {
-        "mllmu-quick-gelu-backward"
+cpu_op! { CustomOp2 for QuickGeluBackward, "mllmu-quick-gelu-backward", |self, x: l1, g: l2| {
+    if x.len() != g.len() {
+        bail!("{}: inputs of different lengths", self.name())
     }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = values(s1, l1, self.name())?;
-        let g = values(s2, l2, self.name())?;
-        if x.len() != g.len() {
-            bail!("{}: inputs of different lengths", self.name())
-        }
-        let out = map2(x, g, quick_gelu_backward_block);
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
-    }
-}
+    (map2(x, g, quick_gelu_backward_block), l1.shape().clone())
+}}
 
 #[cfg(test)]
 mod tests {

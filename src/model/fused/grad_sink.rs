@@ -118,7 +118,7 @@ impl Drop for Open {
 
 #[cfg(test)]
 mod tests {
-    use super::super::check::var;
+    use super::super::check::{bits, var};
     use candle_core::{Device, Tensor};
 
     /// A weight used twice (both uses summed), one used once, a product with no variable
@@ -150,15 +150,8 @@ mod tests {
         };
         assert_eq!(ids(&got), ids(&expected));
         for v in [&w1, &w2, &bias] {
-            let bits = |g: &candle_core::backprop::GradStore| -> Vec<u32> {
-                let t = g.get(v.as_tensor()).unwrap().flatten_all().unwrap();
-                t.to_vec1::<f32>()
-                    .unwrap()
-                    .iter()
-                    .map(|f| f.to_bits())
-                    .collect()
-            };
-            assert_eq!(bits(&got), bits(&expected));
+            let grad = |g: &candle_core::backprop::GradStore| bits(g.get(v.as_tensor()).unwrap());
+            assert_eq!(grad(&got), grad(&expected));
         }
         // the sink closed with the pass: a plain backward keeps every weight's gradient
         let again = on_pool(|| loss.backward().unwrap());

@@ -3,8 +3,8 @@
 //! other's backward. Written with candle, each is a reshape, a transpose and a strided copy,
 //! with a backward node per step.
 
-use super::{for_rows, values};
-use candle_core::{bail, CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
+use super::for_rows;
+use candle_core::{bail, Result, Shape, Tensor};
 
 /// Rows `[B·L, n·d]` (or `[B, L, n·d]`) → heads `[B, n, L, d]`, float32 on the CPU.
 pub(crate) fn split_heads(
@@ -39,48 +39,36 @@ struct Move {
     to_heads: bool,
 }
 
-impl CustomOp1 for Move {
-    fn name(&self) -> &'static str {
-        if self.to_heads {
-            "mllmu-split-heads"
-        } else {
-            "mllmu-merge-heads"
-        }
+cpu_op! { CustomOp1 for Move, if self.to_heads { "mllmu-split-heads" } else { "mllmu-merge-heads" },
+    |self, x: l| {
+    let (b, len, n, d) = self.dims;
+    let mut out = vec![0f32; x.len()];
+    if self.to_heads {
+        // output row (batch, head, pos) ← input row (batch, pos, head)
+        for_rows(&mut out, d, |r, y| {
+            let (bi, h, p) = (r / (n * len), r / len % n, r % len);
+            y.copy_from_slice(&x[((bi * len + p) * n + h) * d..][..d]);
+        });
+        (out, Shape::from((b, n, len, d)))
+    } else {
+        // output row (batch, pos, head) ← input row (batch, head, pos)
+        for_rows(&mut out, d, |r, y| {
+            let (bi, p, h) = (r / (len * n), r / n % len, r % n);
+            y.copy_from_slice(&x[((bi * n + h) * len + p) * d..][..d]);
+        });
+        (out, Shape::from((b * len, n * d)))
     }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = values(s, l, self.name())?;
-        let (b, len, n, d) = self.dims;
-        let mut out = vec![0f32; x.len()];
-        if self.to_heads {
-            // output row (batch, head, pos) ← input row (batch, pos, head)
-            for_rows(&mut out, d, |r, y| {
-                let (bi, h, p) = (r / (n * len), r / len % n, r % len);
-                y.copy_from_slice(&x[((bi * len + p) * n + h) * d..][..d]);
-            });
-            Ok((CpuStorage::F32(out), Shape::from((b, n, len, d))))
-        } else {
-            // output row (batch, pos, head) ← input row (batch, head, pos)
-            for_rows(&mut out, d, |r, y| {
-                let (bi, p, h) = (r / (len * n), r / n % len, r % n);
-                y.copy_from_slice(&x[((bi * n + h) * len + p) * d..][..d]);
-            });
-            Ok((CpuStorage::F32(out), Shape::from((b * len, n * d))))
-        }
-    }
-
-    fn bwd(&self, x: &Tensor, _res: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        let back = Move {
-            to_heads: !self.to_heads,
-            ..*self
-        };
-        Ok(Some(
-            g.contiguous()?
-                .apply_op1_no_bwd(&back)?
-                .reshape(x.shape())?,
-        ))
-    }
-}
+} bwd |x, _res, g| {
+    let back = Move {
+        to_heads: !self.to_heads,
+        ..*self
+    };
+    Ok(Some(
+        g.contiguous()?
+            .apply_op1_no_bwd(&back)?
+            .reshape(x.shape())?,
+    ))
+}}
 
 #[cfg(test)]
 mod tests {

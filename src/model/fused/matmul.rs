@@ -11,9 +11,7 @@
 
 use super::grad_sink::weight_grad_for;
 use super::{for_rows, grad_for, rows_per_task, values};
-use candle_core::{
-    bail, CpuStorage, CustomOp1, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor,
-};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
 /// `op_a(a)·op_b(b)` over the last two dimensions; leading (batch) dimensions must agree.
@@ -95,40 +93,33 @@ impl CustomOp3 for LinearBias {
 /// in parallel, then the blocks in order.
 struct ColumnSums;
 
-impl CustomOp1 for ColumnSums {
-    fn name(&self) -> &'static str {
-        "mllmu-column-sums"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let g = values(s, l, self.name())?;
-        let n = l.dims().last().copied().unwrap_or(0);
-        let mut total = vec![0f32; n];
-        if n > 0 {
-            let block = rows_per_task(n) * n;
-            let partial = |rows: &[f32]| {
-                let mut acc = vec![0f32; n];
-                for row in rows.chunks(n) {
-                    for (a, v) in acc.iter_mut().zip(row) {
-                        *a += v
-                    }
-                }
-                acc
-            };
-            let partials: Vec<Vec<f32>> = if g.len() <= block || rayon::current_num_threads() == 1 {
-                g.chunks(block).map(partial).collect()
-            } else {
-                g.par_chunks(block).map(partial).collect()
-            };
-            for p in partials {
-                for (t, v) in total.iter_mut().zip(p) {
-                    *t += v
+cpu_op! { CustomOp1 for ColumnSums, "mllmu-column-sums", |self, g: l| {
+    let n = l.dims().last().copied().unwrap_or(0);
+    let mut total = vec![0f32; n];
+    if n > 0 {
+        let block = rows_per_task(n) * n;
+        let partial = |rows: &[f32]| {
+            let mut acc = vec![0f32; n];
+            for row in rows.chunks(n) {
+                for (a, v) in acc.iter_mut().zip(row) {
+                    *a += v
                 }
             }
+            acc
+        };
+        let partials: Vec<Vec<f32>> = if g.len() <= block || rayon::current_num_threads() == 1 {
+            g.chunks(block).map(partial).collect()
+        } else {
+            g.par_chunks(block).map(partial).collect()
+        };
+        for p in partials {
+            for (t, v) in total.iter_mut().zip(p) {
+                *t += v
+            }
         }
-        Ok((CpuStorage::F32(total), Shape::from(n)))
     }
-}
+    (total, Shape::from(n))
+}}
 
 #[derive(Clone, Copy)]
 struct MatMul {
@@ -165,21 +156,12 @@ impl<'a> Operand<'a> {
         }
         let (r, c) = (dims[rank - 2], dims[rank - 1]);
         let (rs, cs) = (stride[rank - 2] as isize, stride[rank - 1] as isize);
-        let view = if transposed {
-            View {
-                rows: c,
-                cols: r,
-                rs: cs,
-                cs: rs,
-            }
+        let (rows, cols, rs, cs) = if transposed {
+            (c, r, cs, rs)
         } else {
-            View {
-                rows: r,
-                cols: c,
-                rs,
-                cs,
-            }
+            (r, c, rs, cs)
         };
+        let view = View { rows, cols, rs, cs };
         let batch_dims = &dims[..rank - 2];
         let starts = (0..batch_dims.iter().product())
             .map(|mut i: usize| {
@@ -402,7 +384,7 @@ impl CustomOp2 for MatMul {
 
 #[cfg(test)]
 mod tests {
-    use super::super::check::{assert_close, both, data, var};
+    use super::super::check::{assert_close, bits, both, data, var};
     use candle_core::{Device, Tensor};
 
     #[test]
@@ -456,10 +438,6 @@ mod tests {
             candle_nn::Module::forward(&lin, x.as_tensor())
         });
         // the forward values are candle's, to the bit
-        let bits = |t: &Tensor| -> Vec<u32> {
-            let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-            v.iter().map(|f| f.to_bits()).collect()
-        };
         assert_eq!(bits(&(out.0).0), bits(&(out.1).0));
         // the bias's gradient sums 1,500 rows (about 20 in size): compared relative to its
         // scale, since summing in blocks instead of one run rounds differently
@@ -475,8 +453,9 @@ mod tests {
         // large enough to split: one matrix split by columns, one by rows, and a batch of many
         for dims in [(1, 150, 70, 333), (1, 333, 70, 150), (6, 40, 90, 50)] {
             let (bt, m, k, n) = dims;
-            let a = Tensor::from_vec(data(bt * m * k, 3, 1.0), (bt, m, k), &Device::Cpu).unwrap();
-            let b = Tensor::from_vec(data(bt * n * k, 4, 1.0), (bt, n, k), &Device::Cpu).unwrap();
+            let (av, bv) = (data(bt * m * k, 3, 1.0), data(bt * n * k, 4, 1.0));
+            let a = Tensor::from_vec(av.clone(), (bt, m, k), &Device::Cpu).unwrap();
+            let b = Tensor::from_vec(bv.clone(), (bt, n, k), &Device::Cpu).unwrap();
             let run = |threads: usize| {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(threads)
@@ -491,26 +470,8 @@ mod tests {
             let one = run(1);
             assert_eq!(one, run(2), "{dims:?}");
             assert_eq!(one, run(3), "{dims:?}");
-            let want: f32 = (0..k)
-                .map(|j| {
-                    a.get(0)
-                        .unwrap()
-                        .get(1)
-                        .unwrap()
-                        .get(j)
-                        .unwrap()
-                        .to_scalar::<f32>()
-                        .unwrap()
-                        * b.get(0)
-                            .unwrap()
-                            .get(2)
-                            .unwrap()
-                            .get(j)
-                            .unwrap()
-                            .to_scalar::<f32>()
-                            .unwrap()
-                })
-                .sum();
+            // a[0, 1, :] · b[0, 2, :]
+            let want: f32 = (0..k).map(|j| av[k + j] * bv[2 * k + j]).sum();
             assert!((one[n + 2] - want).abs() < 1e-4, "{} vs {want}", one[n + 2]);
         }
     }

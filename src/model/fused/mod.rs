@@ -69,6 +69,53 @@ pub(crate) fn with_baseline<T>(f: impl FnOnce() -> T) -> T {
 
 pub(crate) use wide_fn;
 
+/// Implements candle's `CustomOp1`, `CustomOp2` or `CustomOp3` for a CPU kernel: `name`, and
+/// a `cpu_fwd` that reads each storage as contiguous float32 values ([`values`], the names
+/// bound to the values, each with its layout) and stores the block's `(values, shape)`; after
+/// `bwd`, the arguments and body of the backward pass (one optional gradient per input).
+macro_rules! cpu_op {
+    (@grads $v:ident) => { Option<candle_core::Tensor> };
+    (@grads $($v:ident),+) => { ($(cpu_op!(@grads $v)),+) };
+    (
+        @impl $op:ident for $ty:ty, $name:expr,
+        |$self:ident $(, $v:ident: $l:ident)+| $body:block $($bwd:tt)*
+    ) => {
+        impl candle_core::$op for $ty {
+            fn name(&$self) -> &'static str {
+                $name
+            }
+
+            fn cpu_fwd(
+                &$self,
+                $($v: &candle_core::CpuStorage, $l: &candle_core::Layout),+
+            ) -> candle_core::Result<(candle_core::CpuStorage, candle_core::Shape)> {
+                $(let $v = $crate::model::fused::values($v, $l, $self.name())?;)+
+                let (out, shape): (Vec<f32>, candle_core::Shape) = $body;
+                Ok((candle_core::CpuStorage::F32(out), shape))
+            }
+
+            $($bwd)*
+        }
+    };
+    (
+        $op:ident for $ty:ty, $name:expr,
+        |$self:ident $(, $v:ident: $l:ident)+| $body:block bwd |$($a:ident),+| $bwd:block
+    ) => {
+        cpu_op! { @impl $op for $ty, $name, |$self $(, $v: $l)+| $body
+            fn bwd(
+                &$self,
+                $($a: &candle_core::Tensor),+
+            ) -> candle_core::Result<cpu_op!(@grads $($v),+)> $bwd
+        }
+    };
+    (
+        $op:ident for $ty:ty, $name:expr,
+        |$self:ident $(, $v:ident: $l:ident)+| $body:block
+    ) => {
+        cpu_op! { @impl $op for $ty, $name, |$self $(, $v: $l)+| $body }
+    };
+}
+
 mod activation;
 mod exp;
 mod grad_sink;
@@ -275,6 +322,12 @@ pub(crate) mod check {
             .zip(&b)
             .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
         err / scale
+    }
+
+    /// The bit patterns of a tensor's values.
+    pub(crate) fn bits(t: &Tensor) -> Vec<u32> {
+        let v = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        v.iter().map(|f| f.to_bits()).collect()
     }
 
     /// Absolute difference, for gradients (which can be near zero).

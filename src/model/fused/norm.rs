@@ -5,8 +5,8 @@
 //! LayerNorm: `x̂ = (x − μ)·r`, `r = (Σ(x − μ)²/h + eps)^-½`, `y = x̂·w + b`;
 //! `dx = r·(w·g − mean(w·g) − x̂·mean(w·g·x̂))`, `dw = Σ_rows g·x̂`, `db = Σ_rows g`.
 
-use super::{for_rows, for_rows_summing, grad_for, values};
-use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+use super::{for_rows, for_rows_summing, grad_for};
+use candle_core::{bail, Result, Shape, Tensor};
 
 /// `w · x / sqrt(mean(x²) + eps)` over the last dimension, for float32 CPU tensors
 /// (see [`super::applies`]); `x` is made contiguous first.
@@ -120,159 +120,78 @@ struct RmsNorm {
     eps: f32,
 }
 
-impl CustomOp2 for RmsNorm {
-    fn name(&self) -> &'static str {
-        "mllmu-rms-norm"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = values(s1, l1, self.name())?;
-        let w = values(s2, l2, self.name())?;
-        let h = width(x, w, self.name())?;
-        let mut out = vec![0f32; x.len()];
-        for_rows(&mut out, h, |r, y| {
-            rms_norm_row(y, &x[r * h..(r + 1) * h], w, self.eps)
-        });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        let rows = x.elem_count() / w.elem_count();
-        let both = x.apply_op3_no_bwd(w, &g.contiguous()?, &RmsNormBackward { eps: self.eps })?;
-        let dx = grad_for(x, || both.narrow(0, 0, rows)?.reshape(x.shape()))?;
-        let dw = grad_for(w, || both.get(rows)?.reshape(w.shape()))?;
-        Ok((dx, dw))
-    }
-}
+cpu_op! { CustomOp2 for RmsNorm, "mllmu-rms-norm", |self, x: l1, w: l2| {
+    let h = width(x, w, self.name())?;
+    let mut out = vec![0f32; x.len()];
+    for_rows(&mut out, h, |r, y| {
+        rms_norm_row(y, &x[r * h..(r + 1) * h], w, self.eps)
+    });
+    (out, l1.shape().clone())
+} bwd |x, w, _res, g| {
+    let rows = x.elem_count() / w.elem_count();
+    let both = x.apply_op3_no_bwd(w, &g.contiguous()?, &RmsNormBackward { eps: self.eps })?;
+    let dx = grad_for(x, || both.narrow(0, 0, rows)?.reshape(x.shape()))?;
+    let dw = grad_for(w, || both.get(rows)?.reshape(w.shape()))?;
+    Ok((dx, dw))
+}}
 
 /// `(x, w, g)` → `[rows + 1, h]`: the input gradient rows, then the weight gradient.
 struct RmsNormBackward {
     eps: f32,
 }
 
-impl CustomOp3 for RmsNormBackward {
-    fn name(&self) -> &'static str {
-        "mllmu-rms-norm-backward"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = values(s1, l1, self.name())?;
-        let w = values(s2, l2, self.name())?;
-        let g = values(s3, l3, self.name())?;
-        let h = width(x, w, self.name())?;
-        let rows = x.len() / h;
-        let mut out = vec![0f32; x.len() + h];
-        let dw = for_rows_summing(&mut out[..x.len()], h, h, |r, dx, dw| {
-            let (xr, gr) = (&x[r * h..(r + 1) * h], &g[r * h..(r + 1) * h]);
-            rms_norm_backward_row(dx, dw, xr, gr, w, self.eps)
-        });
-        out[x.len()..].copy_from_slice(&dw);
-        Ok((CpuStorage::F32(out), Shape::from((rows + 1, h))))
-    }
-}
+cpu_op! { CustomOp3 for RmsNormBackward, "mllmu-rms-norm-backward", |self, x: l1, w: l2, g: l3| {
+    let h = width(x, w, self.name())?;
+    let rows = x.len() / h;
+    let mut out = vec![0f32; x.len() + h];
+    let dw = for_rows_summing(&mut out[..x.len()], h, h, |r, dx, dw| {
+        let (xr, gr) = (&x[r * h..(r + 1) * h], &g[r * h..(r + 1) * h]);
+        rms_norm_backward_row(dx, dw, xr, gr, w, self.eps)
+    });
+    out[x.len()..].copy_from_slice(&dw);
+    (out, Shape::from((rows + 1, h)))
+}}
 
 struct LayerNorm {
     eps: f32,
 }
 
-impl CustomOp3 for LayerNorm {
-    fn name(&self) -> &'static str {
-        "mllmu-layer-norm"
+cpu_op! { CustomOp3 for LayerNorm, "mllmu-layer-norm", |self, x: l1, w: l2, b: l3| {
+    let h = width(x, w, self.name())?;
+    if b.len() != h {
+        bail!("{}: bias of {} for rows of {h}", self.name(), b.len())
     }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = values(s1, l1, self.name())?;
-        let w = values(s2, l2, self.name())?;
-        let b = values(s3, l3, self.name())?;
-        let h = width(x, w, self.name())?;
-        if b.len() != h {
-            bail!("{}: bias of {} for rows of {h}", self.name(), b.len())
-        }
-        let mut out = vec![0f32; x.len()];
-        for_rows(&mut out, h, |r, y| {
-            layer_norm_row(y, &x[r * h..(r + 1) * h], w, b, self.eps)
-        });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        w: &Tensor,
-        b: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let rows = x.elem_count() / w.elem_count();
-        let all = x.apply_op3_no_bwd(w, &g.contiguous()?, &LayerNormBackward { eps: self.eps })?;
-        let dx = grad_for(x, || all.narrow(0, 0, rows)?.reshape(x.shape()))?;
-        let dw = grad_for(w, || all.get(rows)?.reshape(w.shape()))?;
-        let db = grad_for(b, || all.get(rows + 1)?.reshape(b.shape()))?;
-        Ok((dx, dw, db))
-    }
-}
+    let mut out = vec![0f32; x.len()];
+    for_rows(&mut out, h, |r, y| {
+        layer_norm_row(y, &x[r * h..(r + 1) * h], w, b, self.eps)
+    });
+    (out, l1.shape().clone())
+} bwd |x, w, b, _res, g| {
+    let rows = x.elem_count() / w.elem_count();
+    let all = x.apply_op3_no_bwd(w, &g.contiguous()?, &LayerNormBackward { eps: self.eps })?;
+    let dx = grad_for(x, || all.narrow(0, 0, rows)?.reshape(x.shape()))?;
+    let dw = grad_for(w, || all.get(rows)?.reshape(w.shape()))?;
+    let db = grad_for(b, || all.get(rows + 1)?.reshape(b.shape()))?;
+    Ok((dx, dw, db))
+}}
 
 /// `(x, w, g)` → `[rows + 2, h]`: the input gradient rows, the weight's, the bias's.
 struct LayerNormBackward {
     eps: f32,
 }
 
-impl CustomOp3 for LayerNormBackward {
-    fn name(&self) -> &'static str {
-        "mllmu-layer-norm-backward"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = values(s1, l1, self.name())?;
-        let w = values(s2, l2, self.name())?;
-        let g = values(s3, l3, self.name())?;
-        let h = width(x, w, self.name())?;
-        let rows = x.len() / h;
-        let mut out = vec![0f32; x.len() + 2 * h];
-        let sums = for_rows_summing(&mut out[..x.len()], h, 2 * h, |r, dx, acc| {
-            let (xr, gr) = (&x[r * h..(r + 1) * h], &g[r * h..(r + 1) * h]);
-            layer_norm_backward_row(dx, acc, xr, gr, w, self.eps)
-        });
-        out[x.len()..].copy_from_slice(&sums);
-        Ok((CpuStorage::F32(out), Shape::from((rows + 2, h))))
-    }
-}
+cpu_op! { CustomOp3 for LayerNormBackward, "mllmu-layer-norm-backward",
+    |self, x: l1, w: l2, g: l3| {
+    let h = width(x, w, self.name())?;
+    let rows = x.len() / h;
+    let mut out = vec![0f32; x.len() + 2 * h];
+    let sums = for_rows_summing(&mut out[..x.len()], h, 2 * h, |r, dx, acc| {
+        let (xr, gr) = (&x[r * h..(r + 1) * h], &g[r * h..(r + 1) * h]);
+        layer_norm_backward_row(dx, acc, xr, gr, w, self.eps)
+    });
+    out[x.len()..].copy_from_slice(&sums);
+    (out, Shape::from((rows + 2, h)))
+}}
 
 #[cfg(test)]
 mod tests {

@@ -10,8 +10,8 @@
 //! dx[j + h] = g[j + h]·cos[j + h] − g[j]·sin[j]
 //! ```
 
-use super::{for_rows, values};
-use candle_core::{bail, CpuStorage, CustomOp3, Layout, Result, Shape, Tensor};
+use super::for_rows;
+use candle_core::{bail, Result, Shape, Tensor};
 
 /// Sizes of one call: batch, positions, heads, head width, rows of the cos/sin tables, and
 /// the factor `x` is multiplied by first (attention's `1/√d` for queries).
@@ -78,95 +78,52 @@ impl Dims {
 
 struct RopeHeads(Dims);
 
-impl CustomOp3 for RopeHeads {
-    fn name(&self) -> &'static str {
-        "mllmu-rope"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = values(s1, l1, self.name())?;
-        let cos = values(s2, l2, self.name())?;
-        let sin = values(s3, l3, self.name())?;
-        let p = self.0;
-        let h = p.d / 2;
-        let mut out = vec![0f32; x.len()];
-        for_rows(&mut out, p.d, |r, y| {
-            let (b, head, pos) = p.head_major(r);
-            let xr = &x[p.position_major(b, head, pos)..][..p.d];
-            let t = p.table(b, pos);
-            let (c, s) = (&cos[t..t + p.d], &sin[t..t + p.d]);
-            let k = p.scale;
-            for j in 0..h {
-                let (a, b) = (xr[j] * k, xr[j + h] * k);
-                y[j] = a * c[j] - b * s[j];
-                y[j + h] = b * c[j + h] + a * s[j + h];
-            }
-        });
-        Ok((CpuStorage::F32(out), Shape::from((p.b, p.n, p.l, p.d))))
-    }
-
-    fn bwd(
-        &self,
-        x: &Tensor,
-        cos: &Tensor,
-        sin: &Tensor,
-        _res: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let dx = g
-            .contiguous()?
-            .apply_op3_no_bwd(cos, sin, &RopeHeadsBackward(self.0))?
-            .reshape(x.shape())?;
-        Ok((Some(dx), None, None))
-    }
-}
+cpu_op! { CustomOp3 for RopeHeads, "mllmu-rope", |self, x: l1, cos: l2, sin: l3| {
+    let p = self.0;
+    let h = p.d / 2;
+    let mut out = vec![0f32; x.len()];
+    for_rows(&mut out, p.d, |r, y| {
+        let (b, head, pos) = p.head_major(r);
+        let xr = &x[p.position_major(b, head, pos)..][..p.d];
+        let t = p.table(b, pos);
+        let (c, s) = (&cos[t..t + p.d], &sin[t..t + p.d]);
+        let k = p.scale;
+        for j in 0..h {
+            let (a, b) = (xr[j] * k, xr[j + h] * k);
+            y[j] = a * c[j] - b * s[j];
+            y[j + h] = b * c[j + h] + a * s[j + h];
+        }
+    });
+    (out, Shape::from((p.b, p.n, p.l, p.d)))
+} bwd |x, cos, sin, _res, g| {
+    let dx = g
+        .contiguous()?
+        .apply_op3_no_bwd(cos, sin, &RopeHeadsBackward(self.0))?
+        .reshape(x.shape())?;
+    Ok((Some(dx), None, None))
+}}
 
 /// `(g [B, n, L, d], cos, sin)` → the input gradient `[B, L, n, d]`.
 struct RopeHeadsBackward(Dims);
 
-impl CustomOp3 for RopeHeadsBackward {
-    fn name(&self) -> &'static str {
-        "mllmu-rope-backward"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let g = values(s1, l1, self.name())?;
-        let cos = values(s2, l2, self.name())?;
-        let sin = values(s3, l3, self.name())?;
-        let p = self.0;
-        let h = p.d / 2;
-        let mut out = vec![0f32; g.len()];
-        // Rows of the result are (batch, position, head).
-        for_rows(&mut out, p.d, |r, dx| {
-            let (b, pos, head) = (r / (p.l * p.n), r / p.n % p.l, r % p.n);
-            let gr = &g[((b * p.n + head) * p.l + pos) * p.d..][..p.d];
-            let t = p.table(b, pos);
-            let (c, s) = (&cos[t..t + p.d], &sin[t..t + p.d]);
-            let k = p.scale;
-            for j in 0..h {
-                dx[j] = (gr[j] * c[j] + gr[j + h] * s[j + h]) * k;
-                dx[j + h] = (gr[j + h] * c[j + h] - gr[j] * s[j]) * k;
-            }
-        });
-        Ok((CpuStorage::F32(out), Shape::from((p.b, p.l, p.n, p.d))))
-    }
-}
+cpu_op! { CustomOp3 for RopeHeadsBackward, "mllmu-rope-backward", |self, g: l1, cos: l2, sin: l3| {
+    let p = self.0;
+    let h = p.d / 2;
+    let mut out = vec![0f32; g.len()];
+    // Rows of the result are (batch, position, head).
+    for_rows(&mut out, p.d, |r, dx| {
+        let (b, pos, head) = (r / (p.l * p.n), r / p.n % p.l, r % p.n);
+        let gr = &g[((b * p.n + head) * p.l + pos) * p.d..][..p.d];
+        let t = p.table(b, pos);
+        let (c, s) = (&cos[t..t + p.d], &sin[t..t + p.d]);
+        let k = p.scale;
+        for j in 0..h {
+            dx[j] = (gr[j] * c[j] + gr[j + h] * s[j + h]) * k;
+            dx[j + h] = (gr[j + h] * c[j + h] - gr[j] * s[j]) * k;
+        }
+    });
+    (out, Shape::from((p.b, p.l, p.n, p.d)))
+}}
 
 #[cfg(test)]
 mod tests {

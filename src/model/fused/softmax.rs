@@ -2,8 +2,8 @@
 //! its backward `dx = y·(g − Σ g·y)` (the mask gets no gradient).
 
 use super::exp::exp_nonpositive;
-use super::{for_rows, values};
-use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
+use super::for_rows;
+use candle_core::{bail, Result, Tensor};
 
 /// `softmax(scores + mask)` over the last dimension for float32 CPU tensors. `scores` is
 /// `[B, H, L, T]`; `mask`, when given, is `[1 | B, 1, L, T]`. Returns `None` when the mask
@@ -96,23 +96,14 @@ fn softmax_backward(y: &Tensor, g: &Tensor) -> Result<Tensor> {
 
 struct Softmax;
 
-impl CustomOp1 for Softmax {
-    fn name(&self) -> &'static str {
-        "mllmu-softmax"
-    }
-
-    fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let x = values(s, l, self.name())?;
-        let t = l.dims().last().copied().unwrap_or(1);
-        let mut out = x.to_vec();
-        for_rows(&mut out, t, |_, y| softmax_row(y));
-        Ok((CpuStorage::F32(out), l.shape().clone()))
-    }
-
-    fn bwd(&self, _x: &Tensor, y: &Tensor, g: &Tensor) -> Result<Option<Tensor>> {
-        Ok(Some(softmax_backward(y, g)?))
-    }
-}
+cpu_op! { CustomOp1 for Softmax, "mllmu-softmax", |self, x: l| {
+    let t = l.dims().last().copied().unwrap_or(1);
+    let mut out = x.to_vec();
+    for_rows(&mut out, t, |_, y| softmax_row(y));
+    (out, l.shape().clone())
+} bwd |_x, y, g| {
+    Ok(Some(softmax_backward(y, g)?))
+}}
 
 /// Softmax of `scores [B, H, L, T] + mask [1 | B, 1, L, T]`.
 struct MaskedSoftmax {
@@ -121,76 +112,35 @@ struct MaskedSoftmax {
     mask_rows: usize,
 }
 
-impl CustomOp2 for MaskedSoftmax {
-    fn name(&self) -> &'static str {
-        "mllmu-masked-softmax"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let x = values(s1, l1, self.name())?;
-        let m = values(s2, l2, self.name())?;
-        let t = l1.dims()[3];
-        let (h, l) = (self.heads, self.len);
-        let mut out = vec![0f32; x.len()];
-        for_rows(&mut out, t, |r, y| {
-            // row r is (batch, head, query) = (r / (h·l), _, r % l)
-            let b = if self.mask_rows == 1 { 0 } else { r / (h * l) };
-            let mr = &m[(b * l + r % l) * t..][..t];
-            masked_softmax_row(y, &x[r * t..(r + 1) * t], mr);
-        });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
-    }
-
-    fn bwd(
-        &self,
-        _x: &Tensor,
-        _mask: &Tensor,
-        y: &Tensor,
-        g: &Tensor,
-    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
-        Ok((Some(softmax_backward(y, g)?), None))
-    }
-}
+cpu_op! { CustomOp2 for MaskedSoftmax, "mllmu-masked-softmax", |self, x: l1, m: l2| {
+    let t = l1.dims()[3];
+    let (h, l) = (self.heads, self.len);
+    let mut out = vec![0f32; x.len()];
+    for_rows(&mut out, t, |r, y| {
+        // row r is (batch, head, query) = (r / (h·l), _, r % l)
+        let b = if self.mask_rows == 1 { 0 } else { r / (h * l) };
+        let mr = &m[(b * l + r % l) * t..][..t];
+        masked_softmax_row(y, &x[r * t..(r + 1) * t], mr);
+    });
+    (out, l1.shape().clone())
+} bwd |_x, _mask, y, g| {
+    Ok((Some(softmax_backward(y, g)?), None))
+}}
 
 /// `(y, g)` → `y·(g − Σ g·y)` per row.
 struct SoftmaxBackward;
 
-impl CustomOp2 for SoftmaxBackward {
-    fn name(&self) -> &'static str {
-        "mllmu-softmax-backward"
+cpu_op! { CustomOp2 for SoftmaxBackward, "mllmu-softmax-backward", |self, y: l1, g: l2| {
+    if y.len() != g.len() {
+        bail!("{}: {} outputs, {} gradients", self.name(), y.len(), g.len())
     }
-
-    fn cpu_fwd(
-        &self,
-        s1: &CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-    ) -> Result<(CpuStorage, Shape)> {
-        let y = values(s1, l1, self.name())?;
-        let g = values(s2, l2, self.name())?;
-        if y.len() != g.len() {
-            bail!(
-                "{}: {} outputs, {} gradients",
-                self.name(),
-                y.len(),
-                g.len()
-            )
-        }
-        let t = l1.dims().last().copied().unwrap_or(1);
-        let mut out = vec![0f32; y.len()];
-        for_rows(&mut out, t, |r, dx| {
-            softmax_backward_row(dx, &y[r * t..(r + 1) * t], &g[r * t..(r + 1) * t])
-        });
-        Ok((CpuStorage::F32(out), l1.shape().clone()))
-    }
-}
+    let t = l1.dims().last().copied().unwrap_or(1);
+    let mut out = vec![0f32; y.len()];
+    for_rows(&mut out, t, |r, dx| {
+        softmax_backward_row(dx, &y[r * t..(r + 1) * t], &g[r * t..(r + 1) * t])
+    });
+    (out, l1.shape().clone())
+}}
 
 #[cfg(test)]
 mod tests {
