@@ -305,30 +305,21 @@ fn snapshot_in(
     let get = |local_files_only: bool| {
         let allow: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
         let rev = revision.map(str::to_string);
-        match kind {
-            RepoKind::Model => client
-                .model(&owner, &name)
-                .snapshot_download()
-                .allow_patterns(allow)
-                .maybe_revision(rev)
-                .local_files_only(local_files_only)
-                .progress(crate::hub_progress::DownloadProgress::new(
-                    spec,
-                    !local_files_only,
-                ))
-                .send(),
-            RepoKind::Dataset => client
-                .dataset(&owner, &name)
-                .snapshot_download()
-                .allow_patterns(allow)
-                .maybe_revision(rev)
-                .local_files_only(local_files_only)
-                .progress(crate::hub_progress::DownloadProgress::new(
-                    spec,
-                    !local_files_only,
-                ))
-                .send(),
-        }
+        let kind = match kind {
+            RepoKind::Model => hf_hub::RepoTypeAny::Model,
+            RepoKind::Dataset => hf_hub::RepoTypeAny::Dataset,
+        };
+        client
+            .repository(kind, &owner, &name)
+            .snapshot_download()
+            .allow_patterns(allow)
+            .maybe_revision(rev)
+            .local_files_only(local_files_only)
+            .progress(crate::hub_progress::DownloadProgress::new(
+                spec,
+                !local_files_only,
+            ))
+            .send()
     };
     let local = |hint: &str| {
         get(true).map_err(|e| {
