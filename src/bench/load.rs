@@ -237,12 +237,21 @@ fn required_strings(
     parquet::strings(&f, file, &format!("{column}.{name}"))
 }
 
-fn null_field(file: &str, id: &str, column: &str, k: usize, name: &str) -> Error {
-    Error::BadData {
+/// Row `i` (question `k` of profile `id`) of a required field, or an error naming the null.
+fn cell(
+    v: &[Option<String>],
+    i: usize,
+    file: &str,
+    id: &str,
+    column: &str,
+    k: usize,
+    name: &str,
+) -> Result<String> {
+    v.get(i).cloned().flatten().ok_or_else(|| Error::BadData {
         file: file.to_string(),
         profile: id.to_string(),
         message: format!("{column} question {} has a null `{name}`", k + 1),
-    }
+    })
 }
 
 /// One list of multiple-choice questions per row.
@@ -262,12 +271,7 @@ fn mcq_lists(cls: &Series, file: &str, key: &str, ids: &[String]) -> Result<Vec<
     for (id, range) in ids.iter().zip(ranges) {
         let mut qs = Vec::new();
         for (k, i) in range.unwrap_or(0..0).enumerate() {
-            let get = |v: &Vec<Option<String>>, name: &str| {
-                v.get(i)
-                    .cloned()
-                    .flatten()
-                    .ok_or_else(|| null_field(file, id, &column, k, name))
-            };
+            let get = |v: &[Option<String>], name: &str| cell(v, i, file, id, &column, k, name);
             let raw = get(&correct, "Correct_Answer")?;
             let letter = match raw.trim() {
                 l @ ("A" | "B" | "C" | "D") => l.chars().next().unwrap_or('A'),
@@ -309,12 +313,7 @@ fn open_lists(
     for (id, range) in ids.iter().zip(ranges) {
         let mut qs = Vec::new();
         for (k, i) in range.unwrap_or(0..0).enumerate() {
-            let get = |v: &Vec<Option<String>>, name: &str| {
-                v.get(i)
-                    .cloned()
-                    .flatten()
-                    .ok_or_else(|| null_field(file, id, column, k, name))
-            };
+            let get = |v: &[Option<String>], name: &str| cell(v, i, file, id, column, k, name);
             qs.push(OpenQuestion {
                 question: get(&question, "Question")?,
                 ground_truth: get(&truth, "Ground_Truth")?,

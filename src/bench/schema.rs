@@ -275,13 +275,6 @@ mod tests {
     fn modality_filters_follow_the_reference_rules() {
         let p = Profile {
             id: "1".into(),
-            image: None,
-            images: vec![],
-            directory: None,
-            biography: None,
-            question: None,
-            answer: None,
-            classification: Classification::default(),
             generation: vec![
                 OpenQuestion::new("a", "1", "Image_Textual"),
                 OpenQuestion::new("b", "2", "Pure_Text"),
@@ -291,6 +284,7 @@ mod tests {
                 OpenQuestion::new("__ x", "1", "Image_Textual"),
                 OpenQuestion::new("__ y", "2", "Other"),
             ],
+            ..Profile::default()
         };
         assert_eq!(p.generation_of(Modality::ImageTextual).count(), 1);
         assert_eq!(p.generation_of(Modality::PureText).count(), 2);
