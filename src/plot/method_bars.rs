@@ -7,7 +7,8 @@ use crate::eval::items::EvalMode;
 use crate::eval::Report;
 use crate::plot::figure::{plot_err, Draw, Figure};
 use crate::plot::font::FAMILY;
-use crate::plot::style::{colour, error_bar, legend, set_name, Layout, Marker, Ticks};
+use crate::plot::style::{colour, error_bar, legend, require_some, set_name, swatches, titled};
+use crate::plot::style::{Layout, Ticks};
 use crate::plot::Score;
 use crate::{Error, Result};
 use plotters::coord::Shift;
@@ -151,20 +152,9 @@ impl Panel {
 
 impl Draw for MethodBars {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let body = root
-            .margin(8, 0, 0, 0)
-            .titled(
-                "Results per set and task (bars: methods; whiskers: 95 % CI over profiles)",
-                (FAMILY, 20),
-            )
-            .map_err(plot_err)?;
-        let (key, grid) = body.split_vertically(HEADER);
-        let entries: Vec<(String, Marker)> = self
-            .methods
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.clone(), Marker::Swatch(colour(i))))
-            .collect();
+        let title = "Results per set and task (bars: methods; whiskers: 95 % CI over profiles)";
+        let (key, grid) = titled(root, title)?.split_vertically(HEADER);
+        let entries = swatches(self.methods.iter().cloned());
         legend(&key, &entries, Layout::Row)?;
         let cells = grid.split_evenly((self.rows, TASKS.len()));
         for (panel, area) in self.panels.iter().zip(cells.iter()) {
@@ -188,13 +178,7 @@ impl Draw for MethodBars {
 /// # Ok(()) }
 /// ```
 pub fn method_bars(reports: &[(&str, &Report)]) -> Result<Figure> {
-    if reports.is_empty() {
-        return Err(Error::param(
-            "reports",
-            "[]",
-            "give at least one labelled report",
-        ));
-    }
+    require_some(reports, "reports", "report")?;
     let sets: Vec<EvalMode> = EvalMode::ALL
         .into_iter()
         .filter(|&set| {

@@ -71,15 +71,7 @@ impl Draw for QuestionCounts {
             root.draw(&Text::new(name.clone(), (x, y + 8), style.clone()))
                 .map_err(plot_err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FAMILY, 12))
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+        crate::plot::style::series_labels(&mut chart)
     }
 }
 

@@ -12,7 +12,8 @@ use crate::eval::Report;
 use crate::plot::figure::{plot_err, Draw, Figure};
 use crate::plot::font::FAMILY;
 use crate::plot::labels::place_labels;
-use crate::plot::style::{colour, error_bar, legend, set_name, Layout, Marker, CAP};
+use crate::plot::style::{colour, error_bar, legend, require_some, set_name, swatches, titled};
+use crate::plot::style::{Layout, Marker, CAP};
 use crate::{Error, Result};
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
@@ -195,21 +196,13 @@ impl Draw for Tradeoff {
         let x_tick = |v: &f64| format!("{v:.dx$}");
         let y_tick = |v: &f64| format!("{v:.dy$}");
         let utility = set_name(self.utility_set);
-        let body = root
-            .margin(8, 0, 0, 0)
-            .titled(
-                &format!("Utility vs forgetting ({})", self.score.label()),
-                (FAMILY, 20),
-            )
-            .map_err(plot_err)?;
+        let body = titled(
+            root,
+            &format!("Utility vs forgetting ({})", self.score.label()),
+        )?;
         let (w, _) = body.dim_in_pixel();
         let (plot, side) = body.split_horizontally(w.saturating_sub(LEGEND_WIDTH));
-        let mut entries: Vec<(String, Marker)> = self
-            .points
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.name.clone(), Marker::Swatch(colour(i))))
-            .collect();
+        let mut entries = swatches(self.points.iter().map(|p| p.name.clone()));
         entries.push(("Pareto front".into(), Marker::Dashed(FRONT)));
         legend(&side.margin(30, 0, 6, 0), &entries, Layout::Column)?;
         let mut chart = ChartBuilder::on(&plot)
@@ -347,13 +340,7 @@ pub fn tradeoff_against(
     score: Score,
     utility_set: EvalMode,
 ) -> Result<Figure> {
-    if reports.is_empty() {
-        return Err(Error::param(
-            "reports",
-            "[]",
-            "give at least one labelled report",
-        ));
-    }
+    require_some(reports, "reports", "report")?;
     let mut points = Vec::with_capacity(reports.len());
     for (name, r) in reports {
         let missing = |set: EvalMode| {
