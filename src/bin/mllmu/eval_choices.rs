@@ -201,12 +201,8 @@ impl EvalChoices {
         for &(set, n) in &self.sample {
             e = e.with_sample(set, n);
         }
-        if let Some(n) = self.bootstrap_resamples {
-            e.bootstrap.resamples = n;
-        }
-        if let Some(l) = self.confidence {
-            e.bootstrap.level = l;
-        }
+        e.bootstrap.resamples = self.bootstrap_resamples.unwrap_or(e.bootstrap.resamples);
+        e.bootstrap.level = self.confidence.unwrap_or(e.bootstrap.level);
         Ok(e)
     }
 }

@@ -220,10 +220,11 @@ pub fn run_unlearn(a: UnlearnArgs) -> Result<()> {
             )
         })?;
     }
-    unlearn.reference = match &a.reference {
-        Some(spec) => Some(resolve_model(spec, Fetch::Download)?),
-        None => None,
-    };
+    unlearn.reference = a
+        .reference
+        .as_deref()
+        .map(|s| resolve_model(s, Fetch::Download))
+        .transpose()?;
     unlearn.options = options(&a.common, unlearn.options.clone())?;
     let bench = open_bench(&a.common.bench)?;
     let vanilla = load_model(&a.common)?;
@@ -233,11 +234,9 @@ pub fn run_unlearn(a: UnlearnArgs) -> Result<()> {
         Err(e) if bench.train_set(&format!("forget_{}", a.forget)).is_err() => return Err(e),
         Err(_) => {
             let retain_name = format!("retain_{}", 100 - u32::from(a.forget));
-            let retain = if unlearn.objective.needs().retain {
-                Some(SampleSet::from_bench(&bench, &retain_name)?)
-            } else {
-                None
-            };
+            let retain = (unlearn.objective.needs().retain)
+                .then(|| SampleSet::from_bench(&bench, &retain_name))
+                .transpose()?;
             let data = TrainData {
                 primary: SampleSet::from_bench(&bench, &format!("forget_{}", a.forget))?,
                 retain,
