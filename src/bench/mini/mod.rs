@@ -156,11 +156,8 @@ fn person(
             .with_profile(id))
         })
         .collect::<Result<Vec<_>>>()?;
-    let directory = if celebrity {
-        format!("celebrity_profiles/{id}")
-    } else {
-        format!("fictitious_profiles/{id}")
-    };
+    let kind = if celebrity { "celebrity" } else { "fictitious" };
+    let directory = format!("{kind}_profiles/{id}");
     let make = |variant: usize, image: Option<Portrait>, images: Vec<Portrait>| {
         let (classification, generation, cloze) = questions::tasks(&facts, &plan, variant);
         let (q, a) = questions::description(&facts, variant);
