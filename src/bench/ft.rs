@@ -43,11 +43,7 @@ pub struct FtRow {
 /// assert_eq!(skipped, 1);
 /// ```
 pub fn parse_metadata(text: &str, file: &str, profile: &str) -> Result<(Vec<QaPair>, usize)> {
-    let bad = |message: String| Error::BadData {
-        file: file.to_string(),
-        profile: profile.to_string(),
-        message,
-    };
+    let bad = |message: String| Error::bad_data(file, profile, message);
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| bad(format!("`metadata` is not valid JSON: {e}")))?;
     let entries = value.as_array().ok_or_else(|| {

@@ -155,13 +155,12 @@ impl Portrait {
             Source::Memory(c) => Ok(c.clone()),
             Source::Lazy { shard, row, index } => {
                 let cells = shard.cells()?;
-                cells.get(*row).and_then(|r| r.get(*index)).cloned().ok_or_else(|| Error::BadData {
-                    file: shard.file.display().to_string(),
-                    profile: self.profile.clone(),
-                    message: format!(
+                cells.get(*row).and_then(|r| r.get(*index)).cloned().ok_or_else(|| {
+                    let message = format!(
                         "image `{}` row {row} element {index} is missing (the file changed since it was opened?)",
                         shard.column
-                    ),
+                    );
+                    Error::bad_data(shard.file.display().to_string(), &self.profile, message)
                 })
             }
         }

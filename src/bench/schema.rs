@@ -73,11 +73,7 @@ impl Modality {
 
     /// The exact hub spelling: `Image_Textual` or `Pure_Text`; anything else is `None`.
     pub fn parse(raw: &str) -> Option<Modality> {
-        match raw {
-            "Image_Textual" => Some(Modality::ImageTextual),
-            "Pure_Text" => Some(Modality::PureText),
-            _ => None,
-        }
+        Modality::ALL.into_iter().find(|m| m.as_str() == raw)
     }
 
     /// The hub spelling.

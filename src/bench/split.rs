@@ -101,13 +101,10 @@ impl Bench {
         let forget_ids: HashSet<&str> = forget.profiles.iter().map(|p| p.id.as_str()).collect();
         for p in &retain.profiles {
             if forget_ids.contains(p.id.as_str()) {
-                return Err(Error::BadData {
-                    file: format!("{forget_name} / {retain_name}"),
-                    profile: p.id.to_string(),
-                    message: format!(
-                        "is in both {forget_name} and {retain_name}; the two must be disjoint"
-                    ),
-                });
+                let file = format!("{forget_name} / {retain_name}");
+                let message =
+                    format!("is in both {forget_name} and {retain_name}; the two must be disjoint");
+                return Err(Error::bad_data(file, p.id.as_str(), message));
             }
         }
         let unknown = |p: &Profile, from: &str, missing_in: &str| Error::UnknownProfile {

@@ -135,11 +135,9 @@ pub fn write_eval_parquet(path: &Path, profiles: &[Profile], images_column: bool
         let portraits = profiles
             .iter()
             .map(|p| {
-                p.portrait().ok_or_else(|| Error::BadData {
-                    file: path.display().to_string(),
-                    profile: p.id.to_string(),
-                    message: "has no image to write".into(),
-                })
+                let file = path.display().to_string();
+                (p.portrait())
+                    .ok_or_else(|| Error::bad_data(file, p.id.as_str(), "has no image to write"))
             })
             .collect::<Result<Vec<_>>>()?;
         image_structs("image", &portraits)?

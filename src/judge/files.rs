@@ -118,11 +118,11 @@ fn field(file: &Path, row: usize, obj: &serde_json::Value, name: &str) -> Result
         Some(serde_json::Value::Null) | None => format!("missing field `{name}`"),
         Some(other) => format!("field `{name}` is {other}, expected a string"),
     };
-    Err(Error::BadData {
-        file: file.display().to_string(),
-        profile: format!("row {row}"),
+    Err(Error::bad_data(
+        file.display().to_string(),
+        format!("row {row}"),
         message,
-    })
+    ))
 }
 
 /// Reads the items of one reference generation file: `Generation_Questions` (`image_id`,

@@ -41,11 +41,9 @@ fn tally(name: &str, report: &JudgeReport) -> Result<Counts> {
         match j.score {
             Some(s) if SCALE.contains(&s) => counts[usize::from(s - 1)] += 1,
             Some(s) => {
-                return Err(Error::BadData {
-                    file: format!("judge report `{name}`"),
-                    profile: j.item.profile_id.clone(),
-                    message: format!("factuality score {s} is outside the rubric's 1-10 scale"),
-                })
+                let message = format!("factuality score {s} is outside the rubric's 1-10 scale");
+                let file = format!("judge report `{name}`");
+                return Err(Error::bad_data(file, &j.item.profile_id, message));
             }
             None => unscored += 1,
         }

@@ -96,11 +96,7 @@ impl Panel {
             .configure_mesh()
             .disable_x_mesh()
             .x_label_formatter(&|v| {
-                if *v < 1.0 {
-                    modality_name(Modality::ImageTextual).into()
-                } else {
-                    modality_name(Modality::PureText).into()
-                }
+                modality_name(Modality::ALL[if *v < 1.0 { 0 } else { 1 }]).into()
             })
             .y_label_formatter(&|v| format!("{v:.digits$}"))
             .y_labels(6)

@@ -502,12 +502,7 @@ impl ModelBench {
             ("  of which backward", p.backward_s),
             ("  of which optimizer", p.optimizer_s),
         ] {
-            t.push([
-                name.to_string(),
-                format!("{v:.4}"),
-                String::new(),
-                String::new(),
-            ]);
+            t.push([name, &format!("{v:.4}"), "", ""]);
         }
         t
     }

@@ -60,12 +60,8 @@ fn parse_sample(s: &str) -> std::result::Result<(EvalMode, usize), String> {
         .ok_or_else(|| format!("`{s}` is not SET=N (e.g. `retain=20`)"))?;
     let set = SetArg::from_str(set.trim(), true)
         .map_err(|_| format!("unknown set `{set}`; expected forget, test, retain or celebrity"))?;
-    let n = n
-        .trim()
-        .parse::<usize>()
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("`{n}` is not a positive number of profiles"))?;
+    let n =
+        positive(n.trim()).map_err(|_| format!("`{n}` is not a positive number of profiles"))?;
     Ok((set.mode(), n))
 }
 
