@@ -158,15 +158,9 @@ impl Table {
     /// assert!(tex.contains("GA & 31.0 \\% \\\\"));
     /// ```
     pub fn to_latex(&self) -> String {
-        let esc = |c: &String| {
-            let mut o = String::new();
-            for ch in c.chars() {
-                if "&%_#$".contains(ch) {
-                    o.push('\\');
-                }
-                o.push(ch);
-            }
-            o
+        let esc = |c: &String| -> String {
+            let escaped = |ch| "&%_#$".contains(ch).then_some('\\').into_iter().chain([ch]);
+            c.chars().flat_map(escaped).collect()
         };
         let line = |cells: &[String]| {
             format!(
