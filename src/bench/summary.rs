@@ -253,12 +253,7 @@ impl Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, t) in self.tables().iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{t}")?;
-        }
-        Ok(())
+        let tables: Vec<String> = self.tables().iter().map(Table::to_string).collect();
+        write!(f, "{}", tables.join("\n"))
     }
 }

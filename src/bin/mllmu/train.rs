@@ -220,11 +220,10 @@ pub fn run_unlearn(a: UnlearnArgs) -> Result<()> {
             )
         })?;
     }
-    unlearn.reference = a
-        .reference
-        .as_deref()
-        .map(|s| resolve_model(s, Fetch::Download))
-        .transpose()?;
+    unlearn.reference = match &a.reference {
+        Some(spec) => Some(resolve_model(spec, Fetch::Download)?),
+        None => None,
+    };
     unlearn.options = options(&a.common, unlearn.options.clone())?;
     let bench = open_bench(&a.common.bench)?;
     let vanilla = load_model(&a.common)?;
