@@ -246,15 +246,10 @@ impl Draw for Tradeoff {
                 error_bar(&mut chart, (p.x, c.low), (p.x, c.high), style)?;
             }
         }
-        for (i, p) in self.points.iter().enumerate() {
-            chart
-                .draw_series(std::iter::once(Circle::new(
-                    (p.x, p.y),
-                    6,
-                    colour(i).filled(),
-                )))
-                .map_err(plot_err)?;
-        }
+        let markers = self.points.iter().enumerate();
+        chart
+            .draw_series(markers.map(|(i, p)| Circle::new((p.x, p.y), 6, colour(i).filled())))
+            .map_err(plot_err)?;
         // Labels go where they cover no other label, marker or whisker (see `labels`).
         let font: TextStyle = (FAMILY, 14).into_font().color(&BLACK);
         let px = |p: (f64, f64)| chart.backend_coord(&p);
@@ -354,16 +349,11 @@ pub fn tradeoff_against(
                 ),
             )
         };
-        let x = score
-            .of(r, EvalMode::Forget)
-            .ok_or_else(|| missing(EvalMode::Forget))?;
-        let y = score
-            .of(r, utility_set)
-            .ok_or_else(|| missing(utility_set))?;
+        let at = |set| score.of(r, set).ok_or_else(|| missing(set));
         points.push(Point {
             name: name.to_string(),
-            x,
-            y,
+            x: at(EvalMode::Forget)?,
+            y: at(utility_set)?,
             x_ci: score.ci(r, EvalMode::Forget)?,
             y_ci: score.ci(r, utility_set)?,
         });
