@@ -107,11 +107,12 @@ impl Panel {
             .map_err(plot_err)?;
         if empty {
             chart
-                .draw_series(std::iter::once(Text::new(
+                .plotting_area()
+                .draw(&Text::new(
                     "no scored questions",
                     (0.75, top * 0.5),
                     (FAMILY, 13).into_font().color(&BLACK.mix(0.6)),
-                )))
+                ))
                 .map_err(plot_err)?;
             return Ok(());
         }
@@ -123,18 +124,17 @@ impl Panel {
                 let left = g as f64 + 0.1 + m as f64 * width;
                 let (l, r) = (left + 0.08 * width, left + 0.92 * width);
                 chart
-                    .draw_series(std::iter::once(Rectangle::new(
-                        [(l, 0.0), (r, v)],
-                        colour(m).filled(),
-                    )))
+                    .plotting_area()
+                    .draw(&Rectangle::new([(l, 0.0), (r, v)], colour(m).filled()))
                     .map_err(plot_err)?;
                 // The top edge as a line, so a bar of 0 still shows (no bar means no
                 // questions).
                 chart
-                    .draw_series(std::iter::once(PathElement::new(
+                    .plotting_area()
+                    .draw(&PathElement::new(
                         vec![(l, v), (r, v)],
                         colour(m).stroke_width(2),
-                    )))
+                    ))
                     .map_err(plot_err)?;
                 if let Some((lo, hi)) = ci {
                     let mid = (l + r) / 2.0;
