@@ -81,8 +81,7 @@ impl Table {
         Table {
             title: title.into(),
             header: header.into_iter().map(Into::into).collect(),
-            rows: vec![],
-            show_all: false,
+            ..Table::default()
         }
     }
 
@@ -146,9 +145,7 @@ impl Table {
         };
         let mut s = line(&self.header);
         s.push_str(&format!("|{}\n", "---|".repeat(self.header.len())));
-        for r in &self.rows {
-            s.push_str(&line(r));
-        }
+        s.extend(self.rows.iter().map(|r| line(r)));
         s
     }
 
@@ -161,15 +158,9 @@ impl Table {
     /// assert!(tex.contains("GA & 31.0 \\% \\\\"));
     /// ```
     pub fn to_latex(&self) -> String {
-        let esc = |c: &String| {
-            let mut o = String::new();
-            for ch in c.chars() {
-                if "&%_#$".contains(ch) {
-                    o.push('\\');
-                }
-                o.push(ch);
-            }
-            o
+        let esc = |c: &String| -> String {
+            let escaped = |ch| "&%_#$".contains(ch).then_some('\\').into_iter().chain([ch]);
+            c.chars().flat_map(escaped).collect()
         };
         let line = |cells: &[String]| {
             format!(
@@ -183,9 +174,7 @@ impl Table {
         );
         s.push_str(&line(&self.header));
         s.push_str("\\midrule\n");
-        for r in &self.rows {
-            s.push_str(&line(r));
-        }
+        s.extend(self.rows.iter().map(|r| line(r)));
         s.push_str("\\bottomrule\n\\end{tabular}\n");
         s
     }
@@ -209,19 +198,11 @@ impl Table {
             s.push_str(&format!("<th>{}</th>", escape_html(h)));
         }
         s.push_str("</tr></thead><tbody>");
+        let ellipsis = vec!["…".to_string(); self.header.len()];
         for r in self.visible() {
             s.push_str("<tr>");
-            match r {
-                Some(i) => {
-                    for c in &self.rows[i] {
-                        s.push_str(&format!("<td>{}</td>", escape_html(c)));
-                    }
-                }
-                None => {
-                    for _ in &self.header {
-                        s.push_str("<td>…</td>");
-                    }
-                }
+            for c in r.map_or(&ellipsis, |i| &self.rows[i]) {
+                s.push_str(&format!("<td>{}</td>", escape_html(c)));
             }
             s.push_str("</tr>");
         }
@@ -243,11 +224,10 @@ impl std::fmt::Display for Table {
             writeln!(f, "{} ({} rows)", self.title, self.rows.len())?;
         }
         let line = |f: &mut std::fmt::Formatter<'_>, cells: &[String]| -> std::fmt::Result {
-            let mut parts = Vec::with_capacity(cols);
-            for (i, w) in width.iter().enumerate() {
-                let c = cells.get(i).map(String::as_str).unwrap_or("");
-                parts.push(format!("{c:<w$}"));
-            }
+            let cell = |i: usize| cells.get(i).map_or("", String::as_str);
+            let parts: Vec<String> = (width.iter().enumerate())
+                .map(|(i, w)| format!("{:<w$}", cell(i)))
+                .collect();
             writeln!(f, "{}", parts.join("  ").trim_end())
         };
         line(f, &self.header)?;
@@ -270,12 +250,7 @@ impl std::fmt::Display for Table {
 /// assert!(html.starts_with("<div"));
 /// ```
 pub fn html_block(parts: &[String]) -> String {
-    let mut s = String::from("<div class=\"mllmu-output\">");
-    for p in parts {
-        s.push_str(p);
-    }
-    s.push_str("</div>");
-    s
+    format!("<div class=\"mllmu-output\">{}</div>", parts.concat())
 }
 
 /// An error rendered as HTML, for a display method that must not panic.

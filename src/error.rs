@@ -285,6 +285,19 @@ impl Error {
         }
     }
 
+    /// Shorthand for [`Error::BadData`]: `message` about `profile` (an ID or a row) of `file`.
+    pub fn bad_data(
+        file: impl Into<String>,
+        profile: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Error::BadData {
+            file: file.into(),
+            profile: profile.into(),
+            message: message.into(),
+        }
+    }
+
     /// Shorthand for [`Error::InvalidParameter`].
     pub fn param(
         name: impl Into<String>,

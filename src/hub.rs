@@ -305,30 +305,21 @@ fn snapshot_in(
     let get = |local_files_only: bool| {
         let allow: Vec<String> = patterns.iter().map(|p| p.to_string()).collect();
         let rev = revision.map(str::to_string);
-        match kind {
-            RepoKind::Model => client
-                .model(&owner, &name)
-                .snapshot_download()
-                .allow_patterns(allow)
-                .maybe_revision(rev)
-                .local_files_only(local_files_only)
-                .progress(crate::hub_progress::DownloadProgress::new(
-                    spec,
-                    !local_files_only,
-                ))
-                .send(),
-            RepoKind::Dataset => client
-                .dataset(&owner, &name)
-                .snapshot_download()
-                .allow_patterns(allow)
-                .maybe_revision(rev)
-                .local_files_only(local_files_only)
-                .progress(crate::hub_progress::DownloadProgress::new(
-                    spec,
-                    !local_files_only,
-                ))
-                .send(),
-        }
+        let kind = match kind {
+            RepoKind::Model => hf_hub::RepoTypeAny::Model,
+            RepoKind::Dataset => hf_hub::RepoTypeAny::Dataset,
+        };
+        client
+            .repository(kind, &owner, &name)
+            .snapshot_download()
+            .allow_patterns(allow)
+            .maybe_revision(rev)
+            .local_files_only(local_files_only)
+            .progress(crate::hub_progress::DownloadProgress::new(
+                spec,
+                !local_files_only,
+            ))
+            .send()
     };
     let local = |hint: &str| {
         get(true).map_err(|e| {
@@ -406,17 +397,18 @@ mod tests {
     fn offline_lookup_of_an_uncached_id_fails_with_a_hint() {
         // An empty cache folder: only the local lookup runs, no request is made.
         let cache = tempfile::tempdir().unwrap();
-        let err = snapshot_in(
-            RepoKind::Model,
-            "mllmu-test/not-cached",
-            &MODEL_FILE_PATTERNS,
-            Fetch::CacheOnly,
-            Some(cache.path().to_path_buf()),
-        )
-        .unwrap_err()
-        .to_string();
+        let err = cache_only(RepoKind::Model, "mllmu-test/not-cached", cache.path())
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("hub mllmu-test/not-cached"), "{err}");
         assert!(err.contains("not in the local cache"), "{err}");
+    }
+
+    /// [`snapshot_in`] of `kind`'s files under `cache`, without a request.
+    #[cfg(feature = "hub")]
+    fn cache_only(kind: RepoKind, id: &str, cache: &Path) -> Result<PathBuf> {
+        let cache = Some(cache.to_path_buf());
+        snapshot_in(kind, id, kind.patterns(), Fetch::CacheOnly, cache)
     }
 
     /// The layout huggingface_hub writes: refs/main names the commit of the snapshot.
@@ -437,15 +429,7 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let snap = cached_repo(cache.path(), "models--mllmu-test--cached");
         std::fs::write(snap.join("config.json"), "{}").unwrap();
-        let cache_dir = Some(cache.path().to_path_buf());
-        let dir = snapshot_in(
-            RepoKind::Model,
-            "mllmu-test/cached",
-            &MODEL_FILE_PATTERNS,
-            Fetch::CacheOnly,
-            cache_dir,
-        )
-        .unwrap();
+        let dir = cache_only(RepoKind::Model, "mllmu-test/cached", cache.path()).unwrap();
         assert_eq!(dir, snap);
     }
 
@@ -456,20 +440,12 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let snap = cached_repo(cache.path(), "datasets--mllmu-test--bench");
         std::fs::write(snap.join("README.md"), "card").unwrap();
-        let cache_dir = Some(cache.path().to_path_buf());
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .build()
             .unwrap();
-        let dir = rt.block_on(async {
-            snapshot_in(
-                RepoKind::Dataset,
-                "mllmu-test/bench",
-                &DATASET_FILE_PATTERNS,
-                Fetch::CacheOnly,
-                cache_dir,
-            )
-        });
+        let dir =
+            rt.block_on(async { cache_only(RepoKind::Dataset, "mllmu-test/bench", cache.path()) });
         assert_eq!(dir.unwrap(), snap);
     }
 }

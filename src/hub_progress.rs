@@ -122,20 +122,11 @@ mod tests {
                 total_bytes: 200,
             },
         );
-        send(
-            &p,
-            DownloadEvent::Progress {
-                files: vec![file("a", 30), file("b", 20)],
-            },
-        );
+        let moved = |files| send(&p, DownloadEvent::Progress { files });
+        moved(vec![file("a", 30), file("b", 20)]);
         assert_eq!(p.bytes_done(), 50);
         // A delta names only the file that moved; the other keeps its count.
-        send(
-            &p,
-            DownloadEvent::Progress {
-                files: vec![file("a", 60)],
-            },
-        );
+        moved(vec![file("a", 60)]);
         assert_eq!(p.bytes_done(), 80);
         send(
             &p,

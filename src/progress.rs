@@ -205,8 +205,7 @@ impl Lines {
             ));
         }
         if !self.message.is_empty() {
-            s.push_str(", ");
-            s.push_str(&self.message);
+            s.push_str(&format!(", {}", self.message));
         }
         s
     }
@@ -233,9 +232,7 @@ mod tests {
             unreachable!()
         };
         lock(l).gap = Duration::ZERO;
-        for _ in 0..4 {
-            p.inc(1);
-        }
+        (0..4).for_each(|_| p.inc(1));
         assert_eq!(lock(l).printed_frac, 0.0, "printed before 5 %");
         p.inc(1);
         assert_eq!(lock(l).printed_frac, 0.05);
@@ -249,9 +246,7 @@ mod tests {
         let Kind::Lines(l) = &p.kind else {
             unreachable!()
         };
-        for _ in 0..9 {
-            p.inc(1);
-        }
+        (0..9).for_each(|_| p.inc(1));
         // Each step is 10 % of the work, but no 2 s passed: nothing printed yet.
         assert_eq!(lock(l).printed_frac, 0.0);
     }

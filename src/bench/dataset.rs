@@ -151,20 +151,15 @@ impl Bench {
             match load::kind_of(&schema, &display_name(&files[0]))? {
                 FolderKind::Eval => {
                     let profiles = load::load_eval(name, &files)?;
-                    bench
-                        .eval
-                        .insert(name.to_string(), EvalSet::new(name, files, profiles));
+                    let set = EvalSet::new(name, files, profiles);
+                    bench.eval.insert(name.to_string(), set);
                 }
                 FolderKind::Training => {
                     let rows = load::load_training(name, &files)?;
-                    bench.train.insert(
-                        name.to_string(),
-                        TrainSet {
-                            name: name.to_string(),
-                            files,
-                            rows,
-                        },
-                    );
+                    let name = name.to_string();
+                    bench
+                        .train
+                        .insert(name.clone(), TrainSet { name, files, rows });
                 }
             }
         }

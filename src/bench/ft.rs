@@ -43,15 +43,11 @@ pub struct FtRow {
 /// assert_eq!(skipped, 1);
 /// ```
 pub fn parse_metadata(text: &str, file: &str, profile: &str) -> Result<(Vec<QaPair>, usize)> {
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| Error::BadData {
-        file: file.to_string(),
-        profile: profile.to_string(),
-        message: format!("`metadata` is not valid JSON: {e}"),
-    })?;
-    let entries = value.as_array().ok_or_else(|| Error::BadData {
-        file: file.to_string(),
-        profile: profile.to_string(),
-        message: "`metadata` is not a JSON list of {\"Question\", \"Answer\"} objects".into(),
+    let bad = |message: String| Error::bad_data(file, profile, message);
+    let value: serde_json::Value = serde_json::from_str(text)
+        .map_err(|e| bad(format!("`metadata` is not valid JSON: {e}")))?;
+    let entries = value.as_array().ok_or_else(|| {
+        bad("`metadata` is not a JSON list of {\"Question\", \"Answer\"} objects".into())
     })?;
     let mut pairs = Vec::with_capacity(entries.len());
     let mut skipped = 0;
@@ -76,24 +72,19 @@ pub fn parse_metadata(text: &str, file: &str, profile: &str) -> Result<(Vec<QaPa
 /// Serialises pairs as the hub's `metadata` string (ASCII-escaped, like Python's
 /// `json.dumps`).
 pub(crate) fn metadata_json(pairs: &[QaPair]) -> String {
-    let mut s = String::from("[");
-    for (i, p) in pairs.iter().enumerate() {
-        if i > 0 {
-            s.push_str(", ");
-        }
-        s.push_str("{\"Question\": ");
-        push_ascii_json(&mut s, &p.question);
-        s.push_str(", \"Answer\": ");
-        push_ascii_json(&mut s, &p.answer);
-        s.push('}');
-    }
-    s.push(']');
-    s
+    let items: Vec<String> = pairs
+        .iter()
+        .map(|p| {
+            let (q, a) = (ascii_json(&p.question), ascii_json(&p.answer));
+            format!("{{\"Question\": {q}, \"Answer\": {a}}}")
+        })
+        .collect();
+    format!("[{}]", items.join(", "))
 }
 
 /// A JSON string literal with every non-ASCII character escaped as `\uXXXX`.
-fn push_ascii_json(out: &mut String, text: &str) {
-    out.push('"');
+fn ascii_json(text: &str) -> String {
+    let mut out = String::from('"');
     for c in text.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -111,6 +102,7 @@ fn push_ascii_json(out: &mut String, text: &str) {
         }
     }
     out.push('"');
+    out
 }
 
 #[cfg(test)]

@@ -96,11 +96,7 @@ fn ids(df: &DataFrame, file: &str, first_row: usize) -> Result<Vec<String>> {
     raw.into_iter()
         .enumerate()
         .map(|(i, v)| {
-            v.ok_or_else(|| Error::BadData {
-                file: file.to_string(),
-                profile: format!("row {}", first_row + i),
-                message: "`ID` is null".into(),
-            })
+            v.ok_or_else(|| Error::bad_data(file, format!("row {}", first_row + i), "`ID` is null"))
         })
         .collect()
 }
@@ -160,26 +156,15 @@ fn load_eval_file(path: &Path, first_row: usize) -> Result<Vec<Profile>> {
     let cls = series(&df, &file, "Classification_Task")?;
     let image_textual = mcq_lists(cls, &file, "Image_Textual_Questions", &ids)?;
     let pure_text = mcq_lists(cls, &file, "Pure_Text_Questions", &ids)?;
-    let generation = open_lists(
-        series(&df, &file, "Generation_Task")?,
-        &file,
-        "Generation_Task",
-        &ids,
-    )?;
-    let cloze = open_lists(series(&df, &file, "Mask_Task")?, &file, "Mask_Task", &ids)?;
+    let open = |c: &str| open_lists(series(&df, &file, c)?, &file, c, &ids);
+    let (generation, cloze) = (open("Generation_Task")?, open("Mask_Task")?);
 
     let image_shard = has_image.then(|| Arc::new(ImageShard::new(path.to_path_buf(), "image")));
     let (images_shard, counts) = if has_images {
         let cells = parquet::read_image_column(path, "images")?;
         let counts: Vec<usize> = cells.iter().map(Vec::len).collect();
-        (
-            Some(Arc::new(ImageShard::loaded(
-                path.to_path_buf(),
-                "images",
-                cells,
-            ))),
-            counts,
-        )
+        let shard = ImageShard::loaded(path.to_path_buf(), "images", cells);
+        (Some(Arc::new(shard)), counts)
     } else {
         (None, vec![1; n])
     };
@@ -237,12 +222,18 @@ fn required_strings(
     parquet::strings(&f, file, &format!("{column}.{name}"))
 }
 
-fn null_field(file: &str, id: &str, column: &str, k: usize, name: &str) -> Error {
-    Error::BadData {
-        file: file.to_string(),
-        profile: id.to_string(),
-        message: format!("{column} question {} has a null `{name}`", k + 1),
-    }
+/// Row `i` (question `k` of profile `id`) of a required field, or an error naming the null.
+fn cell(
+    v: &[Option<String>],
+    i: usize,
+    file: &str,
+    id: &str,
+    column: &str,
+    k: usize,
+    name: &str,
+) -> Result<String> {
+    let message = || format!("{column} question {} has a null `{name}`", k + 1);
+    (v.get(i).cloned().flatten()).ok_or_else(|| Error::bad_data(file, id, message()))
 }
 
 /// One list of multiple-choice questions per row.
@@ -262,24 +253,15 @@ fn mcq_lists(cls: &Series, file: &str, key: &str, ids: &[String]) -> Result<Vec<
     for (id, range) in ids.iter().zip(ranges) {
         let mut qs = Vec::new();
         for (k, i) in range.unwrap_or(0..0).enumerate() {
-            let get = |v: &Vec<Option<String>>, name: &str| {
-                v.get(i)
-                    .cloned()
-                    .flatten()
-                    .ok_or_else(|| null_field(file, id, &column, k, name))
-            };
+            let get = |v: &[Option<String>], name: &str| cell(v, i, file, id, &column, k, name);
             let raw = get(&correct, "Correct_Answer")?;
             let letter = match raw.trim() {
                 l @ ("A" | "B" | "C" | "D") => l.chars().next().unwrap_or('A'),
                 other => {
-                    return Err(Error::BadData {
-                        file: file.to_string(),
-                        profile: id.clone(),
-                        message: format!(
-                            "{column} question {}: correct answer `{other}` is not among the options A-D",
-                            k + 1
-                        ),
-                    })
+                    return Err(Error::bad_data(file, id, format!(
+                        "{column} question {}: correct answer `{other}` is not among the options A-D",
+                        k + 1
+                    )))
                 }
             };
             let opt = |j: usize, name: &str| get(&letters[j], &format!("Options.{name}"));
@@ -309,12 +291,7 @@ fn open_lists(
     for (id, range) in ids.iter().zip(ranges) {
         let mut qs = Vec::new();
         for (k, i) in range.unwrap_or(0..0).enumerate() {
-            let get = |v: &Vec<Option<String>>, name: &str| {
-                v.get(i)
-                    .cloned()
-                    .flatten()
-                    .ok_or_else(|| null_field(file, id, column, k, name))
-            };
+            let get = |v: &[Option<String>], name: &str| cell(v, i, file, id, column, k, name);
             qs.push(OpenQuestion {
                 question: get(&question, "Question")?,
                 ground_truth: get(&truth, "Ground_Truth")?,
@@ -357,11 +334,7 @@ pub(crate) fn load_training(name: &str, files: &[PathBuf]) -> Result<Vec<FtRow>>
             if let Some(id) = &id {
                 check.add(id, first_row + row)?;
             }
-            let meta = meta.ok_or_else(|| Error::BadData {
-                file: file.clone(),
-                profile: label.clone(),
-                message: "`metadata` is null".into(),
-            })?;
+            let meta = meta.ok_or_else(|| Error::bad_data(&file, &label, "`metadata` is null"))?;
             let (pairs, skipped_pairs) = parse_metadata(&meta, &file, &label)?;
             out.push(FtRow {
                 id: id.map(ProfileId),

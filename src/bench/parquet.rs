@@ -163,14 +163,19 @@ pub(crate) fn read_columns(path: &Path, columns: &[&str]) -> Result<DataFrame> {
         .map_err(|e| parquet_err(&name, e))
 }
 
+/// [`Error::WrongType`] for series `s`, which is not of type `expected`.
+fn wrong_type(s: &Series, file: &str, column: &str, expected: &str) -> Error {
+    Error::WrongType {
+        file: file.into(),
+        column: column.into(),
+        expected: expected.into(),
+        found: s.dtype().to_string(),
+    }
+}
+
 /// Column `name` as optional strings, one per row.
 pub(crate) fn strings(s: &Series, file: &str, name: &str) -> Result<Vec<Option<String>>> {
-    let ca = s.str().map_err(|_| Error::WrongType {
-        file: file.into(),
-        column: name.into(),
-        expected: "string".into(),
-        found: s.dtype().to_string(),
-    })?;
+    let ca = s.str().map_err(|_| wrong_type(s, file, name, "string"))?;
     Ok(ca.iter().map(|v| v.map(str::to_string)).collect())
 }
 
@@ -190,28 +195,22 @@ pub(crate) fn list_rows(
     file: &str,
     column: &str,
 ) -> Result<(Series, Vec<Option<Range<usize>>>)> {
-    let ca = s.list().map_err(|_| Error::WrongType {
-        file: file.into(),
-        column: column.into(),
-        expected: "list".into(),
-        found: s.dtype().to_string(),
-    })?;
+    let ca = s.list().map_err(|_| wrong_type(s, file, column, "list"))?;
     let ca = ca.rechunk();
     let inner = ca.get_inner();
-    let mut ranges = Vec::with_capacity(ca.len());
-    if !ca.is_empty() {
-        let arr = ca.downcast_as_array();
-        let offsets = arr.offsets();
-        let validity = arr.validity();
-        for i in 0..ca.len() {
-            if validity.is_some_and(|v| !v.get_bit(i)) {
-                ranges.push(None);
-            } else {
-                let (start, end) = offsets.start_end(i);
-                ranges.push(Some(start..end));
-            }
-        }
+    if ca.is_empty() {
+        return Ok((inner, Vec::new()));
     }
+    let arr = ca.downcast_as_array();
+    let ranges = (0..ca.len())
+        .map(|i| {
+            let valid = arr.validity().is_none_or(|v| v.get_bit(i));
+            valid.then(|| {
+                let (start, end) = arr.offsets().start_end(i);
+                start..end
+            })
+        })
+        .collect();
     Ok((inner, ranges))
 }
 
@@ -240,12 +239,9 @@ pub(crate) fn read_image_column(path: &Path, column: &'static str) -> Result<Vec
 fn image_cells(s: &Series, file: &str, column: &str) -> Result<Vec<ImageCell>> {
     let bytes = field(s, file, column, "bytes")?;
     let paths = field(s, file, column, "path")?;
-    let bin = bytes.binary().map_err(|_| Error::WrongType {
-        file: file.into(),
-        column: format!("{column}.bytes"),
-        expected: "binary".into(),
-        found: bytes.dtype().to_string(),
-    })?;
+    let bin = bytes
+        .binary()
+        .map_err(|_| wrong_type(&bytes, file, &format!("{column}.bytes"), "binary"))?;
     let paths = strings(&paths, file, &format!("{column}.path"))?;
     let valid: Vec<bool> = match s.struct_() {
         Ok(st) => st

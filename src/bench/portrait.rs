@@ -132,12 +132,21 @@ impl Portrait {
         self
     }
 
-    fn file_and_column(&self) -> (String, String) {
-        match &self.source {
+    /// [`Error::Image`] naming this portrait's file, profile and column.
+    fn image_err(&self, reason: String) -> Error {
+        let (file, column) = match &self.source {
             Source::Memory(_) => ("<memory>".into(), "image".into()),
             Source::Lazy { shard, .. } => {
                 (shard.file.display().to_string(), shard.column.to_string())
             }
+        };
+        let profile = self.profile.clone();
+        Error::Image {
+            file,
+            profile,
+            column,
+            reason,
+            source: None,
         }
     }
 
@@ -146,13 +155,12 @@ impl Portrait {
             Source::Memory(c) => Ok(c.clone()),
             Source::Lazy { shard, row, index } => {
                 let cells = shard.cells()?;
-                cells.get(*row).and_then(|r| r.get(*index)).cloned().ok_or_else(|| Error::BadData {
-                    file: shard.file.display().to_string(),
-                    profile: self.profile.clone(),
-                    message: format!(
+                cells.get(*row).and_then(|r| r.get(*index)).cloned().ok_or_else(|| {
+                    let message = format!(
                         "image `{}` row {row} element {index} is missing (the file changed since it was opened?)",
                         shard.column
-                    ),
+                    );
+                    Error::bad_data(shard.file.display().to_string(), &self.profile, message)
                 })
             }
         }
@@ -163,15 +171,8 @@ impl Portrait {
     /// A struct whose `bytes` field is null is an [`Error::Image`].
     pub fn bytes(&self) -> Result<Arc<[u8]>> {
         let cell = self.cell()?;
-        cell.bytes.ok_or_else(|| {
-            let (file, column) = self.file_and_column();
-            Error::Image {
-                file,
-                profile: self.profile.clone(),
-                column,
-                reason: format!("the `bytes` field is null (path {:?})", cell.path),
-                source: None,
-            }
+        (cell.bytes).ok_or_else(|| {
+            self.image_err(format!("the `bytes` field is null (path {:?})", cell.path))
         })
     }
 
@@ -184,16 +185,7 @@ impl Portrait {
     /// replicated, palettes expanded, CMYK converted, and alpha dropped without compositing.
     pub fn decode(&self) -> Result<image::RgbImage> {
         let bytes = self.bytes()?;
-        decode_rgb(&bytes).map_err(|reason| {
-            let (file, column) = self.file_and_column();
-            Error::Image {
-                file,
-                profile: self.profile.clone(),
-                column,
-                reason,
-                source: None,
-            }
-        })
+        decode_rgb(&bytes).map_err(|reason| self.image_err(reason))
     }
 }
 
@@ -208,42 +200,33 @@ mod tests {
     use super::*;
     use image::{DynamicImage, ImageFormat};
 
-    fn encode(img: DynamicImage, fmt: ImageFormat) -> Vec<u8> {
+    fn encode(img: DynamicImage, fmt: ImageFormat) -> Portrait {
         let mut out = Vec::new();
         img.write_to(&mut std::io::Cursor::new(&mut out), fmt)
             .unwrap();
-        out
+        Portrait::from_bytes(out, None)
     }
 
     #[test]
     fn grey_is_replicated_and_alpha_dropped() {
         let grey = DynamicImage::ImageLuma8(image::GrayImage::from_pixel(3, 2, image::Luma([77])));
-        let p = Portrait::from_bytes(encode(grey, ImageFormat::Png), None);
+        let p = encode(grey, ImageFormat::Png);
         assert_eq!(p.decode().unwrap().get_pixel(2, 1).0, [77, 77, 77]);
 
         // A transparent pixel keeps its colour: no compositing onto white or black.
         let rgba = image::RgbaImage::from_pixel(2, 2, image::Rgba([200, 100, 50, 0]));
-        let p = Portrait::from_bytes(
-            encode(DynamicImage::ImageRgba8(rgba), ImageFormat::Png),
-            None,
-        );
+        let p = encode(DynamicImage::ImageRgba8(rgba), ImageFormat::Png);
         assert_eq!(p.decode().unwrap().get_pixel(0, 0).0, [200, 100, 50]);
 
         let la = image::GrayAlphaImage::from_pixel(1, 1, image::LumaA([9, 3]));
-        let p = Portrait::from_bytes(
-            encode(DynamicImage::ImageLumaA8(la), ImageFormat::Png),
-            None,
-        );
+        let p = encode(DynamicImage::ImageLumaA8(la), ImageFormat::Png);
         assert_eq!(p.decode().unwrap().get_pixel(0, 0).0, [9, 9, 9]);
     }
 
     #[test]
     fn jpeg_decodes_close_to_its_colour() {
         let rgb = image::RgbImage::from_pixel(16, 16, image::Rgb([180, 60, 20]));
-        let p = Portrait::from_bytes(
-            encode(DynamicImage::ImageRgb8(rgb), ImageFormat::Jpeg),
-            None,
-        );
+        let p = encode(DynamicImage::ImageRgb8(rgb), ImageFormat::Jpeg);
         let px = p.decode().unwrap().get_pixel(8, 8).0;
         for (got, want) in px.iter().zip([180u8, 60, 20]) {
             assert!((*got as i32 - want as i32).abs() <= 4, "{px:?}");

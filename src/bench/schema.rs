@@ -73,11 +73,7 @@ impl Modality {
 
     /// The exact hub spelling: `Image_Textual` or `Pure_Text`; anything else is `None`.
     pub fn parse(raw: &str) -> Option<Modality> {
-        match raw {
-            "Image_Textual" => Some(Modality::ImageTextual),
-            "Pure_Text" => Some(Modality::PureText),
-            _ => None,
-        }
+        Modality::ALL.into_iter().find(|m| m.as_str() == raw)
     }
 
     /// The hub spelling.
@@ -275,13 +271,6 @@ mod tests {
     fn modality_filters_follow_the_reference_rules() {
         let p = Profile {
             id: "1".into(),
-            image: None,
-            images: vec![],
-            directory: None,
-            biography: None,
-            question: None,
-            answer: None,
-            classification: Classification::default(),
             generation: vec![
                 OpenQuestion::new("a", "1", "Image_Textual"),
                 OpenQuestion::new("b", "2", "Pure_Text"),
@@ -291,6 +280,7 @@ mod tests {
                 OpenQuestion::new("__ x", "1", "Image_Textual"),
                 OpenQuestion::new("__ y", "2", "Other"),
             ],
+            ..Profile::default()
         };
         assert_eq!(p.generation_of(Modality::ImageTextual).count(), 1);
         assert_eq!(p.generation_of(Modality::PureText).count(), 2);

@@ -101,47 +101,34 @@ impl Bench {
         let forget_ids: HashSet<&str> = forget.profiles.iter().map(|p| p.id.as_str()).collect();
         for p in &retain.profiles {
             if forget_ids.contains(p.id.as_str()) {
-                return Err(Error::BadData {
-                    file: format!("{forget_name} / {retain_name}"),
-                    profile: p.id.to_string(),
-                    message: format!(
-                        "is in both {forget_name} and {retain_name}; the two must be disjoint"
-                    ),
-                });
+                let file = format!("{forget_name} / {retain_name}");
+                let message =
+                    format!("is in both {forget_name} and {retain_name}; the two must be disjoint");
+                return Err(Error::bad_data(file, p.id.as_str(), message));
             }
         }
-        let union = format!("{forget_name} ∪ {retain_name}");
-        for p in &full.profiles {
-            if forget.get(p.id.as_str()).is_none() && retain.get(p.id.as_str()).is_none() {
-                return Err(Error::UnknownProfile {
-                    id: p.id.to_string(),
-                    from: "Full_Set".into(),
-                    missing_in: union,
-                });
-            }
+        let unknown = |p: &Profile, from: &str, missing_in: &str| Error::UnknownProfile {
+            id: p.id.to_string(),
+            from: from.into(),
+            missing_in: missing_in.into(),
+        };
+        let absent = |set: &crate::bench::EvalSet, p: &Profile| set.get(p.id.as_str()).is_none();
+        if let Some(p) = (full.profiles.iter()).find(|p| absent(forget, p) && absent(retain, p)) {
+            let union = format!("{forget_name} ∪ {retain_name}");
+            return Err(unknown(p, "Full_Set", &union));
         }
         for p in forget.profiles.iter().chain(&retain.profiles) {
-            if full.get(p.id.as_str()).is_none() {
+            if absent(full, p) {
                 let from = if forget_ids.contains(p.id.as_str()) {
                     &forget_name
                 } else {
                     &retain_name
                 };
-                return Err(Error::UnknownProfile {
-                    id: p.id.to_string(),
-                    from: from.clone(),
-                    missing_in: "Full_Set".into(),
-                });
+                return Err(unknown(p, from, "Full_Set"));
             }
         }
-        for p in &forget.profiles {
-            if test.get(p.id.as_str()).is_none() {
-                return Err(Error::UnknownProfile {
-                    id: p.id.to_string(),
-                    from: forget_name,
-                    missing_in: "Test_Set".into(),
-                });
-            }
+        if let Some(p) = forget.profiles.iter().find(|p| absent(test, p)) {
+            return Err(unknown(p, &forget_name, "Test_Set"));
         }
         let test_rows = test
             .profiles

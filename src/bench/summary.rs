@@ -131,18 +131,16 @@ fn count_train(set: &TrainSet) -> TrainCounts {
 impl Bench {
     /// Counts per folder (no image is read or decoded).
     pub fn summary(&self) -> Summary {
-        let mut folders = BTreeMap::new();
-        for s in self.eval_sets() {
-            folders.insert(s.name.clone(), FolderCounts::Eval(count_eval(s)));
-        }
-        for s in self.train_sets() {
-            folders.insert(s.name.clone(), FolderCounts::Train(count_train(s)));
-        }
-        let order = self.folder_names().into_iter().map(String::from).collect();
+        let eval = self
+            .eval_sets()
+            .map(|s| (s.name.clone(), FolderCounts::Eval(count_eval(s))));
+        let train = self
+            .train_sets()
+            .map(|s| (s.name.clone(), FolderCounts::Train(count_train(s))));
         Summary {
             root: self.root().display().to_string(),
-            folders,
-            order,
+            folders: eval.chain(train).collect(),
+            order: self.folder_names().into_iter().map(String::from).collect(),
         }
     }
 
@@ -253,12 +251,7 @@ impl Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, t) in self.tables().iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "{t}")?;
-        }
-        Ok(())
+        let tables: Vec<String> = self.tables().iter().map(Table::to_string).collect();
+        write!(f, "{}", tables.join("\n"))
     }
 }

@@ -135,11 +135,9 @@ pub fn write_eval_parquet(path: &Path, profiles: &[Profile], images_column: bool
         let portraits = profiles
             .iter()
             .map(|p| {
-                p.portrait().ok_or_else(|| Error::BadData {
-                    file: path.display().to_string(),
-                    profile: p.id.to_string(),
-                    message: "has no image to write".into(),
-                })
+                let file = path.display().to_string();
+                (p.portrait())
+                    .ok_or_else(|| Error::bad_data(file, p.id.as_str(), "has no image to write"))
             })
             .collect::<Result<Vec<_>>>()?;
         image_structs("image", &portraits)?
@@ -147,37 +145,26 @@ pub fn write_eval_parquet(path: &Path, profiles: &[Profile], images_column: bool
     let opt = |name: &str, f: &dyn Fn(&Profile) -> Option<&str>| {
         Series::new(name.into(), profiles.iter().map(f).collect::<Vec<_>>())
     };
-    let mcq_rows = |f: &dyn Fn(&Profile) -> &[Mcq]| {
+    let rows = |f: &dyn Fn(&Profile) -> PolarsResult<Series>| {
         profiles
             .iter()
-            .map(|p| mcq_structs(f(p)))
+            .map(f)
             .collect::<PolarsResult<Vec<_>>>()
+            .map_err(err)
     };
-    let it = list(
-        "Image_Textual_Questions",
-        mcq_rows(&|p| &p.classification.image_textual).map_err(err)?,
-    );
-    let pt = list(
-        "Pure_Text_Questions",
-        mcq_rows(&|p| &p.classification.pure_text).map_err(err)?,
-    );
-    let cls = structs("Classification_Task", n, &[it, pt]).map_err(err)?;
-    let gen = list(
-        "Generation_Task",
-        profiles
-            .iter()
-            .map(|p| open_structs(&p.generation))
-            .collect::<PolarsResult<_>>()
-            .map_err(err)?,
-    );
-    let mask = list(
-        "Mask_Task",
-        profiles
-            .iter()
-            .map(|p| open_structs(&p.cloze))
-            .collect::<PolarsResult<_>>()
-            .map_err(err)?,
-    );
+    let it = rows(&|p| mcq_structs(&p.classification.image_textual))?;
+    let pt = rows(&|p| mcq_structs(&p.classification.pure_text))?;
+    let cls = structs(
+        "Classification_Task",
+        n,
+        &[
+            list("Image_Textual_Questions", it),
+            list("Pure_Text_Questions", pt),
+        ],
+    )
+    .map_err(err)?;
+    let gen = list("Generation_Task", rows(&|p| open_structs(&p.generation))?);
+    let mask = list("Mask_Task", rows(&|p| open_structs(&p.cloze))?);
     let columns = vec![
         image,
         strings("ID", profiles.iter().map(|p| p.id.as_str())),

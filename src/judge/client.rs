@@ -69,21 +69,12 @@ struct Usage {
     completion_tokens: Option<u64>,
 }
 
-fn format_code(f: ReplyFormat) -> u8 {
-    match f {
-        ReplyFormat::JsonSchema => 0,
-        ReplyFormat::JsonObject => 1,
-        ReplyFormat::Text => 2,
-    }
-}
-
-fn format_from(code: u8) -> ReplyFormat {
-    match code {
-        0 => ReplyFormat::JsonSchema,
-        1 => ReplyFormat::JsonObject,
-        _ => ReplyFormat::Text,
-    }
-}
+/// The reply formats by their code in [`Endpoint::format`] (`ReplyFormat as u8`).
+const FORMATS: [ReplyFormat; 3] = [
+    ReplyFormat::JsonSchema,
+    ReplyFormat::JsonObject,
+    ReplyFormat::Text,
+];
 
 /// A failure worth retrying: its reason and the server's `Retry-After`, if any.
 struct Transient {
@@ -102,7 +93,7 @@ impl Endpoint {
             client,
             url: opts.endpoint(),
             opts: opts.clone(),
-            format: AtomicU8::new(format_code(opts.reply_format)),
+            format: AtomicU8::new(opts.reply_format as u8),
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             stop: AtomicBool::new(false),
@@ -139,7 +130,7 @@ impl Endpoint {
                     Outcome::Failed("not sent: the run was stopped by an earlier error".into());
                 return done;
             }
-            let format = format_from(self.format.load(Ordering::SeqCst));
+            let format = FORMATS[usize::from(self.format.load(Ordering::SeqCst)).min(2)];
             let transient = match self.send(item, format, &mut done).await {
                 Ok(()) => return done,
                 Err(t) => t,
@@ -228,8 +219,8 @@ impl Endpoint {
         if code == 400 && (text.contains("response_format") || text.contains("json_schema")) {
             if let Some(weaker) = format.weaker() {
                 let _ = self.format.compare_exchange(
-                    format_code(format),
-                    format_code(weaker),
+                    format as u8,
+                    weaker as u8,
                     Ordering::SeqCst,
                     Ordering::SeqCst,
                 );

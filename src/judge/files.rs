@@ -63,11 +63,7 @@ fn candidates(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut v = Vec::new();
     for e in std::fs::read_dir(dir).map_err(|e| Error::io("read", dir, e))? {
         let p = e.map_err(|e| Error::io("read", dir, e))?.path();
-        let name = p
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if p.is_file() && is_candidate(&name) {
+        if p.is_file() && is_candidate(&p.file_name().unwrap_or_default().to_string_lossy()) {
             v.push(p);
         }
     }
@@ -116,20 +112,17 @@ pub fn discover_inputs(path: &Path) -> Result<Vec<InputFile>> {
 }
 
 fn field(file: &Path, row: usize, obj: &serde_json::Value, name: &str) -> Result<String> {
-    match obj.get(name) {
-        Some(serde_json::Value::String(s)) => Ok(s.clone()),
-        Some(serde_json::Value::Number(n)) => Ok(n.to_string()),
-        Some(serde_json::Value::Null) | None => Err(Error::BadData {
-            file: file.display().to_string(),
-            profile: format!("row {row}"),
-            message: format!("missing field `{name}`"),
-        }),
-        Some(other) => Err(Error::BadData {
-            file: file.display().to_string(),
-            profile: format!("row {row}"),
-            message: format!("field `{name}` is {other}, expected a string"),
-        }),
-    }
+    let message = match obj.get(name) {
+        Some(serde_json::Value::String(s)) => return Ok(s.clone()),
+        Some(serde_json::Value::Number(n)) => return Ok(n.to_string()),
+        Some(serde_json::Value::Null) | None => format!("missing field `{name}`"),
+        Some(other) => format!("field `{name}` is {other}, expected a string"),
+    };
+    Err(Error::bad_data(
+        file.display().to_string(),
+        format!("row {row}"),
+        message,
+    ))
 }
 
 /// Reads the items of one reference generation file: `Generation_Questions` (`image_id`,

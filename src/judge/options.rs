@@ -213,15 +213,11 @@ impl JudgeOptions {
     /// The defaults, with the base URL from `OPENAI_BASE_URL` and the key from
     /// `OPENAI_API_KEY` when they are set and not empty.
     pub fn from_env() -> Self {
-        let mut o = JudgeOptions::default();
-        if let Some(url) = std::env::var("OPENAI_BASE_URL")
-            .ok()
-            .filter(|s| !s.trim().is_empty())
-        {
-            o.base_url = url.trim().to_string();
+        JudgeOptions {
+            base_url: env_value("OPENAI_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.into()),
+            api_key: key_from_env("OPENAI_API_KEY"),
+            ..JudgeOptions::default()
         }
-        o.api_key = key_from_env("OPENAI_API_KEY");
-        o
     }
 
     /// Sets the base URL.
@@ -299,10 +295,13 @@ impl JudgeOptions {
 
 /// Reads a key from an environment variable (`None` when unset or blank).
 pub fn key_from_env(var: &str) -> Option<ApiKey> {
-    std::env::var(var)
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .map(ApiKey::new)
+    env_value(var).map(ApiKey::new)
+}
+
+/// An environment variable, trimmed (`None` when unset or blank).
+fn env_value(var: &str) -> Option<String> {
+    let v = std::env::var(var).ok()?;
+    Some(v.trim().to_string()).filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

@@ -169,6 +169,10 @@ pub(crate) fn short(s: &str, n: usize) -> String {
 mod tests {
     use super::*;
 
+    fn err(reply: &str) -> String {
+        parse_reply(reply).unwrap_err()
+    }
+
     #[test]
     fn json_replies() {
         let r = parse_reply(r#"{"score": 9, "justification": "Same meaning."}"#).unwrap();
@@ -200,12 +204,8 @@ mod tests {
         assert!(e.contains("8.5") && e.contains("not an integer"), "{e}");
         let e = parse_reply(r#"{"score": 11, "justification": "x"}"#).unwrap_err();
         assert!(e.contains("outside 1-10"), "{e}");
-        assert!(parse_reply(r#"{"score": 0}"#)
-            .unwrap_err()
-            .contains("outside"));
-        assert!(parse_reply(r#"{"score": null}"#)
-            .unwrap_err()
-            .contains("not an integer"));
+        assert!(err(r#"{"score": 0}"#).contains("outside"));
+        assert!(err(r#"{"score": null}"#).contains("not an integer"));
     }
 
     #[test]
@@ -241,28 +241,18 @@ mod tests {
             let e = parse_reply(bad).unwrap_err();
             assert!(e.contains("not an integer"), "{bad}: {e}");
         }
-        assert!(parse_reply("Factuality Score: 11")
-            .unwrap_err()
-            .contains("outside 1-10"));
-        assert!(parse_reply("Factuality Score: -2")
-            .unwrap_err()
-            .contains("outside 1-10"));
+        assert!(err("Factuality Score: 11").contains("outside 1-10"));
+        assert!(err("Factuality Score: -2").contains("outside 1-10"));
         // Lower-case `factuality score` is not the reference's marker.
-        assert!(parse_reply("factuality score: 8")
-            .unwrap_err()
-            .contains("no score"));
+        assert!(err("factuality score: 8").contains("no score"));
     }
 
     #[test]
     fn prose_has_no_score() {
         let e = parse_reply("The answer is quite accurate, I would say eight.").unwrap_err();
         assert!(e.starts_with("reply has no score"), "{e}");
-        assert!(parse_reply("")
-            .unwrap_err()
-            .starts_with("reply has no score"));
-        assert!(parse_reply(r#"{"verdict": "good"}"#)
-            .unwrap_err()
-            .starts_with("reply has no score"));
+        assert!(err("").starts_with("reply has no score"));
+        assert!(err(r#"{"verdict": "good"}"#).starts_with("reply has no score"));
     }
 
     #[test]

@@ -194,11 +194,8 @@ impl JudgeReport {
 
     /// All judgements by key, for merging into another report.
     pub fn by_key(&self) -> HashMap<ItemKey, &Judgement> {
-        let mut m = HashMap::new();
-        for j in &self.judgements {
-            m.entry(j.key()).or_insert(j);
-        }
-        m
+        // Reversed, so that the first of duplicates is inserted last and wins.
+        self.judgements.iter().rev().map(|j| (j.key(), j)).collect()
     }
 
     /// The items that have no score.

@@ -57,10 +57,12 @@ impl Judge {
     pub async fn run(&self, items: Vec<JudgeItem>) -> Result<JudgeReport> {
         let started = Instant::now();
         let key = self.opts.api_key.as_ref();
-        let cache = match &self.opts.cache_path {
-            Some(p) => Some(JudgeCache::open(p)?),
-            None => None,
-        };
+        let cache = self
+            .opts
+            .cache_path
+            .as_deref()
+            .map(JudgeCache::open)
+            .transpose()?;
         let endpoint = Arc::new(Endpoint::new(&self.opts)?);
         let mut results: Vec<Option<Judgement>> = vec![None; items.len()];
         // Identical requests are sent once; every item sharing a key gets the result.

@@ -17,6 +17,14 @@ pub(crate) fn plot_err(e: impl std::fmt::Display) -> Error {
     Error::Plot(e.to_string())
 }
 
+/// Draws `chart` on `backend`, filled white first.
+fn paint<DB: DrawingBackend>(chart: &impl Draw, backend: DB) -> Result<()> {
+    let root = backend.into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    chart.draw(&root)?;
+    root.present().map_err(plot_err)
+}
+
 /// A rendered figure: SVG text and PNG bytes of the same drawing.
 #[derive(Clone)]
 pub struct Figure {
@@ -40,19 +48,9 @@ impl Figure {
     pub(crate) fn render(chart: &impl Draw, size: (u32, u32)) -> Result<Figure> {
         crate::plot::font::register()?;
         let mut svg = String::new();
-        {
-            let root = SVGBackend::with_string(&mut svg, size).into_drawing_area();
-            root.fill(&WHITE).map_err(plot_err)?;
-            chart.draw(&root)?;
-            root.present().map_err(plot_err)?;
-        }
+        paint(chart, SVGBackend::with_string(&mut svg, size))?;
         let mut buf = vec![0u8; size.0 as usize * size.1 as usize * 3];
-        {
-            let root = BitMapBackend::with_buffer(&mut buf, size).into_drawing_area();
-            root.fill(&WHITE).map_err(plot_err)?;
-            chart.draw(&root)?;
-            root.present().map_err(plot_err)?;
-        }
+        paint(chart, BitMapBackend::with_buffer(&mut buf, size))?;
         let img = image::RgbImage::from_raw(size.0, size.1, buf)
             .ok_or_else(|| Error::Plot("bitmap buffer has the wrong size".into()))?;
         let mut png = Vec::new();

@@ -72,18 +72,16 @@ impl Draw for ForgetQuality {
             .map_err(plot_err)?;
         for (i, p) in self.points.iter().enumerate() {
             chart
-                .draw_series(std::iter::once(Circle::new(
-                    (p.utility, p.log_fq),
-                    6,
-                    colour(i).filled(),
-                )))
+                .plotting_area()
+                .draw(&Circle::new((p.utility, p.log_fq), 6, colour(i).filled()))
                 .map_err(plot_err)?;
             chart
-                .draw_series(std::iter::once(Text::new(
+                .plotting_area()
+                .draw(&Text::new(
                     p.name.clone(),
                     (p.utility, p.log_fq),
                     (FAMILY, 14).into_font().color(&BLACK),
-                )))
+                ))
                 .map_err(plot_err)?;
         }
         Ok(())

@@ -4,7 +4,7 @@
 use crate::judge::JudgeReport;
 use crate::plot::figure::{plot_err, Draw, Figure};
 use crate::plot::font::FAMILY;
-use crate::plot::style::{colour, legend, Layout, Marker, Ticks};
+use crate::plot::style::{colour, legend, require_some, swatches, titled, Layout, Ticks};
 use crate::{Error, Result};
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -41,11 +41,9 @@ fn tally(name: &str, report: &JudgeReport) -> Result<Counts> {
         match j.score {
             Some(s) if SCALE.contains(&s) => counts[usize::from(s - 1)] += 1,
             Some(s) => {
-                return Err(Error::BadData {
-                    file: format!("judge report `{name}`"),
-                    profile: j.item.profile_id.clone(),
-                    message: format!("factuality score {s} is outside the rubric's 1-10 scale"),
-                })
+                let message = format!("factuality score {s} is outside the rubric's 1-10 scale");
+                let file = format!("judge report `{name}`");
+                return Err(Error::bad_data(file, &j.item.profile_id, message));
             }
             None => unscored += 1,
         }
@@ -63,23 +61,14 @@ struct Histogram {
 
 impl Draw for Histogram {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let body = root
-            .margin(8, 0, 0, 0)
-            .titled("Judge factuality scores", (FAMILY, 20))
-            .map_err(plot_err)?;
-        let (key, plot) = body.split_vertically(36);
-        let entries: Vec<(String, Marker)> = self
-            .models
-            .iter()
-            .enumerate()
-            .map(|(i, m)| {
-                let mut label = format!("{} (n = {}", m.name, m.scored());
-                if m.unscored > 0 {
-                    label += &format!(", {} unscored", m.unscored);
-                }
-                (label + ")", Marker::Swatch(colour(i)))
-            })
-            .collect();
+        let (key, plot) = titled(root, "Judge factuality scores")?.split_vertically(36);
+        let entries = swatches(self.models.iter().map(|m| {
+            let mut label = format!("{} (n = {}", m.name, m.scored());
+            if m.unscored > 0 {
+                label += &format!(", {} unscored", m.unscored);
+            }
+            label + ")"
+        }));
         legend(&key, &entries, Layout::Row)?;
         let top = self
             .models
@@ -147,13 +136,7 @@ impl Draw for Histogram {
 /// # Ok::<(), mllmu::Error>(())
 /// ```
 pub fn judge_histogram(models: &[(&str, &JudgeReport)]) -> Result<Figure> {
-    if models.is_empty() {
-        return Err(Error::param(
-            "models",
-            "[]",
-            "give at least one labelled judge report",
-        ));
-    }
+    require_some(models, "models", "judge report")?;
     let mut out = Vec::with_capacity(models.len());
     for (name, report) in models {
         let counts = tally(name, report)?;

@@ -72,15 +72,7 @@ impl Draw for Curves {
                     PathElement::new([(x, y), (x + 16, y)], colour.stroke_width(2))
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FAMILY, 12))
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+        crate::plot::style::series_labels(&mut chart)
     }
 }
 
@@ -99,6 +91,7 @@ impl Draw for Curves {
 /// # Ok::<(), mllmu::Error>(())
 /// ```
 pub fn loss_curves(runs: &[(&str, &LossHistory)]) -> Result<Figure> {
+    crate::plot::style::require_some(runs, "runs", "loss history")?;
     let mut out = Vec::with_capacity(runs.len());
     for (name, h) in runs {
         let line: Vec<(f64, f64)> = h
@@ -115,13 +108,6 @@ pub fn loss_curves(runs: &[(&str, &LossHistory)]) -> Result<Figure> {
             ));
         }
         out.push((name.to_string(), line));
-    }
-    if out.is_empty() {
-        return Err(Error::param(
-            "runs",
-            "[]",
-            "give at least one labelled loss history",
-        ));
     }
     let last_step = runs
         .iter()

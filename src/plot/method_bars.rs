@@ -7,7 +7,8 @@ use crate::eval::items::EvalMode;
 use crate::eval::Report;
 use crate::plot::figure::{plot_err, Draw, Figure};
 use crate::plot::font::FAMILY;
-use crate::plot::style::{colour, error_bar, legend, set_name, Layout, Marker, Ticks};
+use crate::plot::style::{colour, error_bar, legend, require_some, set_name, swatches, titled};
+use crate::plot::style::{Layout, Ticks};
 use crate::plot::Score;
 use crate::{Error, Result};
 use plotters::coord::Shift;
@@ -95,11 +96,7 @@ impl Panel {
             .configure_mesh()
             .disable_x_mesh()
             .x_label_formatter(&|v| {
-                if *v < 1.0 {
-                    modality_name(Modality::ImageTextual).into()
-                } else {
-                    modality_name(Modality::PureText).into()
-                }
+                modality_name(Modality::ALL[if *v < 1.0 { 0 } else { 1 }]).into()
             })
             .y_label_formatter(&|v| format!("{v:.digits$}"))
             .y_labels(6)
@@ -110,11 +107,12 @@ impl Panel {
             .map_err(plot_err)?;
         if empty {
             chart
-                .draw_series(std::iter::once(Text::new(
+                .plotting_area()
+                .draw(&Text::new(
                     "no scored questions",
                     (0.75, top * 0.5),
                     (FAMILY, 13).into_font().color(&BLACK.mix(0.6)),
-                )))
+                ))
                 .map_err(plot_err)?;
             return Ok(());
         }
@@ -126,18 +124,17 @@ impl Panel {
                 let left = g as f64 + 0.1 + m as f64 * width;
                 let (l, r) = (left + 0.08 * width, left + 0.92 * width);
                 chart
-                    .draw_series(std::iter::once(Rectangle::new(
-                        [(l, 0.0), (r, v)],
-                        colour(m).filled(),
-                    )))
+                    .plotting_area()
+                    .draw(&Rectangle::new([(l, 0.0), (r, v)], colour(m).filled()))
                     .map_err(plot_err)?;
                 // The top edge as a line, so a bar of 0 still shows (no bar means no
                 // questions).
                 chart
-                    .draw_series(std::iter::once(PathElement::new(
+                    .plotting_area()
+                    .draw(&PathElement::new(
                         vec![(l, v), (r, v)],
                         colour(m).stroke_width(2),
-                    )))
+                    ))
                     .map_err(plot_err)?;
                 if let Some((lo, hi)) = ci {
                     let mid = (l + r) / 2.0;
@@ -151,20 +148,9 @@ impl Panel {
 
 impl Draw for MethodBars {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<()> {
-        let body = root
-            .margin(8, 0, 0, 0)
-            .titled(
-                "Results per set and task (bars: methods; whiskers: 95 % CI over profiles)",
-                (FAMILY, 20),
-            )
-            .map_err(plot_err)?;
-        let (key, grid) = body.split_vertically(HEADER);
-        let entries: Vec<(String, Marker)> = self
-            .methods
-            .iter()
-            .enumerate()
-            .map(|(i, m)| (m.clone(), Marker::Swatch(colour(i))))
-            .collect();
+        let title = "Results per set and task (bars: methods; whiskers: 95 % CI over profiles)";
+        let (key, grid) = titled(root, title)?.split_vertically(HEADER);
+        let entries = swatches(self.methods.iter().cloned());
         legend(&key, &entries, Layout::Row)?;
         let cells = grid.split_evenly((self.rows, TASKS.len()));
         for (panel, area) in self.panels.iter().zip(cells.iter()) {
@@ -188,13 +174,7 @@ impl Draw for MethodBars {
 /// # Ok(()) }
 /// ```
 pub fn method_bars(reports: &[(&str, &Report)]) -> Result<Figure> {
-    if reports.is_empty() {
-        return Err(Error::param(
-            "reports",
-            "[]",
-            "give at least one labelled report",
-        ));
-    }
+    require_some(reports, "reports", "report")?;
     let sets: Vec<EvalMode> = EvalMode::ALL
         .into_iter()
         .filter(|&set| {

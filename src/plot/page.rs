@@ -73,18 +73,9 @@ impl Page {
 
     /// The whole document.
     pub fn to_html(&self) -> String {
-        let mut s =
-            String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-        s.push_str(&format!("<title>{}</title>", escape_html(&self.title)));
-        s.push_str(STYLE);
-        s.push_str("</head><body>");
-        s.push_str(&format!("<h1>{}</h1>", escape_html(&self.title)));
-        for part in &self.body {
-            s.push_str(part);
-            s.push('\n');
-        }
-        s.push_str("</body></html>\n");
-        s
+        let title = escape_html(&self.title);
+        let body: String = self.body.iter().map(|part| format!("{part}\n")).collect();
+        format!("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title>{STYLE}</head><body><h1>{title}</h1>{body}</body></html>\n")
     }
 
     /// Writes the page (atomically).

@@ -15,6 +15,16 @@ struct Series {
     values: Vec<usize>,
 }
 
+/// The series' labels and colours, in the order of their bars.
+const SERIES: [(&str, RGBColor); 6] = [
+    ("classification · image", RGBColor(31, 119, 180)),
+    ("classification · text", RGBColor(158, 198, 232)),
+    ("generation · image", RGBColor(230, 110, 10)),
+    ("generation · text", RGBColor(255, 190, 125)),
+    ("cloze · image", RGBColor(44, 150, 44)),
+    ("cloze · text", RGBColor(152, 223, 138)),
+];
+
 struct QuestionCounts {
     sets: Vec<String>,
     series: Vec<Series>,
@@ -71,15 +81,7 @@ impl Draw for QuestionCounts {
             root.draw(&Text::new(name.clone(), (x, y + 8), style.clone()))
                 .map_err(plot_err)?;
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .label_font((FAMILY, 12))
-            .draw()
-            .map_err(plot_err)?;
-        Ok(())
+        crate::plot::style::series_labels(&mut chart)
     }
 }
 
@@ -89,38 +91,14 @@ impl Draw for QuestionCounts {
 /// Errors if the summary holds no evaluation folder.
 pub fn question_counts(summary: &Summary) -> Result<Figure> {
     let mut sets = Vec::new();
-    let mut series = vec![
-        Series {
-            label: "classification · image",
-            colour: RGBColor(31, 119, 180),
+    let mut series: Vec<Series> = SERIES
+        .iter()
+        .map(|&(label, colour)| Series {
+            label,
+            colour,
             values: vec![],
-        },
-        Series {
-            label: "classification · text",
-            colour: RGBColor(158, 198, 232),
-            values: vec![],
-        },
-        Series {
-            label: "generation · image",
-            colour: RGBColor(230, 110, 10),
-            values: vec![],
-        },
-        Series {
-            label: "generation · text",
-            colour: RGBColor(255, 190, 125),
-            values: vec![],
-        },
-        Series {
-            label: "cloze · image",
-            colour: RGBColor(44, 150, 44),
-            values: vec![],
-        },
-        Series {
-            label: "cloze · text",
-            colour: RGBColor(152, 223, 138),
-            values: vec![],
-        },
-    ];
+        })
+        .collect();
     let order: Vec<&String> = if summary.order.is_empty() {
         summary.folders.keys().collect()
     } else {
@@ -158,25 +136,20 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn summary() -> Summary {
-        let counts = |n: usize| EvalCounts {
-            rows: n,
-            profiles: n,
-            images: n,
-            classification: ModalityCounts {
-                image_textual: 5 * n,
-                pure_text: 5 * n,
+        let counts = |n: usize| {
+            let per = |k: usize| ModalityCounts {
+                image_textual: k * n,
+                pure_text: k * n,
                 other: 0,
-            },
-            generation: ModalityCounts {
-                image_textual: 2 * n,
-                pure_text: 2 * n,
-                other: 0,
-            },
-            cloze: ModalityCounts {
-                image_textual: 2 * n,
-                pure_text: 2 * n,
-                other: 0,
-            },
+            };
+            EvalCounts {
+                rows: n,
+                profiles: n,
+                images: n,
+                classification: per(5),
+                generation: per(2),
+                cloze: per(2),
+            }
         };
         let mut folders = BTreeMap::new();
         folders.insert("Full_Set".to_string(), FolderCounts::Eval(counts(40)));

@@ -80,6 +80,48 @@ impl Ranged for Ticks {
     }
 }
 
+/// Errs when a figure is given no `items` to draw (parameter `name`: "give at least one
+/// labelled {what}").
+pub(crate) fn require_some<T>(items: &[T], name: &str, what: &str) -> Result<()> {
+    if items.is_empty() {
+        let reason = format!("give at least one labelled {what}");
+        return Err(crate::Error::param(name, "[]", reason));
+    }
+    Ok(())
+}
+
+/// The area under a figure's `title` (with a top margin).
+pub(crate) fn titled<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    title: &str,
+) -> Result<DrawingArea<DB, Shift>> {
+    root.margin(8, 0, 0, 0)
+        .titled(title, (crate::plot::font::FAMILY, 20))
+        .map_err(plot_err)
+}
+
+/// Legend entries with one colour swatch per name, in [`colour`] order.
+pub(crate) fn swatches(names: impl Iterator<Item = String>) -> Vec<(String, Marker)> {
+    names
+        .enumerate()
+        .map(|(i, n)| (n, Marker::Swatch(colour(i))))
+        .collect()
+}
+
+/// Draws the series labels in a framed box at the upper right of `chart`.
+pub(crate) fn series_labels<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &mut ChartContext<'a, DB, CT>,
+) -> Result<()> {
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.4))
+        .label_font((crate::plot::font::FAMILY, 12))
+        .draw()
+        .map_err(plot_err)
+}
+
 /// Half the width of an error bar's end caps, in pixels.
 pub(crate) const CAP: i32 = 4;
 

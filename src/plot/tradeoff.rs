@@ -12,7 +12,8 @@ use crate::eval::Report;
 use crate::plot::figure::{plot_err, Draw, Figure};
 use crate::plot::font::FAMILY;
 use crate::plot::labels::place_labels;
-use crate::plot::style::{colour, error_bar, legend, set_name, Layout, Marker, CAP};
+use crate::plot::style::{colour, error_bar, legend, require_some, set_name, swatches, titled};
+use crate::plot::style::{Layout, Marker, CAP};
 use crate::{Error, Result};
 use plotters::coord::Shift;
 use plotters::element::DashedPathElement;
@@ -195,21 +196,13 @@ impl Draw for Tradeoff {
         let x_tick = |v: &f64| format!("{v:.dx$}");
         let y_tick = |v: &f64| format!("{v:.dy$}");
         let utility = set_name(self.utility_set);
-        let body = root
-            .margin(8, 0, 0, 0)
-            .titled(
-                &format!("Utility vs forgetting ({})", self.score.label()),
-                (FAMILY, 20),
-            )
-            .map_err(plot_err)?;
+        let body = titled(
+            root,
+            &format!("Utility vs forgetting ({})", self.score.label()),
+        )?;
         let (w, _) = body.dim_in_pixel();
         let (plot, side) = body.split_horizontally(w.saturating_sub(LEGEND_WIDTH));
-        let mut entries: Vec<(String, Marker)> = self
-            .points
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.name.clone(), Marker::Swatch(colour(i))))
-            .collect();
+        let mut entries = swatches(self.points.iter().map(|p| p.name.clone()));
         entries.push(("Pareto front".into(), Marker::Dashed(FRONT)));
         legend(&side.margin(30, 0, 6, 0), &entries, Layout::Column)?;
         let mut chart = ChartBuilder::on(&plot)
@@ -253,15 +246,10 @@ impl Draw for Tradeoff {
                 error_bar(&mut chart, (p.x, c.low), (p.x, c.high), style)?;
             }
         }
-        for (i, p) in self.points.iter().enumerate() {
-            chart
-                .draw_series(std::iter::once(Circle::new(
-                    (p.x, p.y),
-                    6,
-                    colour(i).filled(),
-                )))
-                .map_err(plot_err)?;
-        }
+        let markers = self.points.iter().enumerate();
+        chart
+            .draw_series(markers.map(|(i, p)| Circle::new((p.x, p.y), 6, colour(i).filled())))
+            .map_err(plot_err)?;
         // Labels go where they cover no other label, marker or whisker (see `labels`).
         let font: TextStyle = (FAMILY, 14).into_font().color(&BLACK);
         let px = |p: (f64, f64)| chart.backend_coord(&p);
@@ -347,13 +335,7 @@ pub fn tradeoff_against(
     score: Score,
     utility_set: EvalMode,
 ) -> Result<Figure> {
-    if reports.is_empty() {
-        return Err(Error::param(
-            "reports",
-            "[]",
-            "give at least one labelled report",
-        ));
-    }
+    require_some(reports, "reports", "report")?;
     let mut points = Vec::with_capacity(reports.len());
     for (name, r) in reports {
         let missing = |set: EvalMode| {
@@ -367,16 +349,11 @@ pub fn tradeoff_against(
                 ),
             )
         };
-        let x = score
-            .of(r, EvalMode::Forget)
-            .ok_or_else(|| missing(EvalMode::Forget))?;
-        let y = score
-            .of(r, utility_set)
-            .ok_or_else(|| missing(utility_set))?;
+        let at = |set| score.of(r, set).ok_or_else(|| missing(set));
         points.push(Point {
             name: name.to_string(),
-            x,
-            y,
+            x: at(EvalMode::Forget)?,
+            y: at(utility_set)?,
             x_ci: score.ci(r, EvalMode::Forget)?,
             y_ci: score.ci(r, utility_set)?,
         });

@@ -156,11 +156,8 @@ fn person(
             .with_profile(id))
         })
         .collect::<Result<Vec<_>>>()?;
-    let directory = if celebrity {
-        format!("celebrity_profiles/{id}")
-    } else {
-        format!("fictitious_profiles/{id}")
-    };
+    let kind = if celebrity { "celebrity" } else { "fictitious" };
+    let directory = format!("{kind}_profiles/{id}");
     let make = |variant: usize, image: Option<Portrait>, images: Vec<Portrait>| {
         let (classification, generation, cloze) = questions::tasks(&facts, &plan, variant);
         let (q, a) = questions::description(&facts, variant);
@@ -192,10 +189,9 @@ pub fn generate(cfg: &MiniConfig) -> Result<MiniBench> {
     for i in 1..=cfg.profiles {
         let id = format!("{i:0width$}");
         let p = person(&mut rng, &id, false, &mut taken)?;
-        let image = p.full.image.clone().ok_or_else(|| Error::BadData {
-            file: "mini Full_Set".into(),
-            profile: id.clone(),
-            message: "internal: the generated profile has no portrait".into(),
+        let image = p.full.image.clone().ok_or_else(|| {
+            let message = "internal: the generated profile has no portrait";
+            Error::bad_data("mini Full_Set", &id, message)
         })?;
         ft.push(FtRow {
             id: Some(p.full.id.clone()),

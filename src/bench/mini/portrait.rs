@@ -67,11 +67,7 @@ impl Look {
             eyes: rng.gen_range(0..EYES.len()),
             accessory: rng.gen_range(0..ACCESSORIES.len()),
             face: (rng.gen_range(17.0..23.0), rng.gen_range(22.0..28.0)),
-            background: [
-                rng.gen_range(40..230),
-                rng.gen_range(40..230),
-                rng.gen_range(40..230),
-            ],
+            background: std::array::from_fn(|_| rng.gen_range(40..230)),
             shift: *[-3, -2, -1, 0, 1, 2, 3].choose(rng).unwrap_or(&0),
         }
     }
@@ -105,11 +101,7 @@ impl Look {
             // Light from the upper left: the background darkens down and to the right, so no
             // portrait is its own mirror image.
             let k = 1.0 - 0.3 * y as f32 / s - 0.2 * x as f32 / s;
-            Rgb([
-                (bg[0] as f32 * k) as u8,
-                (bg[1] as f32 * k) as u8,
-                (bg[2] as f32 * k) as u8,
-            ])
+            Rgb(bg.map(|c| (c as f32 * k) as u8))
         });
         let inside = |x: f32, y: f32, ex: f32, ey: f32, rx: f32, ry: f32| {
             let (dx, dy) = ((x - ex) / rx, (y - ey) / ry);

@@ -28,30 +28,24 @@ fn pick(full: &[Profile], ids: &[crate::bench::ProfileId]) -> Vec<Profile> {
 
 /// Writes already generated data.
 pub(crate) fn write_data(out: &Path, data: &MiniBench) -> Result<()> {
-    write_eval_parquet(&out.join("Full_Set").join(SINGLE), &data.full, false)?;
+    let eval = |folder: &str, rows: &[Profile]| {
+        write_eval_parquet(&out.join(folder).join(SINGLE), rows, false)
+    };
+    eval("Full_Set", &data.full)?;
     let half = data.test.len().div_ceil(2);
     let shards = [&data.test[..half], &data.test[half..]];
     for (i, shard) in shards.iter().enumerate() {
         let name = format!("train-{i:05}-of-{:05}.parquet", shards.len());
         write_eval_parquet(&out.join("Test_Set").join(name), shard, true)?;
     }
-    write_eval_parquet(
-        &out.join("Retain_Set").join(SINGLE),
-        &data.celebrities,
-        false,
-    )?;
+    eval("Retain_Set", &data.celebrities)?;
     for ratio in FORGET_RATIOS {
         let forget = data.forget.get(&ratio).cloned().unwrap_or_default();
-        write_eval_parquet(
-            &out.join(format!("forget_{ratio}")).join(SINGLE),
-            &pick(&data.full, &forget),
-            false,
-        )?;
+        eval(&format!("forget_{ratio}"), &pick(&data.full, &forget))?;
         let retain = data.retain_ids(ratio);
-        write_eval_parquet(
-            &out.join(format!("retain_{}", 100 - ratio)).join(SINGLE),
+        eval(
+            &format!("retain_{}", 100 - ratio),
             &pick(&data.full, &retain),
-            false,
         )?;
     }
     write_train_parquet(&out.join("ft_Data").join(SINGLE), &data.ft)?;
@@ -82,28 +76,20 @@ fn eval_yaml(config: &str, image: &str, rows: usize) -> String {
 fn card(data: &MiniBench) -> String {
     let image = "  - name: image\n    dtype: image\n";
     let images = "  - name: images\n    sequence: image\n";
-    let mut configs: Vec<(String, String)> = vec![
-        (
-            "Full_Set".into(),
-            eval_yaml("Full_Set", image, data.full.len()),
-        ),
-        (
-            "Retain_Set".into(),
-            eval_yaml("Retain_Set", image, data.celebrities.len()),
-        ),
-        (
-            "Test_Set".into(),
-            eval_yaml("Test_Set", images, data.test.len()),
-        ),
+    let config = |name: String, image: &str, rows: usize| {
+        let yaml = eval_yaml(&name, image, rows);
+        (name, yaml)
+    };
+    let mut configs = vec![
+        config("Full_Set".into(), image, data.full.len()),
+        config("Retain_Set".into(), image, data.celebrities.len()),
+        config("Test_Set".into(), images, data.test.len()),
     ];
     for ratio in FORGET_RATIOS {
         let n = data.forget.get(&ratio).map_or(0, Vec::len);
-        configs.push((
-            format!("forget_{ratio}"),
-            eval_yaml(&format!("forget_{ratio}"), image, n),
-        ));
-        let r = format!("retain_{}", 100 - ratio);
-        configs.push((r.clone(), eval_yaml(&r, image, data.full.len() - n)));
+        configs.push(config(format!("forget_{ratio}"), image, n));
+        let retain = format!("retain_{}", 100 - ratio);
+        configs.push(config(retain, image, data.full.len() - n));
     }
     configs.push((
         "ft_Data".into(),

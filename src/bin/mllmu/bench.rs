@@ -59,11 +59,10 @@ pub fn run(c: BenchCommand) -> mllmu::Result<()> {
     match c {
         BenchCommand::Stats { dir, json } => {
             let summary = Bench::open(&dir)?.summary();
-            if json {
-                emit(&format!("{}\n", mllmu::io::to_json_indent4(&summary)?))?;
-            } else {
-                emit(&summary.to_string())?;
-            }
+            emit(&match json {
+                true => format!("{}\n", mllmu::io::to_json_indent4(&summary)?),
+                false => summary.to_string(),
+            })?;
         }
         BenchCommand::Mini {
             out,

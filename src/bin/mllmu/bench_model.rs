@@ -330,16 +330,14 @@ fn time_runs(
     opts: &Options,
     mut f: impl FnMut() -> Result<()>,
 ) -> Result<Vec<f64>> {
-    for _ in 0..opts.warmup {
-        f()?;
-        device.synchronize()?;
-    }
     let mut out = Vec::with_capacity(opts.repeats);
-    for _ in 0..opts.repeats {
+    for run in 0..opts.warmup + opts.repeats {
         let t = Instant::now();
         f()?;
         device.synchronize()?;
-        out.push(t.elapsed().as_secs_f64());
+        if run >= opts.warmup {
+            out.push(t.elapsed().as_secs_f64());
+        }
     }
     Ok(out)
 }
@@ -502,12 +500,7 @@ impl ModelBench {
             ("  of which backward", p.backward_s),
             ("  of which optimizer", p.optimizer_s),
         ] {
-            t.push([
-                name.to_string(),
-                format!("{v:.4}"),
-                String::new(),
-                String::new(),
-            ]);
+            t.push([name, &format!("{v:.4}"), "", ""]);
         }
         t
     }

@@ -51,12 +51,9 @@ pub fn run(a: CompareArgs) -> Result<()> {
         ("Paired differences", diffs),
         ("Evaluation choices", methods.choices()),
     ];
-    let has_beyond = if let Some(b) = methods.beyond_table() {
-        tables.push(("Beyond the benchmark's scores", b.all_rows()));
-        true
-    } else {
-        false
-    };
+    let beyond = methods.beyond_table();
+    let has_beyond = beyond.is_some();
+    tables.extend(beyond.map(|b| ("Beyond the benchmark's scores", b.all_rows())));
     if !methods.same_choices() {
         eprintln!(
             "note: the runs were evaluated with different choices (see the choices table): their differences mix method and protocol"

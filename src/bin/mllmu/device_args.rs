@@ -19,10 +19,8 @@ impl DeviceArgs {
     /// The device named by `--device` and the dtype of `--dtype` (or the device's default).
     pub fn resolve(&self) -> Result<(Device, DType)> {
         let dev = device::parse(&self.device)?;
-        let dtype = match &self.dtype {
-            Some(d) => device::parse_dtype(d)?,
-            None => device::default_dtype(&dev),
-        };
+        let dtype = (self.dtype.as_deref())
+            .map_or_else(|| Ok(device::default_dtype(&dev)), device::parse_dtype)?;
         Ok((dev, dtype))
     }
 }
@@ -33,27 +31,16 @@ mod tests {
 
     #[test]
     fn cpu_defaults_to_f32_and_bad_values_name_the_flag() {
-        let a = DeviceArgs {
-            device: "cpu".into(),
-            dtype: None,
+        let args = |device: &str, dtype: Option<&str>| DeviceArgs {
+            device: device.into(),
+            dtype: dtype.map(Into::into),
         };
-        let (dev, dtype) = a.resolve().unwrap();
+        let (dev, dtype) = args("cpu", None).resolve().unwrap();
         assert!(dev.is_cpu());
         assert_eq!(dtype, DType::F32);
-        let a = DeviceArgs {
-            device: "cpu".into(),
-            dtype: Some("bf16".into()),
-        };
-        assert_eq!(a.resolve().unwrap().1, DType::BF16);
-        let bad = DeviceArgs {
-            device: "tpu".into(),
-            dtype: None,
-        };
-        assert!(bad.resolve().unwrap_err().to_string().contains("tpu"));
-        let bad = DeviceArgs {
-            device: "cpu".into(),
-            dtype: Some("f8".into()),
-        };
-        assert!(bad.resolve().unwrap_err().to_string().contains("f8"));
+        assert_eq!(args("cpu", Some("bf16")).resolve().unwrap().1, DType::BF16);
+        let err = |a: DeviceArgs| a.resolve().unwrap_err().to_string();
+        assert!(err(args("tpu", None)).contains("tpu"));
+        assert!(err(args("cpu", Some("f8"))).contains("f8"));
     }
 }

@@ -157,20 +157,19 @@ pub fn run_eval(a: EvalArgs) -> mllmu::Result<()> {
     );
     let mut report = opts.run(&model, &bench, &split, &a.out)?;
     if a.beyond || a.retain_model.is_some() || a.holdout_from.is_some() {
-        let holdout = match &a.holdout_from {
-            Some(spec) => Some(holdout_set(&bench, &split, spec)?),
-            None => None,
-        };
-        let retain = match &a.retain_model {
-            Some(spec) => Some(
+        let holdout = (a.holdout_from.as_deref())
+            .map(|spec| holdout_set(&bench, &split, spec))
+            .transpose()?;
+        let retain = (a.retain_model.as_ref())
+            .map(|spec| {
+                let processor_from = a.model.processor_from.clone();
                 ModelArgs {
                     model: spec.clone(),
-                    processor_from: a.model.processor_from.clone(),
+                    processor_from,
                 }
-                .load(&dev, dtype)?,
-            ),
-            None => None,
-        };
+                .load(&dev, dtype)
+            })
+            .transpose()?;
         let b = BeyondOptions {
             batch_size: a.batch_size,
             retain_profiles: a.beyond_retain_profiles,

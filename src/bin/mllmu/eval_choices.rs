@@ -60,12 +60,8 @@ fn parse_sample(s: &str) -> std::result::Result<(EvalMode, usize), String> {
         .ok_or_else(|| format!("`{s}` is not SET=N (e.g. `retain=20`)"))?;
     let set = SetArg::from_str(set.trim(), true)
         .map_err(|_| format!("unknown set `{set}`; expected forget, test, retain or celebrity"))?;
-    let n = n
-        .trim()
-        .parse::<usize>()
-        .ok()
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("`{n}` is not a positive number of profiles"))?;
+    let n =
+        positive(n.trim()).map_err(|_| format!("`{n}` is not a positive number of profiles"))?;
     Ok((set.mode(), n))
 }
 
@@ -201,12 +197,8 @@ impl EvalChoices {
         for &(set, n) in &self.sample {
             e = e.with_sample(set, n);
         }
-        if let Some(n) = self.bootstrap_resamples {
-            e.bootstrap.resamples = n;
-        }
-        if let Some(l) = self.confidence {
-            e.bootstrap.level = l;
-        }
+        e.bootstrap.resamples = self.bootstrap_resamples.unwrap_or(e.bootstrap.resamples);
+        e.bootstrap.level = self.confidence.unwrap_or(e.bootstrap.level);
         Ok(e)
     }
 }

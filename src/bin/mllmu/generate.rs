@@ -131,11 +131,9 @@ fn generate_for_prompt(
         ));
     }
     let input_ids = tokenizer.encode(prompt)?;
-    let pixels = if images.is_empty() {
-        None
-    } else {
-        Some(processor.preprocess_batch_dynamic(images, model.device())?)
-    };
+    let pixels = (!images.is_empty())
+        .then(|| processor.preprocess_batch_dynamic(images, model.device()))
+        .transpose()?;
     let cfg = GenerationConfig::greedy_for(model, max_new_tokens);
     let out = model.generate(std::slice::from_ref(&input_ids), pixels.as_ref(), &cfg)?;
     let new_ids = out.new_ids.into_iter().next().unwrap_or_default();

@@ -87,9 +87,7 @@ impl JudgeArgs {
         let mut o = JudgeOptions::from_env()
             .with_model(&self.model)
             .with_concurrency(self.concurrency);
-        if let Some(url) = &self.base_url {
-            o.base_url = url.clone();
-        }
+        o.base_url = self.base_url.clone().unwrap_or(o.base_url);
         o.api_key = key_from_env(&self.api_key_env);
         o.max_retries = self.max_retries;
         o.request_timeout = Duration::from_secs_f64(self.timeout);
@@ -109,13 +107,12 @@ impl JudgeArgs {
             completion_per_million: self.completion_price,
         };
         o.progress = true;
-        if !self.no_cache {
-            o.cache_path = Some(
-                self.cache
-                    .clone()
-                    .unwrap_or_else(|| self.out.join("judge_cache.jsonl")),
-            );
-        }
+        let cache = || {
+            self.cache
+                .clone()
+                .unwrap_or_else(|| self.out.join("judge_cache.jsonl"))
+        };
+        o.cache_path = (!self.no_cache).then(cache);
         Ok(o)
     }
 }

@@ -70,25 +70,15 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
         r.corpus.people = v;
         r.corpus.held_out = r.corpus.held_out.min(v / 5);
     }
-    if let Some(v) = a.held_out {
-        r.corpus.held_out = v;
-    }
-    if let Some(v) = a.plans {
-        r.corpus.plans = v;
-    }
+    r.corpus.held_out = a.held_out.unwrap_or(r.corpus.held_out);
+    r.corpus.plans = a.plans.unwrap_or(r.corpus.plans);
     r.corpus.reading = a.reading;
     r.corpus.answers_only = a.answers_only;
-    if let Some(v) = a.drills {
-        r.corpus.drills = v;
-    }
+    r.corpus.drills = a.drills.unwrap_or(r.corpus.drills);
     r.pretrain.document_mean = a.document_mean;
     r.pretrain.constant_lr = a.constant_lr;
-    if let Some(v) = a.fresh_plans {
-        r.fresh_plans_per_run = v.max(1);
-    }
-    if let Some(v) = a.epochs {
-        r.pretrain.epochs = v;
-    }
+    r.fresh_plans_per_run = a.fresh_plans.map_or(r.fresh_plans_per_run, |v| v.max(1));
+    r.pretrain.epochs = a.epochs.unwrap_or(r.pretrain.epochs);
     r.pretrain.max_steps = a.max_steps;
     if let Some(v) = a.lr {
         if !(v > 0.0 && v.is_finite()) {
@@ -100,19 +90,13 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
         }
         r.pretrain.lr = v;
     }
-    if let Some(v) = a.batch_size {
-        r.pretrain.batch_size = v;
-    }
+    r.pretrain.batch_size = a.batch_size.unwrap_or(r.pretrain.batch_size);
     if let Some(v) = a.hidden {
         r.model.hidden_size = v;
         r.model.intermediate_size = v * 11 / 4;
     }
-    if let Some(v) = a.layers {
-        r.model.layers = v;
-    }
-    if let Some(v) = a.probe_every {
-        r.pretrain.probe_every = v;
-    }
+    r.model.layers = a.layers.unwrap_or(r.model.layers);
+    r.pretrain.probe_every = a.probe_every.unwrap_or(r.pretrain.probe_every);
     println!(
         "mini-llava: {} people ({} held out), {} epochs, lr {}, into {}",
         r.corpus.people,
@@ -122,6 +106,7 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
         a.out.display()
     );
     let log = r.run(&a.out)?;
+    let pct = |a: Option<f64>| a.map_or("not scored".into(), |a| format!("{a:.1} %"));
     println!(
         "{} parameters, {} documents ({} tokens per epoch), {} steps in {:.0} s; multiple choice: held-out {}, drilled (new option orders) {}, reading {}",
         log.parameters,
@@ -129,12 +114,9 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
         log.tokens_per_epoch,
         log.steps,
         log.seconds,
-        log.final_probe_accuracy
-            .map_or("not scored".into(), |a| format!("{a:.1} %")),
-        log.final_drilled_probe_accuracy
-            .map_or("not scored".into(), |a| format!("{a:.1} %")),
-        log.final_reading_probe_accuracy
-            .map_or("not scored".into(), |a| format!("{a:.1} %"))
+        pct(log.final_probe_accuracy),
+        pct(log.final_drilled_probe_accuracy),
+        pct(log.final_reading_probe_accuracy)
     );
     Ok(())
 }

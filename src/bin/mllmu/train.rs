@@ -233,11 +233,9 @@ pub fn run_unlearn(a: UnlearnArgs) -> Result<()> {
         Err(e) if bench.train_set(&format!("forget_{}", a.forget)).is_err() => return Err(e),
         Err(_) => {
             let retain_name = format!("retain_{}", 100 - u32::from(a.forget));
-            let retain = if unlearn.objective.needs().retain {
-                Some(SampleSet::from_bench(&bench, &retain_name)?)
-            } else {
-                None
-            };
+            let retain = (unlearn.objective.needs().retain)
+                .then(|| SampleSet::from_bench(&bench, &retain_name))
+                .transpose()?;
             let data = TrainData {
                 primary: SampleSet::from_bench(&bench, &format!("forget_{}", a.forget))?,
                 retain,
