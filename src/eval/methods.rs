@@ -300,28 +300,14 @@ impl Methods {
         (!runs.is_empty()).then(|| crate::eval::beyond::table::beyond_table(&runs))
     }
 
-    /// The table as HTML (and the beyond table, when a run has the numbers).
-    pub fn to_html(&self) -> String {
-        let mut html = self.table().to_html();
-        if let Some(b) = self.beyond_table() {
-            html.push_str(&b.to_html());
-        }
-        html
-    }
-
-    /// Rich display in evcxr notebooks.
-    pub fn evcxr_display(&self) {
-        crate::display::print_evcxr("text/html", &self.to_html());
+    fn tables(&self) -> Vec<Table> {
+        std::iter::once(self.table())
+            .chain(self.beyond_table())
+            .collect()
     }
 }
 
-impl std::fmt::Display for Methods {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.table().fmt(f)?;
-        if let Some(b) = self.beyond_table() {
-            writeln!(f)?;
-            b.fmt(f)?;
-        }
-        Ok(())
-    }
-}
+table_views!(
+    Methods,
+    "The table as HTML (and the beyond table, when a run has the numbers)."
+);

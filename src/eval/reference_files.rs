@@ -262,7 +262,7 @@ impl FinalResults {
         crate::io::read_json(path)
     }
 
-    fn table(&self) -> Table {
+    fn tables(&self) -> Vec<Table> {
         let f = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
         let pct = |a: Accuracy| a.0.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
         let mut t = Table::new(
@@ -286,25 +286,11 @@ impl FinalResults {
                 f(s.generation.bleu_pure_text),
             ]);
         }
-        t
-    }
-
-    /// An HTML table of the headline numbers.
-    pub fn to_html(&self) -> String {
-        self.table().to_html()
-    }
-
-    /// Rich display in evcxr notebooks.
-    pub fn evcxr_display(&self) {
-        crate::display::print_evcxr("text/html", &self.to_html());
+        vec![t]
     }
 }
 
-impl std::fmt::Display for FinalResults {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.table().fmt(f)
-    }
-}
+table_views!(FinalResults, "An HTML table of the headline numbers.");
 
 /// Python's repr of an accuracy as written in the file (`0` when empty).
 ///

@@ -520,30 +520,15 @@ impl Report {
         t
     }
 
-    /// An HTML table of the summary (and of the beyond numbers, when measured).
-    pub fn to_html(&self) -> String {
-        let mut html = self.table().to_html();
-        if let Some(b) = &self.beyond {
-            html.push_str(
-                &crate::eval::beyond::table::beyond_table(&[("this model", b)]).to_html(),
-            );
-        }
-        html
-    }
-
-    /// Rich display in evcxr notebooks (one `text/html` block).
-    pub fn evcxr_display(&self) {
-        crate::display::print_evcxr("text/html", &self.to_html());
+    /// The summary table, then the beyond numbers when measured.
+    fn tables(&self) -> Vec<Table> {
+        let beyond = self.beyond.as_ref();
+        let beyond = beyond.map(|b| crate::eval::beyond::table::beyond_table(&[("this model", b)]));
+        std::iter::once(self.table()).chain(beyond).collect()
     }
 }
 
-impl std::fmt::Display for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.table().fmt(f)?;
-        if let Some(b) = &self.beyond {
-            writeln!(f)?;
-            crate::eval::beyond::table::beyond_table(&[("this model", b)]).fmt(f)?;
-        }
-        Ok(())
-    }
-}
+table_views!(
+    Report,
+    "An HTML table of the summary (and of the beyond numbers, when measured)."
+);
