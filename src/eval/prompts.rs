@@ -33,18 +33,16 @@ pub const CLOZE_INSTRUCTION: &str =
 /// assert_eq!(question_with_options(&q), "Where?\nA: Oslo\nB: Lima\nC: Kochi\nD: Tartu");
 /// ```
 pub fn question_with_options(q: &Mcq) -> String {
-    let mut s = q.question.clone();
-    for (key, value) in OPTION_KEYS.iter().zip(&q.options) {
-        s.push('\n');
-        s.push_str(key);
-        s.push_str(": ");
-        s.push_str(value);
-    }
-    s
+    let options = OPTION_KEYS.iter().zip(&q.options);
+    let options: String = options
+        .map(|(key, value)| format!("\n{key}: {value}"))
+        .collect();
+    format!("{}{options}", q.question)
 }
 
-/// The `USER:` opener of a classification turn: `"USER: <image>\n"` or `"USER:\n"`.
-fn classification_user(modality: Modality) -> &'static str {
+/// The `USER:` opener of a classification turn and of the cloze query: `"USER: <image>\n"`
+/// or `"USER:\n"`.
+fn user(modality: Modality) -> &'static str {
     match modality {
         Modality::ImageTextual => "USER: <image>\n",
         Modality::PureText => "USER:\n",
@@ -57,7 +55,7 @@ fn classification_user(modality: Modality) -> &'static str {
 pub fn classification_example(modality: Modality, shot: &Mcq) -> String {
     format!(
         "{}Question: {}\nCorrect Answer: {}\n",
-        classification_user(modality),
+        user(modality),
         question_with_options(shot),
         shot.correct
     )
@@ -81,16 +79,15 @@ pub fn classification_example(modality: Modality, shot: &Mcq) -> String {
 /// );
 /// ```
 pub fn classification_prompt(modality: Modality, shots: &[&Mcq], query: &Mcq) -> String {
-    let mut s: String = shots
+    let shots: String = shots
         .iter()
-        .map(|shot| classification_example(modality, shot))
+        .map(|s| classification_example(modality, s))
         .collect();
-    s.push_str(classification_user(modality));
-    s.push_str(&question_with_options(query));
-    s.push('\n');
-    s.push_str(CLASSIFICATION_INSTRUCTION);
-    s.push_str("\nASSISTANT:");
-    s
+    let query = question_with_options(query);
+    format!(
+        "{shots}{}{query}\n{CLASSIFICATION_INSTRUCTION}\nASSISTANT:",
+        user(modality)
+    )
 }
 
 /// The cloze rewrite: `question.replace("__", "[Blank]") + "\n" + CLOZE_INSTRUCTION`.
@@ -129,17 +126,12 @@ pub fn cloze_example(modality: Modality, shot: &OpenQuestion) -> String {
 /// assert_eq!(p, "USER: <image>\nShe lives in [Blank].\nPlease **ONLY** provide the correct answer that should replace the [Blank].\nASSISTANT:");
 /// ```
 pub fn cloze_prompt(modality: Modality, shots: &[&OpenQuestion], question: &str) -> String {
-    let mut s: String = shots
-        .iter()
-        .map(|shot| cloze_example(modality, shot))
-        .collect();
-    s.push_str(match modality {
-        Modality::ImageTextual => "USER: <image>\n",
-        Modality::PureText => "USER:\n",
-    });
-    s.push_str(&cloze_question(question));
-    s.push_str("\nASSISTANT:");
-    s
+    let shots: String = shots.iter().map(|s| cloze_example(modality, s)).collect();
+    format!(
+        "{shots}{}{}\nASSISTANT:",
+        user(modality),
+        cloze_question(question)
+    )
 }
 
 /// The zero-shot generation prompt.
@@ -170,12 +162,7 @@ mod tests {
     fn placeholder_choice() -> Mcq {
         Mcq {
             question: "{fs_question}".into(),
-            options: [
-                "{fs_A}".into(),
-                "{fs_B}".into(),
-                "{fs_C}".into(),
-                "{fs_D}".into(),
-            ],
+            options: ["{fs_A}", "{fs_B}", "{fs_C}", "{fs_D}"].map(String::from),
             correct: 'B',
         }
     }
@@ -236,12 +223,8 @@ Just give ONE letter representing the answer directly.
 ASSISTANT:";
         let shot = Mcq {
             question: "What hobby is likely depicted in this image of the person?".into(),
-            options: [
-                "Coding".into(),
-                "Painting".into(),
-                "Playing sports".into(),
-                "Collecting stamps".into(),
-            ],
+            options: ["Coding", "Painting", "Playing sports", "Collecting stamps"]
+                .map(String::from),
             correct: 'B',
         };
         let query = Mcq {
