@@ -71,6 +71,15 @@ pub fn py_float_repr(x: f64) -> String {
     format!("{sign}{body}")
 }
 
+/// `Formatter` methods that write layout, passed on to the inner `PrettyFormatter`.
+macro_rules! delegate_to_pretty {
+    ($($name:ident($($arg:ident: $ty:ty)?),)*) => {$(
+        fn $name<W: ?Sized + Write>(&mut self, w: &mut W $(, $arg: $ty)?) -> io::Result<()> {
+            self.pretty.$name(w $(, $arg)?)
+        }
+    )*};
+}
+
 /// A `PrettyFormatter` (4 spaces) with Python float repr and optional ASCII escaping.
 struct PyFormatter<'a> {
     pretty: PrettyFormatter<'a>,
@@ -104,32 +113,10 @@ impl Formatter for PyFormatter<'_> {
         }
         Ok(())
     }
-    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.begin_array(w)
-    }
-    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.end_array(w)
-    }
-    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.pretty.begin_array_value(w, first)
-    }
-    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.end_array_value(w)
-    }
-    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.begin_object(w)
-    }
-    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.end_object(w)
-    }
-    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.pretty.begin_object_key(w, first)
-    }
-    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.begin_object_value(w)
-    }
-    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.end_object_value(w)
+    delegate_to_pretty! {
+        begin_array(), end_array(), begin_array_value(first: bool), end_array_value(),
+        begin_object(), end_object(), begin_object_key(first: bool), begin_object_value(),
+        end_object_value(),
     }
 }
 
