@@ -285,15 +285,21 @@ impl Report {
                         .iter()
                         .filter(|s| s.set == set && s.task == task && s.modality == Some(modality))
                         .count();
-                    let hits = qs.iter().filter(|q| q.correct == Some(true)).count();
+                    let count =
+                        |f: fn(&&QuestionResult) -> bool| qs.iter().copied().filter(f).count();
+                    let hits = count(|q| q.correct == Some(true));
+                    let (is_gen, is_cls) = (task == Task::Generation, task == Task::Classification);
                     let col = |f: fn(&TextScores) -> f64| {
-                        mean(
-                            &qs.iter()
-                                .filter_map(|q| q.text_scores.as_ref().map(f))
-                                .collect::<Vec<_>>(),
-                        )
+                        let v: Vec<f64> = qs
+                            .iter()
+                            .filter_map(|q| q.text_scores.as_ref().map(f))
+                            .collect();
+                        if is_gen {
+                            mean(&v)
+                        } else {
+                            None
+                        }
                     };
-                    let is_gen = task == Task::Generation;
                     summary.push(CellSummary {
                         set,
                         task,
@@ -301,42 +307,27 @@ impl Report {
                         n,
                         skipped: n_skipped,
                         accuracy: (!is_gen).then(|| percent(hits, n)),
-                        format_failures: (task == Task::Classification)
-                            .then(|| qs.iter().filter(|q| q.format_failure == Some(true)).count()),
-                        likelihood_accuracy: (task == Task::Classification
+                        format_failures: is_cls.then(|| count(|q| q.format_failure == Some(true))),
+                        likelihood_accuracy: (is_cls
                             && qs.iter().all(|q| q.likelihood_correct.is_some())
                             && n > 0)
-                            .then(|| {
-                                percent(
-                                    qs.iter()
-                                        .filter(|q| q.likelihood_correct == Some(true))
-                                        .count(),
-                                    n,
-                                )
-                            }),
-                        rouge1: if is_gen { col(|s| s.rouge1) } else { None },
-                        rouge2: if is_gen { col(|s| s.rouge2) } else { None },
-                        rouge_l: if is_gen { col(|s| s.rouge_l) } else { None },
-                        bleu: if is_gen { col(|s| s.bleu) } else { None },
+                            .then(|| percent(count(|q| q.likelihood_correct == Some(true)), n)),
+                        rouge1: col(|s| s.rouge1),
+                        rouge2: col(|s| s.rouge2),
+                        rouge_l: col(|s| s.rouge_l),
+                        bleu: col(|s| s.bleu),
                         ci: cell_ci(&qs, &boot)?,
                     });
-                    let acc = Accuracy::from_counts(hits, n);
-                    let section = final_results.section_mut(set);
-                    match (task, modality) {
-                        (Task::Classification, Modality::ImageTextual) => {
-                            section.classification.image_textual = acc
-                        }
-                        (Task::Classification, Modality::PureText) => {
-                            section.classification.pure_text = acc
-                        }
-                        (Task::Cloze, Modality::ImageTextual) => {
-                            section.fill_in_the_blank.image_textual_accuracy = acc
-                        }
-                        (Task::Cloze, Modality::PureText) => {
-                            section.fill_in_the_blank.pure_text_accuracy = acc
-                        }
-                        (Task::Generation, _) => {}
-                    }
+                    let s = final_results.section_mut(set);
+                    let (cls, cloze) = (&mut s.classification, &mut s.fill_in_the_blank);
+                    let slot = match (task, modality) {
+                        (Task::Classification, Modality::ImageTextual) => &mut cls.image_textual,
+                        (Task::Classification, Modality::PureText) => &mut cls.pure_text,
+                        (Task::Cloze, Modality::ImageTextual) => &mut cloze.image_textual_accuracy,
+                        (Task::Cloze, Modality::PureText) => &mut cloze.pure_text_accuracy,
+                        (Task::Generation, _) => continue,
+                    };
+                    *slot = Accuracy::from_counts(hits, n);
                 }
             }
             let scores = |m: Modality| -> Vec<TextScores> {
