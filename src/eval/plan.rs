@@ -14,7 +14,7 @@ use crate::eval::prompts;
 use crate::{Error, Result};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 
 /// Which image a prompt shows: the folder, profile, column and element it came from, and a
 /// SHA-256 of its encoded bytes.
@@ -223,13 +223,9 @@ impl Hashes {
         portrait: &Portrait,
     ) -> Result<(ImageRef, Portrait)> {
         let key = (set.into(), profile.into(), column.into(), index);
-        let sha256 = match self.0.get(&key) {
-            Some(h) => h.clone(),
-            None => {
-                let h = crate::io::sha256_hex(&portrait.bytes()?);
-                self.0.insert(key, h.clone());
-                h
-            }
+        let sha256 = match self.0.entry(key) {
+            Entry::Occupied(e) => e.get().clone(),
+            Entry::Vacant(e) => e.insert(crate::io::sha256_hex(&portrait.bytes()?)).clone(),
         };
         Ok((
             ImageRef {
@@ -263,23 +259,19 @@ impl Builder<'_> {
         if modality != Modality::ImageTextual {
             return Ok(Vec::new());
         }
-        let mut out = Vec::new();
-        for shot in draw.prompt_shots(modality) {
-            let portrait = self
-                .full
-                .get(&shot.profile)
-                .and_then(Profile::portrait)
-                .ok_or_else(|| Error::BadData {
+        let hashes = &mut self.hashes;
+        let shots = draw.prompt_shots(modality).into_iter();
+        shots
+            .map(|shot| {
+                let portrait = self.full.get(&shot.profile).and_then(Profile::portrait);
+                let portrait = portrait.ok_or_else(|| Error::BadData {
                     file: "Full_Set".into(),
                     profile: shot.profile.clone(),
                     message: "few-shot profile has no image".into(),
                 })?;
-            out.push(
-                self.hashes
-                    .image("Full_Set", &shot.profile, "image", 0, portrait)?,
-            );
-        }
-        Ok(out)
+                hashes.image("Full_Set", &shot.profile, "image", 0, portrait)
+            })
+            .collect()
     }
 
     /// The query image of a row for one task (a fresh seeded draw per task in test mode).
