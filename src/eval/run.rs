@@ -310,18 +310,14 @@ impl Evaluate {
         let out_dir = out_dir.as_ref();
         self.check()?;
         let started = Instant::now();
-        let family = match self.family {
-            Some(f) => f,
-            None => ModelFamily::from_config(&model.dir)?,
-        };
+        let family = self
+            .family
+            .map_or_else(|| ModelFamily::from_config(&model.dir), Ok)?;
         let tok = &model.tokenizer;
         let weights_hash = model.weights_hash()?;
         let plan = plan::plan(bench, split, self, family)?;
-        let option_ids = if self.option_likelihood {
-            option_token_ids(tok)?
-        } else {
-            None
-        };
+        let option_ids = self.option_likelihood.then(|| option_token_ids(tok));
+        let option_ids = option_ids.transpose()?.flatten();
         let eos = GenerationConfig::greedy_for(&model.llava, 1).eos_token_ids;
         let decoding = |n: usize| format!("greedy;max_new_tokens={n};eos={eos:?}");
 
