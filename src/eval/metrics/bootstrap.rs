@@ -302,6 +302,13 @@ pub fn paired_test(
 mod tests {
     use super::*;
 
+    /// The default options with `f` applied.
+    fn opts(f: impl FnOnce(&mut BootstrapOptions)) -> BootstrapOptions {
+        let mut o = BootstrapOptions::default();
+        f(&mut o);
+        o
+    }
+
     fn items(scores: &[(&str, f64)]) -> Vec<ProfileScore> {
         scores
             .iter()
@@ -326,11 +333,7 @@ mod tests {
         // resample of profiles gives a mean of 1 (aa), 0.9 (ab) or 0 (bb): nothing in between.
         let mut v = vec![("a", 1.0); 9];
         v.push(("b", 0.0));
-        let opts = BootstrapOptions {
-            resamples: 200,
-            ..Default::default()
-        };
-        let ci = bootstrap_ci(&items(&v), &opts).unwrap();
+        let ci = bootstrap_ci(&items(&v), &opts(|o| o.resamples = 200)).unwrap();
         assert_eq!(ci.mean, 0.9);
         assert_eq!(ci.low, 0.0);
         assert_eq!(ci.high, 1.0);
@@ -341,14 +344,7 @@ mod tests {
         let v: Vec<_> = (0..40)
             .map(|i| ProfileScore::new(format!("{}", i / 4), ((i * 7) % 5) as f64))
             .collect();
-        let o1 = BootstrapOptions {
-            seed: 1,
-            ..Default::default()
-        };
-        let o2 = BootstrapOptions {
-            seed: 2,
-            ..Default::default()
-        };
+        let (o1, o2) = (opts(|o| o.seed = 1), opts(|o| o.seed = 2));
         assert_eq!(
             bootstrap_ci(&v, &o1).unwrap(),
             bootstrap_ci(&v, &o1).unwrap()
@@ -368,10 +364,7 @@ mod tests {
     #[test]
     fn invalid_options_and_inputs_are_rejected() {
         let v = items(&[("a", 1.0)]);
-        let bad = BootstrapOptions {
-            level: 1.0,
-            ..Default::default()
-        };
+        let bad = opts(|o| o.level = 1.0);
         assert!(bootstrap_ci(&v, &bad)
             .unwrap_err()
             .to_string()
