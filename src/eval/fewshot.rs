@@ -67,20 +67,14 @@ impl ModelFamily {
             });
         }
         let config: serde_json::Value = crate::io::read_json(&file)?;
-        let shown = file.display().to_string();
-        let model_type = config
-            .get("model_type")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| Error::Config {
-                file: shown.clone(),
-                field: "model_type".into(),
-                reason: "missing or not a string".into(),
-            })?;
-        ModelFamily::from_model_type(model_type).ok_or_else(|| Error::Config {
-            file: shown,
+        let bad = |reason: String| Error::Config {
+            file: file.display().to_string(),
             field: "model_type".into(),
-            reason: format!("`{model_type}` is not supported\nhint: the benchmark evaluates `llava` or `idefics2` checkpoints"),
-        })
+            reason,
+        };
+        let model_type = config.get("model_type").and_then(|v| v.as_str());
+        let model_type = model_type.ok_or_else(|| bad("missing or not a string".into()))?;
+        ModelFamily::from_model_type(model_type).ok_or_else(|| bad(format!("`{model_type}` is not supported\nhint: the benchmark evaluates `llava` or `idefics2` checkpoints")))
     }
 
     /// Number of few-shot profile IDs the reference draws (`eval.py` at `0e3098e`):
