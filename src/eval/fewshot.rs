@@ -312,23 +312,20 @@ pub fn select(
         (ShotPool::ZeroShot, _) | (_, Task::Generation) => 0,
         _ => opts.k.unwrap_or_else(|| family.reference_k(task)),
     };
-    let mut seen = HashSet::new();
-    let unique_eval: Vec<&String> = eval_ids
-        .iter()
-        .filter(|id| seen.insert(id.as_str()))
-        .collect();
-    let pool: Vec<&String> = match opts.pool {
-        ShotPool::Evaluated => unique_eval,
+    // Each candidate ID once, in first-occurrence order.
+    let candidates: Vec<&String> = match opts.pool {
+        ShotPool::Evaluated => eval_ids.iter().collect(),
         ShotPool::Disjoint => {
-            let mut seen_src = HashSet::new();
-            source
-                .iter()
-                .map(|p| &p.id.0)
-                .filter(|id| !eval_ids.contains(id) && seen_src.insert(id.as_str()))
-                .collect()
+            let outside = source.iter().map(|p| &p.id.0);
+            outside.filter(|id| !eval_ids.contains(id)).collect()
         }
         ShotPool::ZeroShot => Vec::new(),
     };
+    let mut seen = HashSet::new();
+    let pool: Vec<&String> = candidates
+        .into_iter()
+        .filter(|id| seen.insert(id.as_str()))
+        .collect();
     let k = requested_k.min(pool.len());
     if requested_k > 0 && k == 0 && opts.pool == ShotPool::Disjoint {
         return Err(Error::param(
