@@ -150,9 +150,7 @@ mod tests {
 
     #[test]
     fn no_fact_is_an_error() {
-        assert!(cross_modal(&[])
-            .unwrap_err()
-            .to_string()
-            .contains("at least one fact"));
+        let e = cross_modal(&[]).unwrap_err().to_string();
+        assert!(e.contains("at least one fact"), "{e}");
     }
 }

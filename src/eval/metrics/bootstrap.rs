@@ -365,10 +365,8 @@ mod tests {
     fn invalid_options_and_inputs_are_rejected() {
         let v = items(&[("a", 1.0)]);
         let bad = opts(|o| o.level = 1.0);
-        assert!(bootstrap_ci(&v, &bad)
-            .unwrap_err()
-            .to_string()
-            .contains("level"));
+        let e = bootstrap_ci(&v, &bad).unwrap_err().to_string();
+        assert!(e.contains("level"), "{e}");
         assert!(bootstrap_ci(&[], &BootstrapOptions::default()).is_err());
         assert!(bootstrap_ci(&items(&[("a", f64::NAN)]), &BootstrapOptions::default()).is_err());
     }
@@ -409,9 +407,9 @@ mod tests {
         let e = paired_test(&a, &b, &BootstrapOptions::default()).unwrap_err();
         assert!(e.to_string().contains("1/x"), "{e}");
         let dup = vec![keyed("1", "y", 0.0), keyed("1", "y", 1.0)];
-        assert!(paired_test(&dup, &dup, &BootstrapOptions::default())
+        let e = paired_test(&dup, &dup, &BootstrapOptions::default())
             .unwrap_err()
-            .to_string()
-            .contains("twice"));
+            .to_string();
+        assert!(e.contains("twice"), "{e}");
     }
 }
