@@ -156,6 +156,7 @@ pub fn generation_prompt(modality: Modality, question: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Modality::*;
 
     /// A question whose fields are SPEC's placeholder names, so rendering it reproduces the
     /// SPEC template text (the answer letter is a `char`: `B` stands for `{fs_correct_letter}`).
@@ -174,11 +175,11 @@ mod tests {
         let text = "USER:\nQuestion: {fs_question}\nA: {fs_A}\nB: {fs_B}\nC: {fs_C}\nD: {fs_D}\nCorrect Answer: {fs_correct_letter}\n";
         let letter = |t: &str| t.replace("{fs_correct_letter}", "B");
         assert_eq!(
-            classification_example(Modality::ImageTextual, &placeholder_choice()),
+            classification_example(ImageTextual, &placeholder_choice()),
             letter(image)
         );
         assert_eq!(
-            classification_example(Modality::PureText, &placeholder_choice()),
+            classification_example(PureText, &placeholder_choice()),
             letter(text)
         );
     }
@@ -196,11 +197,8 @@ mod tests {
         );
         let image = "USER: <image>\n{Q}\nA: {A}\nB: {B}\nC: {C}\nD: {D}\nJust give ONE letter representing the answer directly.\nASSISTANT:";
         let text = "USER:\n{Q}\nA: {A}\nB: {B}\nC: {C}\nD: {D}\nJust give ONE letter representing the answer directly.\nASSISTANT:";
-        assert_eq!(
-            classification_prompt(Modality::ImageTextual, &[], &q),
-            image
-        );
-        assert_eq!(classification_prompt(Modality::PureText, &[], &q), text);
+        assert_eq!(classification_prompt(ImageTextual, &[], &q), image);
+        assert_eq!(classification_prompt(PureText, &[], &q), text);
     }
 
     #[test]
@@ -238,11 +236,11 @@ ASSISTANT:";
             correct: 'C',
         };
         assert_eq!(
-            classification_prompt(Modality::ImageTextual, &[&shot], &query),
+            classification_prompt(ImageTextual, &[&shot], &query),
             expected
         );
         // Several shots are concatenated with no separator.
-        let two = classification_prompt(Modality::ImageTextual, &[&shot, &shot], &query);
+        let two = classification_prompt(ImageTextual, &[&shot, &shot], &query);
         assert_eq!(two.matches("Correct Answer: B\nUSER: <image>\n").count(), 2);
     }
 
@@ -254,21 +252,21 @@ ASSISTANT:";
         let shot = OpenQuestion::new("{q}", "{fs_ground_truth}", "Image_Textual");
         // SPEC §3.3 with {fs_q'} expanded.
         assert_eq!(
-            cloze_example(Modality::ImageTextual, &shot),
+            cloze_example(ImageTextual, &shot),
             format!("USER:<image>\n{rewritten}\nCorrect Answer: {{fs_ground_truth}}\n")
         );
         assert_eq!(
-            cloze_example(Modality::PureText, &shot),
+            cloze_example(PureText, &shot),
             format!("USER:\n{rewritten}\nCorrect Answer: {{fs_ground_truth}}\n")
         );
-        let block = cloze_example(Modality::ImageTextual, &shot);
+        let block = cloze_example(ImageTextual, &shot);
         assert_eq!(
-            cloze_prompt(Modality::ImageTextual, &[&shot], "{q}"),
+            cloze_prompt(ImageTextual, &[&shot], "{q}"),
             format!("{block}USER: <image>\n{rewritten}\nASSISTANT:")
         );
-        let block = cloze_example(Modality::PureText, &shot);
+        let block = cloze_example(PureText, &shot);
         assert_eq!(
-            cloze_prompt(Modality::PureText, &[&shot], "{q}"),
+            cloze_prompt(PureText, &[&shot], "{q}"),
             format!("{block}USER:\n{rewritten}\nASSISTANT:")
         );
     }
@@ -283,11 +281,11 @@ ASSISTANT:";
     #[test]
     fn generation_templates_match_spec() {
         assert_eq!(
-            generation_prompt(Modality::ImageTextual, "{question}"),
+            generation_prompt(ImageTextual, "{question}"),
             "USER: <image>\n{question}\nAnswer the question based on your trained knowledge in one sentence accurately in ENGLISH.\nASSISTANT: "
         );
         assert_eq!(
-            generation_prompt(Modality::PureText, "{question}"),
+            generation_prompt(PureText, "{question}"),
             "USER: {question}\nAnswer the question based on your trained knowledge in one sentence in ENGLISH.\nASSISTANT:"
         );
     }
