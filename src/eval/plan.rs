@@ -387,8 +387,11 @@ impl Builder<'_> {
             Some(d) => self.shot_images(d, Modality::ImageTextual)?,
             None => Vec::new(),
         };
+        let key = (mode, task);
         for row in rows {
             let query = self.query_image(mode, task, row)?;
+            // Generation shows no shots: `shot_images` is empty then.
+            let images = (&shot_images[..], &query);
             let skipped = |m: Modality, i: usize| {
                 draw.as_ref()
                     .is_some_and(|d| d.is_skipped(row.id.as_str(), m, i))
@@ -400,24 +403,12 @@ impl Builder<'_> {
                         let shots = d.choice_shots(m, &self.full.profiles);
                         for (i, q) in row.classification.get(m).iter().enumerate() {
                             if skipped(m, i) {
-                                self.skip(
-                                    (mode, task),
-                                    Some(m),
-                                    row,
-                                    i,
-                                    SkipReason::FewShotProfile,
-                                );
+                                self.skip(key, Some(m), row, i, SkipReason::FewShotProfile);
                                 continue;
                             }
                             let prompt = prompts::classification_prompt(m, &shots, q);
-                            self.push(
-                                (mode, task, m),
-                                row,
-                                i,
-                                prompt,
-                                (&shot_images, &query),
-                                Target::Choice(q.clone()),
-                            )?;
+                            let target = Target::Choice(q.clone());
+                            self.push((mode, task, m), row, i, prompt, images, target)?;
                         }
                     }
                 }
@@ -426,43 +417,25 @@ impl Builder<'_> {
                     for (i, q) in row.cloze.iter().enumerate() {
                         let Some(m) = q.cloze_modality() else {
                             let value = q.kind.clone();
-                            self.skip(
-                                (mode, task),
-                                None,
-                                row,
-                                i,
-                                SkipReason::UnknownType { value },
-                            );
+                            self.skip(key, None, row, i, SkipReason::UnknownType { value });
                             continue;
                         };
                         if skipped(m, i) {
-                            self.skip((mode, task), Some(m), row, i, SkipReason::FewShotProfile);
+                            self.skip(key, Some(m), row, i, SkipReason::FewShotProfile);
                             continue;
                         }
                         let shots = d.cloze_shots(m, &self.full.profiles);
                         let prompt = prompts::cloze_prompt(m, &shots, &q.question);
-                        self.push(
-                            (mode, task, m),
-                            row,
-                            i,
-                            prompt,
-                            (&shot_images, &query),
-                            Target::Open(q.clone()),
-                        )?;
+                        let target = Target::Open(q.clone());
+                        self.push((mode, task, m), row, i, prompt, images, target)?;
                     }
                 }
                 Task::Generation => {
                     for (i, q) in row.generation.iter().enumerate() {
                         let m = q.generation_modality();
                         let prompt = prompts::generation_prompt(m, &q.question);
-                        self.push(
-                            (mode, task, m),
-                            row,
-                            i,
-                            prompt,
-                            (&[], &query),
-                            Target::Open(q.clone()),
-                        )?;
+                        let target = Target::Open(q.clone());
+                        self.push((mode, task, m), row, i, prompt, images, target)?;
                     }
                 }
             }
