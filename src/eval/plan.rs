@@ -372,16 +372,11 @@ impl Builder<'_> {
         rows: &[&Profile],
         ids: &[String],
     ) -> Result<()> {
+        let (source, shot_opts) = (&self.full.profiles, self.opts.fewshot_for(task));
+        let select = || fewshot::select(mode, task, self.family, ids, source, &shot_opts);
         let draw = match task {
             Task::Generation => None,
-            _ => Some(fewshot::select(
-                mode,
-                task,
-                self.family,
-                ids,
-                &self.full.profiles,
-                &self.opts.fewshot_for(task),
-            )?),
+            _ => Some(select()?),
         };
         let shot_images = match &draw {
             Some(d) => self.shot_images(d, Modality::ImageTextual)?,

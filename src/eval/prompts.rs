@@ -53,10 +53,9 @@ fn user(modality: Modality) -> &'static str {
 /// `"USER: <image>\nQuestion: {q}\nA: ..\nB: ..\nC: ..\nD: ..\nCorrect Answer: {letter}\n"`
 /// (`"USER:\n..."` for pure text).
 pub fn classification_example(modality: Modality, shot: &Mcq) -> String {
+    let (user, question) = (user(modality), question_with_options(shot));
     format!(
-        "{}Question: {}\nCorrect Answer: {}\n",
-        user(modality),
-        question_with_options(shot),
+        "{user}Question: {question}\nCorrect Answer: {}\n",
         shot.correct
     )
 }
@@ -109,11 +108,8 @@ pub fn cloze_example(modality: Modality, shot: &OpenQuestion) -> String {
         Modality::ImageTextual => "USER:<image>\n",
         Modality::PureText => "USER:\n",
     };
-    format!(
-        "{user}{}\nCorrect Answer: {}\n",
-        cloze_question(&shot.question),
-        shot.ground_truth
-    )
+    let question = cloze_question(&shot.question);
+    format!("{user}{question}\nCorrect Answer: {}\n", shot.ground_truth)
 }
 
 /// A full cloze prompt: examples of the query's modality, then
@@ -127,11 +123,8 @@ pub fn cloze_example(modality: Modality, shot: &OpenQuestion) -> String {
 /// ```
 pub fn cloze_prompt(modality: Modality, shots: &[&OpenQuestion], question: &str) -> String {
     let shots: String = shots.iter().map(|s| cloze_example(modality, s)).collect();
-    format!(
-        "{shots}{}{}\nASSISTANT:",
-        user(modality),
-        cloze_question(question)
-    )
+    let (user, question) = (user(modality), cloze_question(question));
+    format!("{shots}{user}{question}\nASSISTANT:")
 }
 
 /// The zero-shot generation prompt.

@@ -52,19 +52,13 @@ pub fn py_float_repr(x: f64) -> String {
             format!(".{rest}")
         };
         let e = decpt - 1;
-        format!(
-            "{first}{frac}e{}{:02}",
-            if e < 0 { '-' } else { '+' },
-            e.abs()
-        )
+        let e_sign = if e < 0 { '-' } else { '+' };
+        format!("{first}{frac}e{e_sign}{:02}", e.abs())
     } else if decpt <= 0 {
         format!("0.{}{digits}", "0".repeat((-decpt) as usize))
     } else if decpt < n {
-        format!(
-            "{}.{}",
-            &digits[..decpt as usize],
-            &digits[decpt as usize..]
-        )
+        let (int, frac) = digits.split_at(decpt as usize);
+        format!("{int}.{frac}")
     } else {
         format!("{digits}{}.0", "0".repeat((decpt - n) as usize))
     };

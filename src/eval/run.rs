@@ -82,13 +82,7 @@ pub(crate) fn shared_prefix(
         .unwrap_or(0)
         .saturating_sub(1);
     for (ids, _) in &rows[1..] {
-        p = p.min(
-            first
-                .iter()
-                .zip(ids.iter())
-                .take_while(|(a, b)| a == b)
-                .count(),
-        );
+        p = p.min(first.iter().zip(*ids).take_while(|(a, b)| a == b).count());
     }
     let mut seen = 0usize;
     let mut start = 0usize;
@@ -165,11 +159,8 @@ impl Pixels<'_> {
             let rgb = portrait.decode()?;
             let data = self.model.processor.preprocess(&rgb)?;
             let (w, h) = self.model.processor.output_size(rgb.width(), rgb.height());
-            let t = Tensor::from_vec(
-                data,
-                (1, 3, h as usize, w as usize),
-                self.model.llava.device(),
-            )?;
+            let shape = (1, 3, h as usize, w as usize);
+            let t = Tensor::from_vec(data, shape, self.model.llava.device())?;
             self.memo.insert(r.sha256.clone(), t.clone());
             ts.push(t);
         }
