@@ -140,20 +140,11 @@ impl Methods {
 
     /// Paired differences of every other run against `baseline` (each cell both evaluated).
     pub fn paired(&self, baseline: &str) -> Result<Vec<Paired>> {
-        let base = self.get(baseline).ok_or_else(|| {
-            Error::param(
-                "--baseline",
-                baseline,
-                format!(
-                    "no run of that name; the runs are {}",
-                    self.reports
-                        .iter()
-                        .map(|(n, _)| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
+        let names: Vec<&str> = self.reports.iter().map(|(n, _)| n.as_str()).collect();
+        let unknown = format!("no run of that name; the runs are {}", names.join(", "));
+        let base = self
+            .get(baseline)
+            .ok_or_else(|| Error::param("--baseline", baseline, unknown))?;
         let mut out = Vec::new();
         for (name, r) in &self.reports {
             if name == baseline {
