@@ -65,10 +65,8 @@ pub fn compare(a: &Report, b: &Report) -> Result<Comparison> {
         ..a.manifest.options.bootstrap
     };
     let mut rows = Vec::new();
-    for set in EvalMode::ALL {
-        if !(a.manifest.sets.contains(&set) && b.manifest.sets.contains(&set)) {
-            continue;
-        }
+    let both = |s: &EvalMode| a.manifest.sets.contains(s) && b.manifest.sets.contains(s);
+    for set in EvalMode::ALL.into_iter().filter(both) {
         for task in [Task::Classification, Task::Cloze, Task::Generation] {
             for m in Modality::ALL {
                 let (ka, kb) = (keyed(a, set, task, m), keyed(b, set, task, m));
