@@ -170,13 +170,8 @@ pub struct FewShotDraw {
 impl FewShotDraw {
     /// The shots of one modality that go into prompts.
     pub fn prompt_shots(&self, modality: Modality) -> Vec<&ShotRef> {
-        if !self.in_prompt {
-            return Vec::new();
-        }
-        self.shots
-            .iter()
-            .filter(|s| s.modality == modality)
-            .collect()
+        let shown = |s: &&ShotRef| self.in_prompt && s.modality == modality;
+        self.shots.iter().filter(shown).collect()
     }
 
     /// Whether evaluation skips question `index` of `modality` for `profile`.
@@ -263,37 +258,31 @@ fn stream(seed: u64, mode: EvalMode, task: Task) -> ChaCha8Rng {
 
 /// All shots of the sampled profiles, in source row order, for `task`.
 fn collect_shots(task: Task, sampled: &[String], source: &[Profile]) -> Vec<ShotRef> {
-    let mut shots = Vec::new();
-    for p in source
+    let profiles = source
         .iter()
-        .filter(|p| sampled.iter().any(|id| id == p.id.as_str()))
-    {
+        .filter(|p| sampled.iter().any(|id| id == p.id.as_str()));
+    let shots_of = |p: &Profile| -> Vec<(Modality, usize)> {
         match task {
-            Task::Classification => {
-                for m in Modality::ALL {
-                    shots.extend((0..p.classification.get(m).len()).map(|index| ShotRef {
-                        profile: p.id.to_string(),
-                        modality: m,
-                        index,
-                    }));
-                }
-            }
-            Task::Cloze => {
-                for (index, q) in p.cloze.iter().enumerate() {
-                    // Types other than the two are neither shown nor skipped.
-                    if let Some(modality) = q.cloze_modality() {
-                        shots.push(ShotRef {
-                            profile: p.id.to_string(),
-                            modality,
-                            index,
-                        });
-                    }
-                }
-            }
-            Task::Generation => {}
+            Task::Classification => Modality::ALL
+                .into_iter()
+                .flat_map(|m| (0..p.classification.get(m).len()).map(move |i| (m, i)))
+                .collect(),
+            // Types other than the two are neither shown nor skipped.
+            Task::Cloze => (p.cloze.iter().enumerate())
+                .filter_map(|(i, q)| Some((q.cloze_modality()?, i)))
+                .collect(),
+            Task::Generation => Vec::new(),
         }
-    }
-    shots
+    };
+    profiles
+        .flat_map(|p| {
+            shots_of(p).into_iter().map(|(modality, index)| ShotRef {
+                profile: p.id.to_string(),
+                modality,
+                index,
+            })
+        })
+        .collect()
 }
 
 /// Draws the few-shot profiles of one `(mode, task)` and lists their shots.
@@ -386,21 +375,19 @@ mod tests {
     }
 
     fn profile(id: &str) -> Profile {
+        let q = |s: &str| choice(&format!("{id} {s}"));
+        let m = |t: &str, s: &str| open(t, &format!("{id} {s}"));
         Profile {
             id: id.into(),
             classification: crate::bench::Classification {
-                image_textual: vec![choice(&format!("{id} i0")), choice(&format!("{id} i1"))],
-                pure_text: vec![
-                    choice(&format!("{id} t0")),
-                    choice(&format!("{id} t1")),
-                    choice(&format!("{id} t2")),
-                ],
+                image_textual: vec![q("i0"), q("i1")],
+                pure_text: vec![q("t0"), q("t1"), q("t2")],
             },
             cloze: vec![
-                open("Image_Textual", &format!("{id} m0")),
-                open("Pure_Text", &format!("{id} m1")),
-                open("Other", &format!("{id} m2")),
-                open("Image_Textual", &format!("{id} m3")),
+                m("Image_Textual", "m0"),
+                m("Pure_Text", "m1"),
+                m("Other", "m2"),
+                m("Image_Textual", "m3"),
             ],
             ..Default::default()
         }
