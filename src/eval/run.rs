@@ -53,14 +53,8 @@ fn logprobs_at(row: &[f32], ids: &[u32; 4]) -> [f64; 4] {
             .sum::<f64>()
             .ln();
     ids.map(|i| {
-        let v = row
-            .get(i as usize)
-            .map_or(f64::NEG_INFINITY, |&x| x as f64 - lse);
-        if v.is_finite() {
-            v
-        } else {
-            -1e300
-        }
+        let v = row.get(i as usize).map(|&x| x as f64 - lse);
+        v.filter(|v| v.is_finite()).unwrap_or(-1e300)
     })
 }
 
@@ -488,18 +482,16 @@ impl Evaluate {
             .filter(|&&t| t == tok.image_token_id())
             .count()
             / tok.image_seq_len().max(1);
-        let prefix = if p >= 2 {
+        let prefix = (p >= 2).then(|| -> Result<_> {
             let pv = pixels.get(&first.images[..n_prefix_images])?;
-            Some(
-                model
-                    .llava
-                    .prefix_cache(&prepared[todo[0]].ids[..p], pv.as_ref())?,
-            )
-        } else {
-            None
+            let ids = &prepared[todo[0]].ids[..p];
+            model.llava.prefix_cache(ids, pv.as_ref())
+        });
+        let prefix = prefix.transpose()?;
+        let (cut, skip_images) = match prefix {
+            Some(_) => (p, n_prefix_images),
+            None => (0, 0),
         };
-        let cut = if prefix.is_some() { p } else { 0 };
-        let skip_images = if prefix.is_some() { n_prefix_images } else { 0 };
         let want_ll = first.task == Task::Classification;
         let mut rest = todo;
         while !rest.is_empty() {
@@ -524,10 +516,9 @@ impl Evaluate {
                 .iter()
                 .map(|&i| prepared[i].ids[cut..].to_vec())
                 .collect();
-            let mut imgs = Vec::new();
-            for &i in batch {
-                imgs.extend_from_slice(&plan.questions[i].images[skip_images..]);
-            }
+            let imgs: Vec<_> = (batch.iter())
+                .flat_map(|&i| plan.questions[i].images[skip_images..].iter().cloned())
+                .collect();
             let pv = pixels.get(&imgs)?;
             let out = match &prefix {
                 Some(pc) => model
