@@ -305,10 +305,8 @@ impl Builder<'_> {
                 .image(&set, id, column, index, &row.images[index])
                 .map(Some);
         }
-        match row.portrait() {
-            Some(p) => self.hashes.image(&set, id, "image", 0, p).map(Some),
-            None => Ok(None),
-        }
+        let portrait = row.portrait();
+        (portrait.map(|p| self.hashes.image(&set, id, "image", 0, p))).transpose()
     }
 
     fn push(
@@ -374,10 +372,7 @@ impl Builder<'_> {
     ) -> Result<()> {
         let (source, shot_opts) = (&self.full.profiles, self.opts.fewshot_for(task));
         let select = || fewshot::select(mode, task, self.family, ids, source, &shot_opts);
-        let draw = match task {
-            Task::Generation => None,
-            _ => Some(select()?),
-        };
+        let draw = (task != Task::Generation).then(select).transpose()?;
         let shot_images = match &draw {
             Some(d) => self.shot_images(d, Modality::ImageTextual)?,
             None => Vec::new(),
