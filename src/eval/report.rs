@@ -245,14 +245,13 @@ pub struct Report {
 }
 
 fn cell_ci(qs: &[&QuestionResult], opts: &BootstrapOptions) -> Result<Option<ConfidenceInterval>> {
-    if qs.is_empty() {
-        return Ok(None);
-    }
     let items: Vec<ProfileScore> = qs
         .iter()
         .map(|q| ProfileScore::new(q.profile.clone(), q.score))
         .collect();
-    bootstrap_ci(&items, opts).map(Some)
+    (!items.is_empty())
+        .then(|| bootstrap_ci(&items, opts))
+        .transpose()
 }
 
 fn percent(hits: usize, n: usize) -> f64 {
@@ -290,15 +289,8 @@ impl Report {
                     let hits = count(|q| q.correct == Some(true));
                     let (is_gen, is_cls) = (task == Task::Generation, task == Task::Classification);
                     let col = |f: fn(&TextScores) -> f64| {
-                        let v: Vec<f64> = qs
-                            .iter()
-                            .filter_map(|q| q.text_scores.as_ref().map(f))
-                            .collect();
-                        if is_gen {
-                            mean(&v)
-                        } else {
-                            None
-                        }
+                        let v = qs.iter().filter_map(|q| q.text_scores.as_ref().map(f));
+                        is_gen.then(|| mean(&v.collect::<Vec<_>>())).flatten()
                     };
                     summary.push(CellSummary {
                         set,
