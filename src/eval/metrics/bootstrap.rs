@@ -279,17 +279,14 @@ pub fn paired_test(
     // A tiny tolerance keeps exact ties (e.g. the identity permutation) counted despite
     // rounding in the sums.
     let tol = 1e-12 * (1.0 + observed.abs());
-    let mut extreme = 0usize;
-    for _ in 0..opts.resamples {
-        let stat: f64 = cl
-            .iter()
-            .map(|c| if rng.gen::<bool>() { c.0 } else { -c.0 })
-            .sum::<f64>()
-            / n;
-        if stat.abs() >= observed.abs() - tol {
-            extreme += 1;
-        }
-    }
+    let extreme = (0..opts.resamples)
+        .filter(|_| {
+            let flipped = cl
+                .iter()
+                .map(|c| if rng.gen::<bool>() { c.0 } else { -c.0 });
+            (flipped.sum::<f64>() / n).abs() >= observed.abs() - tol
+        })
+        .count();
     let p_value = (1 + extreme) as f64 / (1 + opts.resamples) as f64;
     Ok(PairedComparison {
         mean_difference: observed,
