@@ -5,7 +5,7 @@
 
 use crate::display::Table;
 use crate::eval::fewshot::ShotPool;
-use crate::eval::items::Task;
+use crate::eval::report::task_key;
 use crate::eval::{Evaluate, Methods, Report};
 
 /// The serde name of a unit enum value (`"Disjoint"`, `"NewTokens"`), as the manifest spells it.
@@ -23,37 +23,26 @@ fn shots(o: &Evaluate) -> String {
     if o.shot_pool == ShotPool::ZeroShot {
         return "0".into();
     }
-    let mut parts: Vec<String> = Vec::new();
-    if let Some(n) = o.shots {
-        parts.push(n.to_string());
-    }
-    for (task, n) in &o.task_shots {
-        let name = match task {
-            Task::Classification => "classification",
-            Task::Cloze => "cloze",
-            Task::Generation => "generation",
-        };
-        parts.push(format!("{name}={n}"));
-    }
-    if parts.is_empty() {
-        "reference".into()
-    } else {
-        parts.join(", ")
-    }
+    let mut parts: Vec<String> = o.shots.iter().map(usize::to_string).collect();
+    parts.extend(
+        o.task_shots
+            .iter()
+            .map(|(t, n)| format!("{}={n}", task_key(*t))),
+    );
+    join_or(parts, "reference")
 }
 
 /// The samples of retain / celebrity profiles (`retain=20`), or `whole`.
 fn samples(o: &Evaluate) -> String {
-    let mut parts: Vec<String> = o
-        .samples
-        .iter()
-        .map(|(set, n)| format!("{set}={n}"))
-        .collect();
-    if let Some(n) = o.max_profiles {
-        parts.push(format!("first {n}"));
-    }
+    let mut parts: Vec<String> = o.samples.iter().map(|(s, n)| format!("{s}={n}")).collect();
+    parts.extend(o.max_profiles.map(|n| format!("first {n}")));
+    join_or(parts, "whole")
+}
+
+/// `parts` joined with `", "`, or `empty` when there are none.
+fn join_or(parts: Vec<String>, empty: &str) -> String {
     if parts.is_empty() {
-        "whole".into()
+        empty.into()
     } else {
         parts.join(", ")
     }

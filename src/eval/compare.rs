@@ -65,10 +65,8 @@ pub fn compare(a: &Report, b: &Report) -> Result<Comparison> {
         ..a.manifest.options.bootstrap
     };
     let mut rows = Vec::new();
-    for set in EvalMode::ALL {
-        if !(a.manifest.sets.contains(&set) && b.manifest.sets.contains(&set)) {
-            continue;
-        }
+    let both = |s: &EvalMode| a.manifest.sets.contains(s) && b.manifest.sets.contains(s);
+    for set in EvalMode::ALL.into_iter().filter(both) {
         for task in [Task::Classification, Task::Cloze, Task::Generation] {
             for m in Modality::ALL {
                 let (ka, kb) = (keyed(a, set, task, m), keyed(b, set, task, m));
@@ -104,7 +102,7 @@ impl Report {
 }
 
 impl Comparison {
-    fn table(&self) -> Table {
+    fn tables(&self) -> Vec<Table> {
         let mut t = Table::new(
             "paired comparison B - A (accuracy %, ROUGE-L F; 95% CI over profiles)",
             [
@@ -124,22 +122,8 @@ impl Comparison {
                 format!("{:.4}", r.p_value),
             ]);
         }
-        t
-    }
-
-    /// An HTML table.
-    pub fn to_html(&self) -> String {
-        self.table().to_html()
-    }
-
-    /// Rich display in evcxr notebooks.
-    pub fn evcxr_display(&self) {
-        crate::display::print_evcxr("text/html", &self.to_html());
+        vec![t]
     }
 }
 
-impl std::fmt::Display for Comparison {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.table().fmt(f)
-    }
-}
+table_views!(Comparison, "An HTML table.");

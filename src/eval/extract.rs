@@ -94,10 +94,7 @@ impl ChoiceOutcome {
 pub fn score_choice(text: &str, correct_answer: &str, mode: Extraction) -> ChoiceOutcome {
     let response = choice_response(text, mode);
     let predicted = parse_choice(response);
-    let correct = predicted.is_some_and(|p| {
-        let mut buf = [0u8; 4];
-        p.encode_utf8(&mut buf) == correct_answer
-    });
+    let correct = predicted.is_some_and(|p| p.encode_utf8(&mut [0u8; 4]) == correct_answer);
     ChoiceOutcome {
         response: response.to_string(),
         predicted,
@@ -141,6 +138,7 @@ pub fn cloze_correct(ground_truth: &str, response: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Extraction::*;
 
     #[test]
     fn split_takes_the_piece_between_the_first_two_separators() {
@@ -154,22 +152,22 @@ mod tests {
     fn classification_uses_the_first_assistant_marker() {
         // A question containing "ASSISTANT:" breaks the reference (SPEC Q7) ...
         let text = "ER:\nWho is the ASSISTANT: of Ms X?\nA: a\nJust give ONE letter.\nASSISTANT: A";
-        let o = score_choice(text, "A", Extraction::Reference);
+        let o = score_choice(text, "A", Reference);
         assert_eq!(o.response, "of Ms X?\nA: a\nJust give ONE letter.");
         assert_eq!(o.predicted, None);
         // ... but not the corrected mode, which sees only the continuation.
-        assert!(score_choice(" A", "A", Extraction::NewTokens).correct);
+        assert!(score_choice(" A", "A", NewTokens).correct);
     }
 
     #[test]
     fn no_marker_falls_back_to_the_whole_text() {
-        assert_eq!(choice_response("  D\n", Extraction::Reference), "D");
-        assert!(score_choice("d", "D", Extraction::Reference).correct);
+        assert_eq!(choice_response("  D\n", Reference), "D");
+        assert!(score_choice("d", "D", Reference).correct);
     }
 
     #[test]
     fn format_failures_are_flagged_apart_from_wrong_answers() {
-        let wrong = score_choice("ASSISTANT: B", "C", Extraction::Reference);
+        let wrong = score_choice("ASSISTANT: B", "C", Reference);
         assert!(!wrong.correct && !wrong.format_failure());
         for reply in [
             "ASSISTANT:",
@@ -178,7 +176,7 @@ mod tests {
             "ASSISTANT: E",
             "ASSISTANT: ß",
         ] {
-            let o = score_choice(reply, "C", Extraction::Reference);
+            let o = score_choice(reply, "C", Reference);
             assert!(!o.correct && o.format_failure(), "{reply:?}");
         }
     }
@@ -186,33 +184,27 @@ mod tests {
     #[test]
     fn strip_uses_python_whitespace() {
         assert_eq!(
-            score_choice("ASSISTANT:\u{1f}\u{a0}b", "B", Extraction::Reference).predicted,
+            score_choice("ASSISTANT:\u{1f}\u{a0}b", "B", Reference).predicted,
             Some('B')
         );
         assert_eq!(
-            score_choice("ASSISTANT:\u{200b}b", "B", Extraction::Reference).predicted,
+            score_choice("ASSISTANT:\u{200b}b", "B", Reference).predicted,
             None
         );
     }
 
     #[test]
     fn malformed_correct_answers_never_match() {
-        assert!(!score_choice("ASSISTANT: B", "b", Extraction::Reference).correct);
-        assert!(!score_choice("ASSISTANT: B", "B.", Extraction::Reference).correct);
+        assert!(!score_choice("ASSISTANT: B", "b", Reference).correct);
+        assert!(!score_choice("ASSISTANT: B", "B.", Reference).correct);
     }
 
     #[test]
     fn open_response_prefers_assistant_over_answer() {
         let text = "ER:\nQ\nCorrect Answer: 1970\nUSER: q\nASSISTANT: Tartu\nASSISTANT: x";
-        assert_eq!(open_response(text, Extraction::Reference), "Tartu");
-        assert_eq!(
-            open_response("x Answer: a Answer: b", Extraction::Reference),
-            "a"
-        );
-        assert_eq!(
-            open_response(" Answer: a ", Extraction::NewTokens),
-            "Answer: a"
-        );
+        assert_eq!(open_response(text, Reference), "Tartu");
+        assert_eq!(open_response("x Answer: a Answer: b", Reference), "a");
+        assert_eq!(open_response(" Answer: a ", NewTokens), "Answer: a");
     }
 
     #[test]

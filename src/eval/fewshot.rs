@@ -67,20 +67,14 @@ impl ModelFamily {
             });
         }
         let config: serde_json::Value = crate::io::read_json(&file)?;
-        let shown = file.display().to_string();
-        let model_type = config
-            .get("model_type")
-            .and_then(|v| v.as_str())
-            .ok_or_else(|| Error::Config {
-                file: shown.clone(),
-                field: "model_type".into(),
-                reason: "missing or not a string".into(),
-            })?;
-        ModelFamily::from_model_type(model_type).ok_or_else(|| Error::Config {
-            file: shown,
+        let bad = |reason: String| Error::Config {
+            file: file.display().to_string(),
             field: "model_type".into(),
-            reason: format!("`{model_type}` is not supported\nhint: the benchmark evaluates `llava` or `idefics2` checkpoints"),
-        })
+            reason,
+        };
+        let model_type = config.get("model_type").and_then(|v| v.as_str());
+        let model_type = model_type.ok_or_else(|| bad("missing or not a string".into()))?;
+        ModelFamily::from_model_type(model_type).ok_or_else(|| bad(format!("`{model_type}` is not supported\nhint: the benchmark evaluates `llava` or `idefics2` checkpoints")))
     }
 
     /// Number of few-shot profile IDs the reference draws (`eval.py` at `0e3098e`):
@@ -114,8 +108,8 @@ pub enum ShotPool {
     ZeroShot,
 }
 
-/// Options of the few-shot procedure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// Options of the few-shot procedure (default: the reference pool and counts, seed 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct FewShotOptions {
     /// Where shots come from.
     pub pool: ShotPool,
@@ -123,16 +117,6 @@ pub struct FewShotOptions {
     pub k: Option<usize>,
     /// Base seed; each `(mode, task)` derives its own stream from it.
     pub seed: u64,
-}
-
-impl Default for FewShotOptions {
-    fn default() -> Self {
-        FewShotOptions {
-            pool: ShotPool::Evaluated,
-            k: None,
-            seed: 0,
-        }
-    }
 }
 
 impl FewShotOptions {
@@ -186,13 +170,8 @@ pub struct FewShotDraw {
 impl FewShotDraw {
     /// The shots of one modality that go into prompts.
     pub fn prompt_shots(&self, modality: Modality) -> Vec<&ShotRef> {
-        if !self.in_prompt {
-            return Vec::new();
-        }
-        self.shots
-            .iter()
-            .filter(|s| s.modality == modality)
-            .collect()
+        let shown = |s: &&ShotRef| self.in_prompt && s.modality == modality;
+        self.shots.iter().filter(shown).collect()
     }
 
     /// Whether evaluation skips question `index` of `modality` for `profile`.
@@ -279,37 +258,31 @@ fn stream(seed: u64, mode: EvalMode, task: Task) -> ChaCha8Rng {
 
 /// All shots of the sampled profiles, in source row order, for `task`.
 fn collect_shots(task: Task, sampled: &[String], source: &[Profile]) -> Vec<ShotRef> {
-    let mut shots = Vec::new();
-    for p in source
+    let profiles = source
         .iter()
-        .filter(|p| sampled.iter().any(|id| id == p.id.as_str()))
-    {
+        .filter(|p| sampled.iter().any(|id| id == p.id.as_str()));
+    let shots_of = |p: &Profile| -> Vec<(Modality, usize)> {
         match task {
-            Task::Classification => {
-                for m in Modality::ALL {
-                    shots.extend((0..p.classification.get(m).len()).map(|index| ShotRef {
-                        profile: p.id.to_string(),
-                        modality: m,
-                        index,
-                    }));
-                }
-            }
-            Task::Cloze => {
-                for (index, q) in p.cloze.iter().enumerate() {
-                    // Types other than the two are neither shown nor skipped.
-                    if let Some(modality) = q.cloze_modality() {
-                        shots.push(ShotRef {
-                            profile: p.id.to_string(),
-                            modality,
-                            index,
-                        });
-                    }
-                }
-            }
-            Task::Generation => {}
+            Task::Classification => Modality::ALL
+                .into_iter()
+                .flat_map(|m| (0..p.classification.get(m).len()).map(move |i| (m, i)))
+                .collect(),
+            // Types other than the two are neither shown nor skipped.
+            Task::Cloze => (p.cloze.iter().enumerate())
+                .filter_map(|(i, q)| Some((q.cloze_modality()?, i)))
+                .collect(),
+            Task::Generation => Vec::new(),
         }
-    }
-    shots
+    };
+    profiles
+        .flat_map(|p| {
+            shots_of(p).into_iter().map(|(modality, index)| ShotRef {
+                profile: p.id.to_string(),
+                modality,
+                index,
+            })
+        })
+        .collect()
 }
 
 /// Draws the few-shot profiles of one `(mode, task)` and lists their shots.
@@ -328,23 +301,20 @@ pub fn select(
         (ShotPool::ZeroShot, _) | (_, Task::Generation) => 0,
         _ => opts.k.unwrap_or_else(|| family.reference_k(task)),
     };
-    let mut seen = HashSet::new();
-    let unique_eval: Vec<&String> = eval_ids
-        .iter()
-        .filter(|id| seen.insert(id.as_str()))
-        .collect();
-    let pool: Vec<&String> = match opts.pool {
-        ShotPool::Evaluated => unique_eval,
+    // Each candidate ID once, in first-occurrence order.
+    let candidates: Vec<&String> = match opts.pool {
+        ShotPool::Evaluated => eval_ids.iter().collect(),
         ShotPool::Disjoint => {
-            let mut seen_src = HashSet::new();
-            source
-                .iter()
-                .map(|p| &p.id.0)
-                .filter(|id| !eval_ids.contains(id) && seen_src.insert(id.as_str()))
-                .collect()
+            let outside = source.iter().map(|p| &p.id.0);
+            outside.filter(|id| !eval_ids.contains(id)).collect()
         }
         ShotPool::ZeroShot => Vec::new(),
     };
+    let mut seen = HashSet::new();
+    let pool: Vec<&String> = candidates
+        .into_iter()
+        .filter(|id| seen.insert(id.as_str()))
+        .collect();
     let k = requested_k.min(pool.len());
     if requested_k > 0 && k == 0 && opts.pool == ShotPool::Disjoint {
         return Err(Error::param(
@@ -386,8 +356,11 @@ pub fn select(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    use crate::bench::Classification;
+    use EvalMode::*;
+    use FewShotOptions as Opts;
+    use Modality::*;
+    use ModelFamily::*;
+    use Task::*;
 
     fn choice(q: &str) -> Mcq {
         Mcq {
@@ -402,21 +375,19 @@ mod tests {
     }
 
     fn profile(id: &str) -> Profile {
+        let q = |s: &str| choice(&format!("{id} {s}"));
+        let m = |t: &str, s: &str| open(t, &format!("{id} {s}"));
         Profile {
             id: id.into(),
-            classification: Classification {
-                image_textual: vec![choice(&format!("{id} i0")), choice(&format!("{id} i1"))],
-                pure_text: vec![
-                    choice(&format!("{id} t0")),
-                    choice(&format!("{id} t1")),
-                    choice(&format!("{id} t2")),
-                ],
+            classification: crate::bench::Classification {
+                image_textual: vec![q("i0"), q("i1")],
+                pure_text: vec![q("t0"), q("t1"), q("t2")],
             },
             cloze: vec![
-                open("Image_Textual", &format!("{id} m0")),
-                open("Pure_Text", &format!("{id} m1")),
-                open("Other", &format!("{id} m2")),
-                open("Image_Textual", &format!("{id} m3")),
+                m("Image_Textual", "m0"),
+                m("Pure_Text", "m1"),
+                m("Other", "m2"),
+                m("Image_Textual", "m3"),
             ],
             ..Default::default()
         }
@@ -424,6 +395,17 @@ mod tests {
 
     fn full() -> Vec<Profile> {
         (1..=10).map(|i| profile(&format!("{i:03}"))).collect()
+    }
+
+    /// [`select`] with [`full`] as the few-shot source.
+    fn sel(
+        mode: EvalMode,
+        task: Task,
+        family: ModelFamily,
+        eval: &[String],
+        opts: &FewShotOptions,
+    ) -> FewShotDraw {
+        select(mode, task, family, eval, &full(), opts).unwrap()
     }
 
     fn ids(v: &[&str]) -> Vec<String> {
@@ -434,45 +416,29 @@ mod tests {
     fn reference_classification_uses_all_questions_of_one_evaluated_profile() {
         let src = full();
         let eval = ids(&["003", "005", "007"]);
-        let d = select(
-            EvalMode::Forget,
-            Task::Classification,
-            ModelFamily::Llava,
-            &eval,
-            &src,
-            &FewShotOptions::reference(1),
-        )
-        .unwrap();
+        let d = sel(Forget, Classification, Llava, &eval, &Opts::reference(1));
         assert_eq!(d.k, 1);
         let id = d.sampled_ids[0].clone();
         assert!(eval.contains(&id));
         assert_eq!(d.shots.len(), 5);
-        assert_eq!(d.choice_shots(Modality::ImageTextual, &src).len(), 2);
+        assert_eq!(d.choice_shots(ImageTextual, &src).len(), 2);
         assert_eq!(
-            d.choice_shots(Modality::PureText, &src)[2].question,
+            d.choice_shots(PureText, &src)[2].question,
             format!("{id} t2")
         );
         for i in 0..3 {
-            assert!(d.is_skipped(&id, Modality::PureText, i));
+            assert!(d.is_skipped(&id, PureText, i));
         }
-        assert!(!d.is_skipped(&id, Modality::PureText, 3));
+        assert!(!d.is_skipped(&id, PureText, 3));
         let other = eval.iter().find(|x| **x != id).unwrap();
-        assert!(!d.is_skipped(other, Modality::PureText, 0));
+        assert!(!d.is_skipped(other, PureText, 0));
     }
 
     #[test]
     fn reference_cloze_draws_two_ids_for_llava_and_indexes_the_whole_mask_list() {
         let src = full();
         let eval = ids(&["002", "004", "006", "008"]);
-        let d = select(
-            EvalMode::RetainShared,
-            Task::Cloze,
-            ModelFamily::Llava,
-            &eval,
-            &src,
-            &FewShotOptions::reference(3),
-        )
-        .unwrap();
+        let d = sel(RetainShared, Cloze, Llava, &eval, &Opts::reference(3));
         assert_eq!(d.sampled_ids.len(), 2);
         // Shots follow source row order, not draw order.
         let mut sorted = d.sampled_ids.clone();
@@ -480,23 +446,15 @@ mod tests {
         let first = &d.shots[0].profile;
         assert_eq!(first, &sorted[0]);
         let img: Vec<usize> = d
-            .prompt_shots(Modality::ImageTextual)
+            .prompt_shots(ImageTextual)
             .iter()
             .map(|s| s.index)
             .collect();
         assert_eq!(img, vec![0, 3, 0, 3]);
-        assert!(d.is_skipped(first, Modality::ImageTextual, 3));
-        assert!(!d.is_skipped(first, Modality::PureText, 2)); // "Other" type: never a shot
-        assert_eq!(d.cloze_shots(Modality::PureText, &src).len(), 2);
-        let d1 = select(
-            EvalMode::RetainShared,
-            Task::Cloze,
-            ModelFamily::Idefics2,
-            &eval,
-            &src,
-            &FewShotOptions::reference(3),
-        )
-        .unwrap();
+        assert!(d.is_skipped(first, ImageTextual, 3));
+        assert!(!d.is_skipped(first, PureText, 2)); // "Other" type: never a shot
+        assert_eq!(d.cloze_shots(PureText, &src).len(), 2);
+        let d1 = sel(RetainShared, Cloze, Idefics2, &eval, &Opts::reference(3));
         assert_eq!(d1.k, 1);
     }
 
@@ -504,71 +462,33 @@ mod tests {
     fn draws_depend_on_seed_mode_and_task_not_on_call_order() {
         let src = full();
         let eval: Vec<String> = src.iter().map(|p| p.id.to_string()).collect();
-        let draw = |mode, task, seed| {
-            select(
-                mode,
-                task,
-                ModelFamily::Llava,
-                &eval,
-                &src,
-                &FewShotOptions::reference(seed),
-            )
-            .unwrap()
-            .sampled_ids
-        };
-        let a = draw(EvalMode::Forget, Task::Cloze, 11);
-        let _ = draw(EvalMode::Test, Task::Classification, 11);
-        assert_eq!(draw(EvalMode::Forget, Task::Cloze, 11), a);
+        let draw =
+            |mode, task, seed| sel(mode, task, Llava, &eval, &Opts::reference(seed)).sampled_ids;
+        let a = draw(Forget, Cloze, 11);
+        let _ = draw(Test, Classification, 11);
+        assert_eq!(draw(Forget, Cloze, 11), a);
         // Over several seeds, different (mode, task) streams and seeds give different draws.
-        let seeds: Vec<_> = (0..8)
-            .map(|s| draw(EvalMode::Forget, Task::Cloze, s))
-            .collect();
+        let seeds: Vec<_> = (0..8).map(|s| draw(Forget, Cloze, s)).collect();
         assert!(seeds.iter().any(|x| *x != seeds[0]));
-        let modes: Vec<_> = (0..8)
-            .map(|s| draw(EvalMode::Test, Task::Cloze, s))
-            .collect();
+        let modes: Vec<_> = (0..8).map(|s| draw(Test, Cloze, s)).collect();
         assert_ne!(seeds, modes);
     }
 
     #[test]
     fn celebrity_rules() {
-        let src = full();
         let celebs = ids(&["celeb_01", "celeb_02", "celeb_03"]);
-        let c = select(
-            EvalMode::RetainCelebrity,
-            Task::Cloze,
-            ModelFamily::Llava,
-            &celebs,
-            &src,
-            &FewShotOptions::reference(0),
-        )
-        .unwrap();
+        let r0 = Opts::reference(0);
+        let c = sel(RetainCelebrity, Cloze, Llava, &celebs, &r0);
         assert_eq!(c.sampled_ids.len(), 2);
         assert_eq!(c.missing_ids, c.sampled_ids);
         assert!(c.shots.is_empty() && c.in_prompt);
-        let k = select(
-            EvalMode::RetainCelebrity,
-            Task::Classification,
-            ModelFamily::Llava,
-            &celebs,
-            &src,
-            &FewShotOptions::reference(0),
-        )
-        .unwrap();
+        let k = sel(RetainCelebrity, Classification, Llava, &celebs, &r0);
         assert!(!k.in_prompt);
         // Colliding IDs: looked up in Full_Set, skipped by index, but never shown.
         let colliding = ids(&["004"]);
-        let k = select(
-            EvalMode::RetainCelebrity,
-            Task::Classification,
-            ModelFamily::Llava,
-            &colliding,
-            &src,
-            &FewShotOptions::reference(0),
-        )
-        .unwrap();
-        assert!(k.prompt_shots(Modality::ImageTextual).is_empty());
-        assert!(k.is_skipped("004", Modality::ImageTextual, 0));
+        let k = sel(RetainCelebrity, Classification, Llava, &colliding, &r0);
+        assert!(k.prompt_shots(ImageTextual).is_empty());
+        assert!(k.is_skipped("004", ImageTextual, 0));
     }
 
     #[test]
@@ -580,90 +500,40 @@ mod tests {
             k: Some(2),
             seed: 5,
         };
-        let d = select(
-            EvalMode::Forget,
-            Task::Classification,
-            ModelFamily::Llava,
-            &eval,
-            &src,
-            &opts,
-        )
-        .unwrap();
+        let d = sel(Forget, Classification, Llava, &eval, &opts);
         let mut got = d.sampled_ids.clone();
         got.sort();
         assert_eq!(got, ids(&["009", "010"]));
-        assert!(!d.is_skipped("009", Modality::ImageTextual, 0));
-        assert_eq!(d.choice_shots(Modality::ImageTextual, &src).len(), 4);
+        assert!(!d.is_skipped("009", ImageTextual, 0));
+        assert_eq!(d.choice_shots(ImageTextual, &src).len(), 4);
         let all: Vec<String> = src.iter().map(|p| p.id.to_string()).collect();
-        let e = select(
-            EvalMode::Forget,
-            Task::Cloze,
-            ModelFamily::Llava,
-            &all,
-            &src,
-            &opts,
-        )
-        .unwrap_err();
+        let e = select(Forget, Cloze, Llava, &all, &src, &opts).unwrap_err();
         assert!(e.to_string().contains("outside the forget set"), "{e}");
     }
 
     #[test]
     fn zero_shot_and_k_override() {
-        let src = full();
         let eval = ids(&["001", "002", "003"]);
         let z = FewShotOptions {
             pool: ShotPool::ZeroShot,
             ..Default::default()
         };
-        let d = select(
-            EvalMode::Forget,
-            Task::Cloze,
-            ModelFamily::Llava,
-            &eval,
-            &src,
-            &z,
-        )
-        .unwrap();
+        let d = sel(Forget, Cloze, Llava, &eval, &z);
         assert!(d.sampled_ids.is_empty() && d.shots.is_empty());
         let big = FewShotOptions {
             k: Some(5),
             ..Default::default()
         };
-        let d = select(
-            EvalMode::Forget,
-            Task::Cloze,
-            ModelFamily::Llava,
-            &eval,
-            &src,
-            &big,
-        )
-        .unwrap();
+        let d = sel(Forget, Cloze, Llava, &eval, &big);
         assert_eq!((d.requested_k, d.k), (5, 3));
-        let g = select(
-            EvalMode::Forget,
-            Task::Generation,
-            ModelFamily::Llava,
-            &eval,
-            &src,
-            &FewShotOptions::default(),
-        )
-        .unwrap();
+        let g = sel(Forget, Generation, Llava, &eval, &FewShotOptions::default());
         assert_eq!(g.k, 0);
     }
 
     #[test]
     fn draws_serialize_for_the_run_manifest() {
-        let src = full();
         let eval = ids(&["001", "002"]);
-        let d = select(
-            EvalMode::Test,
-            Task::Cloze,
-            ModelFamily::Idefics2,
-            &eval,
-            &src,
-            &FewShotOptions::reference(9),
-        )
-        .unwrap();
+        let d = sel(Test, Cloze, Idefics2, &eval, &Opts::reference(9));
         let v = serde_json::to_value(&d).unwrap();
         assert_eq!(v["mode"], "test");
         assert_eq!(v["task"], "fill_in_the_blank");
@@ -677,38 +547,22 @@ mod tests {
     #[test]
     fn family_from_config_json() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("config.json"),
-            r#"{"model_type": "llava", "vocab_size": 32064}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            ModelFamily::from_config(dir.path()).unwrap(),
-            ModelFamily::Llava
-        );
-        std::fs::write(
-            dir.path().join("config.json"),
-            r#"{"model_type": "mllama"}"#,
-        )
-        .unwrap();
-        let e = ModelFamily::from_config(dir.path())
-            .unwrap_err()
-            .to_string();
+        let write = |json: &str| std::fs::write(dir.path().join("config.json"), json).unwrap();
+        let err = |p: &Path| ModelFamily::from_config(p).unwrap_err().to_string();
+        write(r#"{"model_type": "llava", "vocab_size": 32064}"#);
+        assert_eq!(ModelFamily::from_config(dir.path()).unwrap(), Llava);
+        write(r#"{"model_type": "mllama"}"#);
+        let e = err(dir.path());
         assert!(e.contains("model_type") && e.contains("mllama"), "{e}");
-        std::fs::write(dir.path().join("config.json"), r#"{"vocab_size": 1}"#).unwrap();
-        assert!(ModelFamily::from_config(dir.path())
-            .unwrap_err()
-            .to_string()
-            .contains("missing"));
-        let e = ModelFamily::from_config(&dir.path().join("nope"))
-            .unwrap_err()
-            .to_string();
+        write(r#"{"vocab_size": 1}"#);
+        assert!(err(dir.path()).contains("missing"));
+        let e = err(&dir.path().join("nope"));
         assert!(e.contains("missing file"), "{e}");
     }
 
     #[test]
     fn tiny_llava_fixture_is_llava() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-llava");
-        assert_eq!(ModelFamily::from_config(&p).unwrap(), ModelFamily::Llava);
+        assert_eq!(ModelFamily::from_config(&p).unwrap(), Llava);
     }
 }

@@ -13,72 +13,43 @@ impl Report {
     /// `score` (null where a column does not apply to the task).
     pub fn to_dataframe(&self) -> Result<DataFrame> {
         let q = &self.questions;
-        let s = |name: &str, v: Vec<String>| Series::new(name.into(), v);
-        let text = |f: &dyn Fn(&crate::eval::report::QuestionResult) -> String| {
-            q.iter().map(f).collect::<Vec<String>>()
-        };
-        let opt_f =
-            |name: &str, f: &dyn Fn(&crate::eval::report::QuestionResult) -> Option<f64>| {
-                Series::new(name.into(), q.iter().map(f).collect::<Vec<Option<f64>>>())
-            };
-        let opt_b =
-            |name: &str, f: &dyn Fn(&crate::eval::report::QuestionResult) -> Option<bool>| {
-                Series::new(name.into(), q.iter().map(f).collect::<Vec<Option<bool>>>())
-            };
-        let opt_c =
-            |name: &str, f: &dyn Fn(&crate::eval::report::QuestionResult) -> Option<char>| {
-                Series::new(
-                    name.into(),
-                    q.iter()
-                        .map(|x| f(x).map(String::from))
-                        .collect::<Vec<Option<String>>>(),
-                )
-            };
-        let columns: Vec<Series> = vec![
-            s("set", text(&|x| x.set.as_str().into())),
-            s("task", text(&|x| x.task.as_str().into())),
-            s("modality", text(&|x| x.modality.as_str().into())),
-            s("profile", text(&|x| x.profile.clone())),
-            Series::new(
-                "index".into(),
-                q.iter().map(|x| x.index as u32).collect::<Vec<u32>>(),
-            ),
-            s("question", text(&|x| x.question.clone())),
-            s("ground_truth", text(&|x| x.ground_truth.clone())),
-            s("prompt", text(&|x| x.prompt.clone())),
-            Series::new(
-                "prompt_tokens".into(),
-                q.iter()
-                    .map(|x| x.prompt_tokens as u32)
-                    .collect::<Vec<u32>>(),
-            ),
-            s(
-                "images",
-                text(&|x| {
-                    x.images
-                        .iter()
-                        .map(|i| i.to_string())
-                        .collect::<Vec<_>>()
-                        .join(";")
-                }),
-            ),
-            s("raw_output", text(&|x| x.raw_output.clone())),
-            s("answer", text(&|x| x.answer.clone())),
-            opt_c("predicted", &|x| x.predicted),
-            opt_b("correct", &|x| x.correct),
-            opt_b("format_failure", &|x| x.format_failure),
-            opt_c("likelihood_choice", &|x| x.likelihood_choice),
-            opt_b("likelihood_correct", &|x| x.likelihood_correct),
-            opt_f("rouge1", &|x| x.text_scores.map(|t| t.rouge1)),
-            opt_f("rouge2", &|x| x.text_scores.map(|t| t.rouge2)),
-            opt_f("rougeL", &|x| x.text_scores.map(|t| t.rouge_l)),
-            opt_f("bleu", &|x| x.text_scores.map(|t| t.bleu)),
-            Series::new(
-                "score".into(),
-                q.iter().map(|x| x.score).collect::<Vec<f64>>(),
-            ),
+        let columns = vec![
+            column("set", q, |x| x.set.as_str().to_string()),
+            column("task", q, |x| x.task.as_str().to_string()),
+            column("modality", q, |x| x.modality.as_str().to_string()),
+            column("profile", q, |x| x.profile.clone()),
+            column("index", q, |x| x.index as u32),
+            column("question", q, |x| x.question.clone()),
+            column("ground_truth", q, |x| x.ground_truth.clone()),
+            column("prompt", q, |x| x.prompt.clone()),
+            column("prompt_tokens", q, |x| x.prompt_tokens as u32),
+            column("images", q, |x| {
+                let refs: Vec<String> = x.images.iter().map(|i| i.to_string()).collect();
+                refs.join(";")
+            }),
+            column("raw_output", q, |x| x.raw_output.clone()),
+            column("answer", q, |x| x.answer.clone()),
+            column("predicted", q, |x| x.predicted.map(String::from)),
+            column("correct", q, |x| x.correct),
+            column("format_failure", q, |x| x.format_failure),
+            column("likelihood_choice", q, |x| {
+                x.likelihood_choice.map(String::from)
+            }),
+            column("likelihood_correct", q, |x| x.likelihood_correct),
+            column("rouge1", q, |x| x.text_scores.map(|t| t.rouge1)),
+            column("rouge2", q, |x| x.text_scores.map(|t| t.rouge2)),
+            column("rougeL", q, |x| x.text_scores.map(|t| t.rouge_l)),
+            column("bleu", q, |x| x.text_scores.map(|t| t.bleu)),
+            column("score", q, |x| x.score),
         ];
-        let columns = columns.into_iter().map(Column::from).collect();
         Ok(DataFrame::new(q.len(), columns)?)
     }
+}
+
+/// A polars column named `name` holding `f` of every item.
+pub(crate) fn column<T, V>(name: &str, items: &[T], f: impl Fn(&T) -> V) -> Column
+where
+    Series: NamedFrom<Vec<V>, [V]>,
+{
+    Series::new(name.into(), items.iter().map(f).collect::<Vec<V>>()).into()
 }

@@ -7,7 +7,7 @@ use crate::eval::items::{EvalMode, Modality, Task};
 use crate::eval::report::{set_key, task_key, Report};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::path::PathBuf;
 
 /// One paired difference of a run against the baseline on one set × task × modality.
@@ -117,13 +117,10 @@ impl Methods {
     pub fn load_all(root: impl AsRef<std::path::Path>) -> Result<Methods> {
         let root = root.as_ref();
         let entries = std::fs::read_dir(root).map_err(|e| Error::io("read", root, e))?;
-        let mut dirs = Vec::new();
-        for entry in entries {
-            let dir = entry.map_err(|e| Error::io("read", root, e))?.path();
-            if dir.join(crate::eval::report::REPORT_FILE).is_file() {
-                dirs.push(dir);
-            }
-        }
+        let entries = entries.map(|e| e.map(|e| e.path()));
+        let mut dirs = (entries.collect::<std::io::Result<Vec<_>>>())
+            .map_err(|e| Error::io("read", root, e))?;
+        dirs.retain(|dir| dir.join(crate::eval::report::REPORT_FILE).is_file());
         if dirs.is_empty() {
             return Err(Error::param(
                 "RUN_DIR",
@@ -140,20 +137,11 @@ impl Methods {
 
     /// Paired differences of every other run against `baseline` (each cell both evaluated).
     pub fn paired(&self, baseline: &str) -> Result<Vec<Paired>> {
-        let base = self.get(baseline).ok_or_else(|| {
-            Error::param(
-                "--baseline",
-                baseline,
-                format!(
-                    "no run of that name; the runs are {}",
-                    self.reports
-                        .iter()
-                        .map(|(n, _)| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
-        })?;
+        let names: Vec<&str> = self.reports.iter().map(|(n, _)| n.as_str()).collect();
+        let unknown = format!("no run of that name; the runs are {}", names.join(", "));
+        let base = self
+            .get(baseline)
+            .ok_or_else(|| Error::param("--baseline", baseline, unknown))?;
         let mut out = Vec::new();
         for (name, r) in &self.reports {
             if name == baseline {
@@ -227,11 +215,8 @@ impl Methods {
             header,
         );
         for (name, r) in &self.reports {
-            let mut row = vec![name.clone()];
-            for &(set, task, m) in &cols {
-                row.push(headline(r, set, task, m));
-            }
-            t.push(row);
+            let cells = cols.iter().map(|&(set, task, m)| headline(r, set, task, m));
+            t.push(std::iter::once(name.clone()).chain(cells));
         }
         t
     }
@@ -248,11 +233,11 @@ impl Methods {
 
     /// `{name: <Report::summary_json>}`, in display order.
     pub fn summary_json(&self) -> Value {
-        let mut m = Map::new();
-        for (name, r) in &self.reports {
-            m.insert(name.clone(), r.summary_json());
-        }
-        Value::Object(m)
+        let runs = self.reports.iter();
+        Value::Object(
+            runs.map(|(name, r)| (name.clone(), r.summary_json()))
+                .collect(),
+        )
     }
 
     /// One row per evaluated set × task × modality, one column per method: accuracy (%)
@@ -277,9 +262,7 @@ impl Methods {
                         task.as_str().to_string(),
                         m.as_str().to_string(),
                     ];
-                    for (_, r) in &self.reports {
-                        row.push(headline(r, set, task, m));
-                    }
+                    row.extend(self.reports.iter().map(|(_, r)| headline(r, set, task, m)));
                     t.push(row);
                 }
             }
@@ -300,28 +283,14 @@ impl Methods {
         (!runs.is_empty()).then(|| crate::eval::beyond::table::beyond_table(&runs))
     }
 
-    /// The table as HTML (and the beyond table, when a run has the numbers).
-    pub fn to_html(&self) -> String {
-        let mut html = self.table().to_html();
-        if let Some(b) = self.beyond_table() {
-            html.push_str(&b.to_html());
-        }
-        html
-    }
-
-    /// Rich display in evcxr notebooks.
-    pub fn evcxr_display(&self) {
-        crate::display::print_evcxr("text/html", &self.to_html());
+    fn tables(&self) -> Vec<Table> {
+        std::iter::once(self.table())
+            .chain(self.beyond_table())
+            .collect()
     }
 }
 
-impl std::fmt::Display for Methods {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.table().fmt(f)?;
-        if let Some(b) = self.beyond_table() {
-            writeln!(f)?;
-            b.fmt(f)?;
-        }
-        Ok(())
-    }
-}
+table_views!(
+    Methods,
+    "The table as HTML (and the beyond table, when a run has the numbers)."
+);

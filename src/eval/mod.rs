@@ -19,6 +19,36 @@
 //! | [`frame`] | [`Report::to_dataframe`] |
 //! | [`compare`] | paired comparison of two reports |
 
+/// `to_html`, `evcxr_display` and `Display` of a type from its `fn tables(&self) ->
+/// Vec<Table>`: the tables one after the other (a blank line apart as text).
+macro_rules! table_views {
+    ($t:ty, $html_doc:literal) => {
+        impl $t {
+            #[doc = $html_doc]
+            pub fn to_html(&self) -> String {
+                self.tables().iter().map(|t| t.to_html()).collect()
+            }
+
+            /// Rich display in evcxr notebooks (one `text/html` block).
+            pub fn evcxr_display(&self) {
+                crate::display::print_evcxr("text/html", &self.to_html());
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                for (i, t) in self.tables().iter().enumerate() {
+                    if i > 0 {
+                        writeln!(f)?;
+                    }
+                    std::fmt::Display::fmt(t, f)?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
 mod answers;
 pub mod beyond;
 pub mod cache;

@@ -80,6 +80,18 @@ impl Default for Evaluate {
     }
 }
 
+/// `with_*` setters: `name(arg: Type) field = value;` makes `pub fn name(mut self, arg: Type)`
+/// that sets `self.field = value` and returns `self`.
+macro_rules! setters {
+    ($($name:ident($arg:ident: $ty:ty) $field:ident = $val:expr;)*) => {$(
+        #[doc = concat!("Sets [`Evaluate::", stringify!($field), "`].")]
+        pub fn $name(mut self, $arg: $ty) -> Self {
+            self.$field = $val;
+            self
+        }
+    )*};
+}
+
 impl Evaluate {
     /// The reference protocol (SPEC §2-3), seeded with 0: few-shot from the evaluated set,
     /// reference decoding and extraction, all four sets.
@@ -119,22 +131,23 @@ impl Evaluate {
         }
     }
 
-    /// Sets [`Evaluate::seed`].
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Sets [`Evaluate::shot_pool`].
-    pub fn with_shot_pool(mut self, pool: ShotPool) -> Self {
-        self.shot_pool = pool;
-        self
-    }
-
-    /// Sets [`Evaluate::shots`].
-    pub fn with_shots(mut self, k: usize) -> Self {
-        self.shots = Some(k);
-        self
+    setters! {
+        with_seed(seed: u64) seed = seed;
+        with_shot_pool(pool: ShotPool) shot_pool = pool;
+        with_shots(k: usize) shots = Some(k);
+        with_extraction(extraction: Extraction) extraction = extraction;
+        with_max_new_tokens(n: usize) max_new_tokens = Some(n);
+        with_family(family: ModelFamily) family = Some(family);
+        with_sets(sets: &[EvalMode]) sets = sets.to_vec();
+        with_max_profiles(n: usize) max_profiles = Some(n);
+        with_batch_size(n: usize) batch_size = n;
+        with_reuse_prefix(on: bool) reuse_prefix = on;
+        with_cache(on: bool) use_cache = on;
+        with_cache_path(path: impl Into<PathBuf>) cache_path = Some(path.into());
+        with_max_new_generations(n: usize) max_new_generations = Some(n);
+        with_option_likelihood(on: bool) option_likelihood = on;
+        with_progress(on: bool) progress = on;
+        with_name(name: impl Into<String>) name = name.into();
     }
 
     /// Sets the few-shot count of one task ([`Evaluate::task_shots`]); generation is
@@ -152,36 +165,6 @@ impl Evaluate {
         self
     }
 
-    /// Sets [`Evaluate::extraction`].
-    pub fn with_extraction(mut self, extraction: Extraction) -> Self {
-        self.extraction = extraction;
-        self
-    }
-
-    /// Sets [`Evaluate::max_new_tokens`].
-    pub fn with_max_new_tokens(mut self, n: usize) -> Self {
-        self.max_new_tokens = Some(n);
-        self
-    }
-
-    /// Sets [`Evaluate::family`].
-    pub fn with_family(mut self, family: ModelFamily) -> Self {
-        self.family = Some(family);
-        self
-    }
-
-    /// Sets [`Evaluate::sets`].
-    pub fn with_sets(mut self, sets: &[EvalMode]) -> Self {
-        self.sets = sets.to_vec();
-        self
-    }
-
-    /// Sets [`Evaluate::max_profiles`].
-    pub fn with_max_profiles(mut self, n: usize) -> Self {
-        self.max_profiles = Some(n);
-        self
-    }
-
     /// Evaluates a seeded sample of `n` profiles of `set` (drawn with [`Evaluate::seed`],
     /// kept in the set's order) instead of all of them: the whole forget set and a sample
     /// of the large retain set, say. The few-shot pool shrinks with it, as with
@@ -195,54 +178,6 @@ impl Evaluate {
     pub fn with_sample(mut self, set: EvalMode, n: usize) -> Self {
         self.samples.retain(|(s, _)| *s != set);
         self.samples.push((set, n));
-        self
-    }
-
-    /// Sets [`Evaluate::batch_size`].
-    pub fn with_batch_size(mut self, n: usize) -> Self {
-        self.batch_size = n;
-        self
-    }
-
-    /// Sets [`Evaluate::reuse_prefix`].
-    pub fn with_reuse_prefix(mut self, on: bool) -> Self {
-        self.reuse_prefix = on;
-        self
-    }
-
-    /// Sets [`Evaluate::use_cache`].
-    pub fn with_cache(mut self, on: bool) -> Self {
-        self.use_cache = on;
-        self
-    }
-
-    /// Sets [`Evaluate::cache_path`].
-    pub fn with_cache_path(mut self, path: impl Into<PathBuf>) -> Self {
-        self.cache_path = Some(path.into());
-        self
-    }
-
-    /// Sets [`Evaluate::max_new_generations`].
-    pub fn with_max_new_generations(mut self, n: usize) -> Self {
-        self.max_new_generations = Some(n);
-        self
-    }
-
-    /// Sets [`Evaluate::option_likelihood`].
-    pub fn with_option_likelihood(mut self, on: bool) -> Self {
-        self.option_likelihood = on;
-        self
-    }
-
-    /// Sets [`Evaluate::progress`].
-    pub fn with_progress(mut self, on: bool) -> Self {
-        self.progress = on;
-        self
-    }
-
-    /// Sets [`Evaluate::name`].
-    pub fn with_name(mut self, name: impl Into<String>) -> Self {
-        self.name = name.into();
         self
     }
 

@@ -2,9 +2,10 @@
 //! the table; a notebook shows either).
 
 use crate::display::Table;
+use crate::eval::frame::column;
 use crate::eval::Methods;
 use crate::Result;
-use polars::prelude::{Column, DataFrame, NamedFrom, Series};
+use polars::prelude::DataFrame;
 
 impl Methods {
     /// The paired differences against `baseline` as a table: run, set, task, modality,
@@ -48,31 +49,19 @@ impl Methods {
     /// # Ok::<(), mllmu::Error>(())
     /// ```
     pub fn paired_frame(&self, baseline: &str) -> Result<DataFrame> {
-        let paired = self.paired(baseline)?;
-        let text = |name: &str, f: &dyn Fn(&crate::eval::methods::Paired) -> &str| {
-            Column::from(Series::new(
-                name.into(),
-                paired.iter().map(f).collect::<Vec<&str>>(),
-            ))
-        };
-        let num = |name: &str, f: &dyn Fn(&crate::eval::methods::Paired) -> f64| {
-            Column::from(Series::new(
-                name.into(),
-                paired.iter().map(f).collect::<Vec<f64>>(),
-            ))
-        };
+        let p = self.paired(baseline)?;
         let columns = vec![
-            text("run", &|p| &p.run),
-            text("baseline", &|p| &p.baseline),
-            text("set", &|p| &p.set),
-            text("task", &|p| &p.task),
-            text("modality", &|p| &p.modality),
-            text("metric", &|p| &p.metric),
-            num("diff", &|p| p.diff),
-            num("ci95_low", &|p| p.ci95[0]),
-            num("ci95_high", &|p| p.ci95[1]),
-            num("p_value", &|p| p.p_value),
+            column("run", &p, |p| p.run.clone()),
+            column("baseline", &p, |p| p.baseline.clone()),
+            column("set", &p, |p| p.set.clone()),
+            column("task", &p, |p| p.task.clone()),
+            column("modality", &p, |p| p.modality.clone()),
+            column("metric", &p, |p| p.metric.clone()),
+            column("diff", &p, |p| p.diff),
+            column("ci95_low", &p, |p| p.ci95[0]),
+            column("ci95_high", &p, |p| p.ci95[1]),
+            column("p_value", &p, |p| p.p_value),
         ];
-        Ok(DataFrame::new(paired.len(), columns)?)
+        Ok(DataFrame::new(p.len(), columns)?)
     }
 }

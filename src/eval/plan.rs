@@ -14,7 +14,7 @@ use crate::eval::prompts;
 use crate::{Error, Result};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 
 /// Which image a prompt shows: the folder, profile, column and element it came from, and a
 /// SHA-256 of its encoded bytes.
@@ -223,13 +223,9 @@ impl Hashes {
         portrait: &Portrait,
     ) -> Result<(ImageRef, Portrait)> {
         let key = (set.into(), profile.into(), column.into(), index);
-        let sha256 = match self.0.get(&key) {
-            Some(h) => h.clone(),
-            None => {
-                let h = crate::io::sha256_hex(&portrait.bytes()?);
-                self.0.insert(key, h.clone());
-                h
-            }
+        let sha256 = match self.0.entry(key) {
+            Entry::Occupied(e) => e.get().clone(),
+            Entry::Vacant(e) => e.insert(crate::io::sha256_hex(&portrait.bytes()?)).clone(),
         };
         Ok((
             ImageRef {
@@ -263,23 +259,19 @@ impl Builder<'_> {
         if modality != Modality::ImageTextual {
             return Ok(Vec::new());
         }
-        let mut out = Vec::new();
-        for shot in draw.prompt_shots(modality) {
-            let portrait = self
-                .full
-                .get(&shot.profile)
-                .and_then(Profile::portrait)
-                .ok_or_else(|| Error::BadData {
+        let hashes = &mut self.hashes;
+        let shots = draw.prompt_shots(modality).into_iter();
+        shots
+            .map(|shot| {
+                let portrait = self.full.get(&shot.profile).and_then(Profile::portrait);
+                let portrait = portrait.ok_or_else(|| Error::BadData {
                     file: "Full_Set".into(),
                     profile: shot.profile.clone(),
                     message: "few-shot profile has no image".into(),
                 })?;
-            out.push(
-                self.hashes
-                    .image("Full_Set", &shot.profile, "image", 0, portrait)?,
-            );
-        }
-        Ok(out)
+                hashes.image("Full_Set", &shot.profile, "image", 0, portrait)
+            })
+            .collect()
     }
 
     /// The query image of a row for one task (a fresh seeded draw per task in test mode).
@@ -313,10 +305,8 @@ impl Builder<'_> {
                 .image(&set, id, column, index, &row.images[index])
                 .map(Some);
         }
-        match row.portrait() {
-            Some(p) => self.hashes.image(&set, id, "image", 0, p).map(Some),
-            None => Ok(None),
-        }
+        let portrait = row.portrait();
+        (portrait.map(|p| self.hashes.image(&set, id, "image", 0, p))).transpose()
     }
 
     fn push(
@@ -380,23 +370,18 @@ impl Builder<'_> {
         rows: &[&Profile],
         ids: &[String],
     ) -> Result<()> {
-        let draw = match task {
-            Task::Generation => None,
-            _ => Some(fewshot::select(
-                mode,
-                task,
-                self.family,
-                ids,
-                &self.full.profiles,
-                &self.opts.fewshot_for(task),
-            )?),
-        };
+        let (source, shot_opts) = (&self.full.profiles, self.opts.fewshot_for(task));
+        let select = || fewshot::select(mode, task, self.family, ids, source, &shot_opts);
+        let draw = (task != Task::Generation).then(select).transpose()?;
         let shot_images = match &draw {
             Some(d) => self.shot_images(d, Modality::ImageTextual)?,
             None => Vec::new(),
         };
+        let key = (mode, task);
         for row in rows {
             let query = self.query_image(mode, task, row)?;
+            // Generation shows no shots: `shot_images` is empty then.
+            let images = (&shot_images[..], &query);
             let skipped = |m: Modality, i: usize| {
                 draw.as_ref()
                     .is_some_and(|d| d.is_skipped(row.id.as_str(), m, i))
@@ -408,24 +393,12 @@ impl Builder<'_> {
                         let shots = d.choice_shots(m, &self.full.profiles);
                         for (i, q) in row.classification.get(m).iter().enumerate() {
                             if skipped(m, i) {
-                                self.skip(
-                                    (mode, task),
-                                    Some(m),
-                                    row,
-                                    i,
-                                    SkipReason::FewShotProfile,
-                                );
+                                self.skip(key, Some(m), row, i, SkipReason::FewShotProfile);
                                 continue;
                             }
                             let prompt = prompts::classification_prompt(m, &shots, q);
-                            self.push(
-                                (mode, task, m),
-                                row,
-                                i,
-                                prompt,
-                                (&shot_images, &query),
-                                Target::Choice(q.clone()),
-                            )?;
+                            let target = Target::Choice(q.clone());
+                            self.push((mode, task, m), row, i, prompt, images, target)?;
                         }
                     }
                 }
@@ -434,43 +407,25 @@ impl Builder<'_> {
                     for (i, q) in row.cloze.iter().enumerate() {
                         let Some(m) = q.cloze_modality() else {
                             let value = q.kind.clone();
-                            self.skip(
-                                (mode, task),
-                                None,
-                                row,
-                                i,
-                                SkipReason::UnknownType { value },
-                            );
+                            self.skip(key, None, row, i, SkipReason::UnknownType { value });
                             continue;
                         };
                         if skipped(m, i) {
-                            self.skip((mode, task), Some(m), row, i, SkipReason::FewShotProfile);
+                            self.skip(key, Some(m), row, i, SkipReason::FewShotProfile);
                             continue;
                         }
                         let shots = d.cloze_shots(m, &self.full.profiles);
                         let prompt = prompts::cloze_prompt(m, &shots, &q.question);
-                        self.push(
-                            (mode, task, m),
-                            row,
-                            i,
-                            prompt,
-                            (&shot_images, &query),
-                            Target::Open(q.clone()),
-                        )?;
+                        let target = Target::Open(q.clone());
+                        self.push((mode, task, m), row, i, prompt, images, target)?;
                     }
                 }
                 Task::Generation => {
                     for (i, q) in row.generation.iter().enumerate() {
                         let m = q.generation_modality();
                         let prompt = prompts::generation_prompt(m, &q.question);
-                        self.push(
-                            (mode, task, m),
-                            row,
-                            i,
-                            prompt,
-                            (&[], &query),
-                            Target::Open(q.clone()),
-                        )?;
+                        let target = Target::Open(q.clone());
+                        self.push((mode, task, m), row, i, prompt, images, target)?;
                     }
                 }
             }

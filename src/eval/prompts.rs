@@ -33,18 +33,16 @@ pub const CLOZE_INSTRUCTION: &str =
 /// assert_eq!(question_with_options(&q), "Where?\nA: Oslo\nB: Lima\nC: Kochi\nD: Tartu");
 /// ```
 pub fn question_with_options(q: &Mcq) -> String {
-    let mut s = q.question.clone();
-    for (key, value) in OPTION_KEYS.iter().zip(&q.options) {
-        s.push('\n');
-        s.push_str(key);
-        s.push_str(": ");
-        s.push_str(value);
-    }
-    s
+    let options = OPTION_KEYS.iter().zip(&q.options);
+    let options: String = options
+        .map(|(key, value)| format!("\n{key}: {value}"))
+        .collect();
+    format!("{}{options}", q.question)
 }
 
-/// The `USER:` opener of a classification turn: `"USER: <image>\n"` or `"USER:\n"`.
-fn classification_user(modality: Modality) -> &'static str {
+/// The `USER:` opener of a classification turn and of the cloze query: `"USER: <image>\n"`
+/// or `"USER:\n"`.
+fn user(modality: Modality) -> &'static str {
     match modality {
         Modality::ImageTextual => "USER: <image>\n",
         Modality::PureText => "USER:\n",
@@ -55,10 +53,9 @@ fn classification_user(modality: Modality) -> &'static str {
 /// `"USER: <image>\nQuestion: {q}\nA: ..\nB: ..\nC: ..\nD: ..\nCorrect Answer: {letter}\n"`
 /// (`"USER:\n..."` for pure text).
 pub fn classification_example(modality: Modality, shot: &Mcq) -> String {
+    let (user, question) = (user(modality), question_with_options(shot));
     format!(
-        "{}Question: {}\nCorrect Answer: {}\n",
-        classification_user(modality),
-        question_with_options(shot),
+        "{user}Question: {question}\nCorrect Answer: {}\n",
         shot.correct
     )
 }
@@ -81,16 +78,15 @@ pub fn classification_example(modality: Modality, shot: &Mcq) -> String {
 /// );
 /// ```
 pub fn classification_prompt(modality: Modality, shots: &[&Mcq], query: &Mcq) -> String {
-    let mut s: String = shots
+    let shots: String = shots
         .iter()
-        .map(|shot| classification_example(modality, shot))
+        .map(|s| classification_example(modality, s))
         .collect();
-    s.push_str(classification_user(modality));
-    s.push_str(&question_with_options(query));
-    s.push('\n');
-    s.push_str(CLASSIFICATION_INSTRUCTION);
-    s.push_str("\nASSISTANT:");
-    s
+    let query = question_with_options(query);
+    format!(
+        "{shots}{}{query}\n{CLASSIFICATION_INSTRUCTION}\nASSISTANT:",
+        user(modality)
+    )
 }
 
 /// The cloze rewrite: `question.replace("__", "[Blank]") + "\n" + CLOZE_INSTRUCTION`.
@@ -112,11 +108,8 @@ pub fn cloze_example(modality: Modality, shot: &OpenQuestion) -> String {
         Modality::ImageTextual => "USER:<image>\n",
         Modality::PureText => "USER:\n",
     };
-    format!(
-        "{user}{}\nCorrect Answer: {}\n",
-        cloze_question(&shot.question),
-        shot.ground_truth
-    )
+    let question = cloze_question(&shot.question);
+    format!("{user}{question}\nCorrect Answer: {}\n", shot.ground_truth)
 }
 
 /// A full cloze prompt: examples of the query's modality, then
@@ -129,17 +122,9 @@ pub fn cloze_example(modality: Modality, shot: &OpenQuestion) -> String {
 /// assert_eq!(p, "USER: <image>\nShe lives in [Blank].\nPlease **ONLY** provide the correct answer that should replace the [Blank].\nASSISTANT:");
 /// ```
 pub fn cloze_prompt(modality: Modality, shots: &[&OpenQuestion], question: &str) -> String {
-    let mut s: String = shots
-        .iter()
-        .map(|shot| cloze_example(modality, shot))
-        .collect();
-    s.push_str(match modality {
-        Modality::ImageTextual => "USER: <image>\n",
-        Modality::PureText => "USER:\n",
-    });
-    s.push_str(&cloze_question(question));
-    s.push_str("\nASSISTANT:");
-    s
+    let shots: String = shots.iter().map(|s| cloze_example(modality, s)).collect();
+    let (user, question) = (user(modality), cloze_question(question));
+    format!("{shots}{user}{question}\nASSISTANT:")
 }
 
 /// The zero-shot generation prompt.
@@ -164,18 +149,14 @@ pub fn generation_prompt(modality: Modality, question: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use Modality::*;
 
     /// A question whose fields are SPEC's placeholder names, so rendering it reproduces the
     /// SPEC template text (the answer letter is a `char`: `B` stands for `{fs_correct_letter}`).
     fn placeholder_choice() -> Mcq {
         Mcq {
             question: "{fs_question}".into(),
-            options: [
-                "{fs_A}".into(),
-                "{fs_B}".into(),
-                "{fs_C}".into(),
-                "{fs_D}".into(),
-            ],
+            options: ["{fs_A}", "{fs_B}", "{fs_C}", "{fs_D}"].map(String::from),
             correct: 'B',
         }
     }
@@ -187,11 +168,11 @@ mod tests {
         let text = "USER:\nQuestion: {fs_question}\nA: {fs_A}\nB: {fs_B}\nC: {fs_C}\nD: {fs_D}\nCorrect Answer: {fs_correct_letter}\n";
         let letter = |t: &str| t.replace("{fs_correct_letter}", "B");
         assert_eq!(
-            classification_example(Modality::ImageTextual, &placeholder_choice()),
+            classification_example(ImageTextual, &placeholder_choice()),
             letter(image)
         );
         assert_eq!(
-            classification_example(Modality::PureText, &placeholder_choice()),
+            classification_example(PureText, &placeholder_choice()),
             letter(text)
         );
     }
@@ -209,11 +190,8 @@ mod tests {
         );
         let image = "USER: <image>\n{Q}\nA: {A}\nB: {B}\nC: {C}\nD: {D}\nJust give ONE letter representing the answer directly.\nASSISTANT:";
         let text = "USER:\n{Q}\nA: {A}\nB: {B}\nC: {C}\nD: {D}\nJust give ONE letter representing the answer directly.\nASSISTANT:";
-        assert_eq!(
-            classification_prompt(Modality::ImageTextual, &[], &q),
-            image
-        );
-        assert_eq!(classification_prompt(Modality::PureText, &[], &q), text);
+        assert_eq!(classification_prompt(ImageTextual, &[], &q), image);
+        assert_eq!(classification_prompt(PureText, &[], &q), text);
     }
 
     #[test]
@@ -236,12 +214,8 @@ Just give ONE letter representing the answer directly.
 ASSISTANT:";
         let shot = Mcq {
             question: "What hobby is likely depicted in this image of the person?".into(),
-            options: [
-                "Coding".into(),
-                "Painting".into(),
-                "Playing sports".into(),
-                "Collecting stamps".into(),
-            ],
+            options: ["Coding", "Painting", "Playing sports", "Collecting stamps"]
+                .map(String::from),
             correct: 'B',
         };
         let query = Mcq {
@@ -255,11 +229,11 @@ ASSISTANT:";
             correct: 'C',
         };
         assert_eq!(
-            classification_prompt(Modality::ImageTextual, &[&shot], &query),
+            classification_prompt(ImageTextual, &[&shot], &query),
             expected
         );
         // Several shots are concatenated with no separator.
-        let two = classification_prompt(Modality::ImageTextual, &[&shot, &shot], &query);
+        let two = classification_prompt(ImageTextual, &[&shot, &shot], &query);
         assert_eq!(two.matches("Correct Answer: B\nUSER: <image>\n").count(), 2);
     }
 
@@ -271,21 +245,21 @@ ASSISTANT:";
         let shot = OpenQuestion::new("{q}", "{fs_ground_truth}", "Image_Textual");
         // SPEC §3.3 with {fs_q'} expanded.
         assert_eq!(
-            cloze_example(Modality::ImageTextual, &shot),
+            cloze_example(ImageTextual, &shot),
             format!("USER:<image>\n{rewritten}\nCorrect Answer: {{fs_ground_truth}}\n")
         );
         assert_eq!(
-            cloze_example(Modality::PureText, &shot),
+            cloze_example(PureText, &shot),
             format!("USER:\n{rewritten}\nCorrect Answer: {{fs_ground_truth}}\n")
         );
-        let block = cloze_example(Modality::ImageTextual, &shot);
+        let block = cloze_example(ImageTextual, &shot);
         assert_eq!(
-            cloze_prompt(Modality::ImageTextual, &[&shot], "{q}"),
+            cloze_prompt(ImageTextual, &[&shot], "{q}"),
             format!("{block}USER: <image>\n{rewritten}\nASSISTANT:")
         );
-        let block = cloze_example(Modality::PureText, &shot);
+        let block = cloze_example(PureText, &shot);
         assert_eq!(
-            cloze_prompt(Modality::PureText, &[&shot], "{q}"),
+            cloze_prompt(PureText, &[&shot], "{q}"),
             format!("{block}USER:\n{rewritten}\nASSISTANT:")
         );
     }
@@ -300,11 +274,11 @@ ASSISTANT:";
     #[test]
     fn generation_templates_match_spec() {
         assert_eq!(
-            generation_prompt(Modality::ImageTextual, "{question}"),
+            generation_prompt(ImageTextual, "{question}"),
             "USER: <image>\n{question}\nAnswer the question based on your trained knowledge in one sentence accurately in ENGLISH.\nASSISTANT: "
         );
         assert_eq!(
-            generation_prompt(Modality::PureText, "{question}"),
+            generation_prompt(PureText, "{question}"),
             "USER: {question}\nAnswer the question based on your trained knowledge in one sentence in ENGLISH.\nASSISTANT:"
         );
     }

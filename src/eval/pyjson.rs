@@ -52,23 +52,26 @@ pub fn py_float_repr(x: f64) -> String {
             format!(".{rest}")
         };
         let e = decpt - 1;
-        format!(
-            "{first}{frac}e{}{:02}",
-            if e < 0 { '-' } else { '+' },
-            e.abs()
-        )
+        let e_sign = if e < 0 { '-' } else { '+' };
+        format!("{first}{frac}e{e_sign}{:02}", e.abs())
     } else if decpt <= 0 {
         format!("0.{}{digits}", "0".repeat((-decpt) as usize))
     } else if decpt < n {
-        format!(
-            "{}.{}",
-            &digits[..decpt as usize],
-            &digits[decpt as usize..]
-        )
+        let (int, frac) = digits.split_at(decpt as usize);
+        format!("{int}.{frac}")
     } else {
         format!("{digits}{}.0", "0".repeat((decpt - n) as usize))
     };
     format!("{sign}{body}")
+}
+
+/// `Formatter` methods that write layout, passed on to the inner `PrettyFormatter`.
+macro_rules! delegate_to_pretty {
+    ($($name:ident($($arg:ident: $ty:ty)?),)*) => {$(
+        fn $name<W: ?Sized + Write>(&mut self, w: &mut W $(, $arg: $ty)?) -> io::Result<()> {
+            self.pretty.$name(w $(, $arg)?)
+        }
+    )*};
 }
 
 /// A `PrettyFormatter` (4 spaces) with Python float repr and optional ASCII escaping.
@@ -104,32 +107,10 @@ impl Formatter for PyFormatter<'_> {
         }
         Ok(())
     }
-    fn begin_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.begin_array(w)
-    }
-    fn end_array<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.end_array(w)
-    }
-    fn begin_array_value<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.pretty.begin_array_value(w, first)
-    }
-    fn end_array_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.end_array_value(w)
-    }
-    fn begin_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.begin_object(w)
-    }
-    fn end_object<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.end_object(w)
-    }
-    fn begin_object_key<W: ?Sized + Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
-        self.pretty.begin_object_key(w, first)
-    }
-    fn begin_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.begin_object_value(w)
-    }
-    fn end_object_value<W: ?Sized + Write>(&mut self, w: &mut W) -> io::Result<()> {
-        self.pretty.end_object_value(w)
+    delegate_to_pretty! {
+        begin_array(), end_array(), begin_array_value(first: bool), end_array_value(),
+        begin_object(), end_object(), begin_object_key(first: bool), begin_object_value(),
+        end_object_value(),
     }
 }
 

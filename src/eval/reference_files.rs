@@ -130,66 +130,55 @@ pub struct ClassificationAccuracy {
     pub pure_text: Accuracy,
 }
 
-/// `"generation"` of one section: means of the per-question scores; a modality's four keys
-/// are absent when it had no questions.
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
-pub struct GenerationAverages {
-    /// `Average ROUGE-1 (Image_Textual)`.
-    #[serde(
-        rename = "Average ROUGE-1 (Image_Textual)",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rouge1_image_textual: Option<f64>,
-    /// `Average ROUGE-2 (Image_Textual)`.
-    #[serde(
-        rename = "Average ROUGE-2 (Image_Textual)",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rouge2_image_textual: Option<f64>,
-    /// `Average ROUGE-L (Image_Textual)`.
-    #[serde(
-        rename = "Average ROUGE-L (Image_Textual)",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rouge_l_image_textual: Option<f64>,
-    /// `Average BLEU (Image_Textual)`.
-    #[serde(
-        rename = "Average BLEU (Image_Textual)",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub bleu_image_textual: Option<f64>,
-    /// `Average ROUGE-1 (Pure_Text)`.
-    #[serde(
-        rename = "Average ROUGE-1 (Pure_Text)",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rouge1_pure_text: Option<f64>,
-    /// `Average ROUGE-2 (Pure_Text)`.
-    #[serde(
-        rename = "Average ROUGE-2 (Pure_Text)",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rouge2_pure_text: Option<f64>,
-    /// `Average ROUGE-L (Pure_Text)`.
-    #[serde(
-        rename = "Average ROUGE-L (Pure_Text)",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rouge_l_pure_text: Option<f64>,
-    /// `Average BLEU (Pure_Text)`.
-    #[serde(
-        rename = "Average BLEU (Pure_Text)",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub bleu_pure_text: Option<f64>,
+/// Declares [`GenerationAverages`]: each field an `Option<f64>` under its file key, left out
+/// when `None`; `from_scores` fills the first group from image-textual scores, the second
+/// from pure-text ones (ROUGE-1, ROUGE-2, ROUGE-L, BLEU each).
+macro_rules! generation_averages {
+    ($([$($f:ident: $key:literal,)*])*) => {
+        /// `"generation"` of one section: means of the per-question scores; a modality's four
+        /// keys are absent when it had no questions.
+        #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+        #[serde(default)]
+        pub struct GenerationAverages {
+            $($(
+                #[doc = concat!("`", $key, "`.")]
+                #[serde(rename = $key, skip_serializing_if = "Option::is_none")]
+                pub $f: Option<f64>,
+            )*)*
+        }
+
+        impl GenerationAverages {
+            /// Averages per-question scores of each modality (left-to-right sums, as the
+            /// reference).
+            ///
+            /// ```
+            /// use mllmu::eval::metrics::score_text;
+            /// use mllmu::eval::reference_files::GenerationAverages;
+            /// let g = GenerationAverages::from_scores(&[score_text("a b", "a b")], &[]);
+            /// assert_eq!(g.rouge1_image_textual, Some(1.0));
+            /// assert_eq!(g.bleu_pure_text, None);
+            /// ```
+            pub fn from_scores(image_textual: &[TextScores], pure_text: &[TextScores]) -> Self {
+                let [$([$($f),*]),*] = [means(image_textual), means(pure_text)];
+                GenerationAverages { $($($f),*),* }
+            }
+        }
+    };
+}
+
+generation_averages! {
+    [
+        rouge1_image_textual: "Average ROUGE-1 (Image_Textual)",
+        rouge2_image_textual: "Average ROUGE-2 (Image_Textual)",
+        rouge_l_image_textual: "Average ROUGE-L (Image_Textual)",
+        bleu_image_textual: "Average BLEU (Image_Textual)",
+    ]
+    [
+        rouge1_pure_text: "Average ROUGE-1 (Pure_Text)",
+        rouge2_pure_text: "Average ROUGE-2 (Pure_Text)",
+        rouge_l_pure_text: "Average ROUGE-L (Pure_Text)",
+        bleu_pure_text: "Average BLEU (Pure_Text)",
+    ]
 }
 
 fn means(scores: &[TextScores]) -> [Option<f64>; 4] {
@@ -200,34 +189,6 @@ fn means(scores: &[TextScores]) -> [Option<f64>; 4] {
         col(|s| s.rouge_l),
         col(|s| s.bleu),
     ]
-}
-
-impl GenerationAverages {
-    /// Averages per-question scores of each modality (left-to-right sums, as the reference).
-    ///
-    /// ```
-    /// use mllmu::eval::metrics::score_text;
-    /// use mllmu::eval::reference_files::GenerationAverages;
-    /// let g = GenerationAverages::from_scores(&[score_text("a b", "a b")], &[]);
-    /// assert_eq!(g.rouge1_image_textual, Some(1.0));
-    /// assert_eq!(g.bleu_pure_text, None);
-    /// ```
-    pub fn from_scores(image_textual: &[TextScores], pure_text: &[TextScores]) -> Self {
-        let [rouge1_image_textual, rouge2_image_textual, rouge_l_image_textual, bleu_image_textual] =
-            means(image_textual);
-        let [rouge1_pure_text, rouge2_pure_text, rouge_l_pure_text, bleu_pure_text] =
-            means(pure_text);
-        GenerationAverages {
-            rouge1_image_textual,
-            rouge2_image_textual,
-            rouge_l_image_textual,
-            bleu_image_textual,
-            rouge1_pure_text,
-            rouge2_pure_text,
-            rouge_l_pure_text,
-            bleu_pure_text,
-        }
-    }
 }
 
 /// One section (one evaluation set) of the final results.
@@ -301,7 +262,7 @@ impl FinalResults {
         crate::io::read_json(path)
     }
 
-    fn table(&self) -> Table {
+    fn tables(&self) -> Vec<Table> {
         let f = |x: Option<f64>| x.map_or_else(|| "-".to_string(), |v| format!("{v:.4}"));
         let pct = |a: Accuracy| a.0.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
         let mut t = Table::new(
@@ -325,25 +286,11 @@ impl FinalResults {
                 f(s.generation.bleu_pure_text),
             ]);
         }
-        t
-    }
-
-    /// An HTML table of the headline numbers.
-    pub fn to_html(&self) -> String {
-        self.table().to_html()
-    }
-
-    /// Rich display in evcxr notebooks.
-    pub fn evcxr_display(&self) {
-        crate::display::print_evcxr("text/html", &self.to_html());
+        vec![t]
     }
 }
 
-impl std::fmt::Display for FinalResults {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.table().fmt(f)
-    }
-}
+table_views!(FinalResults, "An HTML table of the headline numbers.");
 
 /// Python's repr of an accuracy as written in the file (`0` when empty).
 ///

@@ -245,14 +245,13 @@ pub struct Report {
 }
 
 fn cell_ci(qs: &[&QuestionResult], opts: &BootstrapOptions) -> Result<Option<ConfidenceInterval>> {
-    if qs.is_empty() {
-        return Ok(None);
-    }
     let items: Vec<ProfileScore> = qs
         .iter()
         .map(|q| ProfileScore::new(q.profile.clone(), q.score))
         .collect();
-    bootstrap_ci(&items, opts).map(Some)
+    (!items.is_empty())
+        .then(|| bootstrap_ci(&items, opts))
+        .transpose()
 }
 
 fn percent(hits: usize, n: usize) -> f64 {
@@ -285,15 +284,14 @@ impl Report {
                         .iter()
                         .filter(|s| s.set == set && s.task == task && s.modality == Some(modality))
                         .count();
-                    let hits = qs.iter().filter(|q| q.correct == Some(true)).count();
+                    let count =
+                        |f: fn(&&QuestionResult) -> bool| qs.iter().copied().filter(f).count();
+                    let hits = count(|q| q.correct == Some(true));
+                    let (is_gen, is_cls) = (task == Task::Generation, task == Task::Classification);
                     let col = |f: fn(&TextScores) -> f64| {
-                        mean(
-                            &qs.iter()
-                                .filter_map(|q| q.text_scores.as_ref().map(f))
-                                .collect::<Vec<_>>(),
-                        )
+                        let v = qs.iter().filter_map(|q| q.text_scores.as_ref().map(f));
+                        is_gen.then(|| mean(&v.collect::<Vec<_>>())).flatten()
                     };
-                    let is_gen = task == Task::Generation;
                     summary.push(CellSummary {
                         set,
                         task,
@@ -301,42 +299,27 @@ impl Report {
                         n,
                         skipped: n_skipped,
                         accuracy: (!is_gen).then(|| percent(hits, n)),
-                        format_failures: (task == Task::Classification)
-                            .then(|| qs.iter().filter(|q| q.format_failure == Some(true)).count()),
-                        likelihood_accuracy: (task == Task::Classification
+                        format_failures: is_cls.then(|| count(|q| q.format_failure == Some(true))),
+                        likelihood_accuracy: (is_cls
                             && qs.iter().all(|q| q.likelihood_correct.is_some())
                             && n > 0)
-                            .then(|| {
-                                percent(
-                                    qs.iter()
-                                        .filter(|q| q.likelihood_correct == Some(true))
-                                        .count(),
-                                    n,
-                                )
-                            }),
-                        rouge1: if is_gen { col(|s| s.rouge1) } else { None },
-                        rouge2: if is_gen { col(|s| s.rouge2) } else { None },
-                        rouge_l: if is_gen { col(|s| s.rouge_l) } else { None },
-                        bleu: if is_gen { col(|s| s.bleu) } else { None },
+                            .then(|| percent(count(|q| q.likelihood_correct == Some(true)), n)),
+                        rouge1: col(|s| s.rouge1),
+                        rouge2: col(|s| s.rouge2),
+                        rouge_l: col(|s| s.rouge_l),
+                        bleu: col(|s| s.bleu),
                         ci: cell_ci(&qs, &boot)?,
                     });
-                    let acc = Accuracy::from_counts(hits, n);
-                    let section = final_results.section_mut(set);
-                    match (task, modality) {
-                        (Task::Classification, Modality::ImageTextual) => {
-                            section.classification.image_textual = acc
-                        }
-                        (Task::Classification, Modality::PureText) => {
-                            section.classification.pure_text = acc
-                        }
-                        (Task::Cloze, Modality::ImageTextual) => {
-                            section.fill_in_the_blank.image_textual_accuracy = acc
-                        }
-                        (Task::Cloze, Modality::PureText) => {
-                            section.fill_in_the_blank.pure_text_accuracy = acc
-                        }
-                        (Task::Generation, _) => {}
-                    }
+                    let s = final_results.section_mut(set);
+                    let (cls, cloze) = (&mut s.classification, &mut s.fill_in_the_blank);
+                    let slot = match (task, modality) {
+                        (Task::Classification, Modality::ImageTextual) => &mut cls.image_textual,
+                        (Task::Classification, Modality::PureText) => &mut cls.pure_text,
+                        (Task::Cloze, Modality::ImageTextual) => &mut cloze.image_textual_accuracy,
+                        (Task::Cloze, Modality::PureText) => &mut cloze.pure_text_accuracy,
+                        (Task::Generation, _) => continue,
+                    };
+                    *slot = Accuracy::from_counts(hits, n);
                 }
             }
             let scores = |m: Modality| -> Vec<TextScores> {
@@ -520,30 +503,15 @@ impl Report {
         t
     }
 
-    /// An HTML table of the summary (and of the beyond numbers, when measured).
-    pub fn to_html(&self) -> String {
-        let mut html = self.table().to_html();
-        if let Some(b) = &self.beyond {
-            html.push_str(
-                &crate::eval::beyond::table::beyond_table(&[("this model", b)]).to_html(),
-            );
-        }
-        html
-    }
-
-    /// Rich display in evcxr notebooks (one `text/html` block).
-    pub fn evcxr_display(&self) {
-        crate::display::print_evcxr("text/html", &self.to_html());
+    /// The summary table, then the beyond numbers when measured.
+    fn tables(&self) -> Vec<Table> {
+        let beyond = self.beyond.as_ref();
+        let beyond = beyond.map(|b| crate::eval::beyond::table::beyond_table(&[("this model", b)]));
+        std::iter::once(self.table()).chain(beyond).collect()
     }
 }
 
-impl std::fmt::Display for Report {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.table().fmt(f)?;
-        if let Some(b) = &self.beyond {
-            writeln!(f)?;
-            crate::eval::beyond::table::beyond_table(&[("this model", b)]).fmt(f)?;
-        }
-        Ok(())
-    }
-}
+table_views!(
+    Report,
+    "An HTML table of the summary (and of the beyond numbers, when measured)."
+);

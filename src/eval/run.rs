@@ -53,14 +53,8 @@ fn logprobs_at(row: &[f32], ids: &[u32; 4]) -> [f64; 4] {
             .sum::<f64>()
             .ln();
     ids.map(|i| {
-        let v = row
-            .get(i as usize)
-            .map_or(f64::NEG_INFINITY, |&x| x as f64 - lse);
-        if v.is_finite() {
-            v
-        } else {
-            -1e300
-        }
+        let v = row.get(i as usize).map(|&x| x as f64 - lse);
+        v.filter(|v| v.is_finite()).unwrap_or(-1e300)
     })
 }
 
@@ -82,13 +76,7 @@ pub(crate) fn shared_prefix(
         .unwrap_or(0)
         .saturating_sub(1);
     for (ids, _) in &rows[1..] {
-        p = p.min(
-            first
-                .iter()
-                .zip(ids.iter())
-                .take_while(|(a, b)| a == b)
-                .count(),
-        );
+        p = p.min(first.iter().zip(*ids).take_while(|(a, b)| a == b).count());
     }
     let mut seen = 0usize;
     let mut start = 0usize;
@@ -165,11 +153,8 @@ impl Pixels<'_> {
             let rgb = portrait.decode()?;
             let data = self.model.processor.preprocess(&rgb)?;
             let (w, h) = self.model.processor.output_size(rgb.width(), rgb.height());
-            let t = Tensor::from_vec(
-                data,
-                (1, 3, h as usize, w as usize),
-                self.model.llava.device(),
-            )?;
+            let shape = (1, 3, h as usize, w as usize);
+            let t = Tensor::from_vec(data, shape, self.model.llava.device())?;
             self.memo.insert(r.sha256.clone(), t.clone());
             ts.push(t);
         }
@@ -310,18 +295,14 @@ impl Evaluate {
         let out_dir = out_dir.as_ref();
         self.check()?;
         let started = Instant::now();
-        let family = match self.family {
-            Some(f) => f,
-            None => ModelFamily::from_config(&model.dir)?,
-        };
+        let family = self
+            .family
+            .map_or_else(|| ModelFamily::from_config(&model.dir), Ok)?;
         let tok = &model.tokenizer;
         let weights_hash = model.weights_hash()?;
         let plan = plan::plan(bench, split, self, family)?;
-        let option_ids = if self.option_likelihood {
-            option_token_ids(tok)?
-        } else {
-            None
-        };
+        let option_ids = self.option_likelihood.then(|| option_token_ids(tok));
+        let option_ids = option_ids.transpose()?.flatten();
         let eos = GenerationConfig::greedy_for(&model.llava, 1).eos_token_ids;
         let decoding = |n: usize| format!("greedy;max_new_tokens={n};eos={eos:?}");
 
@@ -501,18 +482,16 @@ impl Evaluate {
             .filter(|&&t| t == tok.image_token_id())
             .count()
             / tok.image_seq_len().max(1);
-        let prefix = if p >= 2 {
+        let prefix = (p >= 2).then(|| -> Result<_> {
             let pv = pixels.get(&first.images[..n_prefix_images])?;
-            Some(
-                model
-                    .llava
-                    .prefix_cache(&prepared[todo[0]].ids[..p], pv.as_ref())?,
-            )
-        } else {
-            None
+            let ids = &prepared[todo[0]].ids[..p];
+            model.llava.prefix_cache(ids, pv.as_ref())
+        });
+        let prefix = prefix.transpose()?;
+        let (cut, skip_images) = match prefix {
+            Some(_) => (p, n_prefix_images),
+            None => (0, 0),
         };
-        let cut = if prefix.is_some() { p } else { 0 };
-        let skip_images = if prefix.is_some() { n_prefix_images } else { 0 };
         let want_ll = first.task == Task::Classification;
         let mut rest = todo;
         while !rest.is_empty() {
@@ -537,10 +516,9 @@ impl Evaluate {
                 .iter()
                 .map(|&i| prepared[i].ids[cut..].to_vec())
                 .collect();
-            let mut imgs = Vec::new();
-            for &i in batch {
-                imgs.extend_from_slice(&plan.questions[i].images[skip_images..]);
-            }
+            let imgs: Vec<_> = (batch.iter())
+                .flat_map(|&i| plan.questions[i].images[skip_images..].iter().cloned())
+                .collect();
             let pv = pixels.get(&imgs)?;
             let out = match &prefix {
                 Some(pc) => model

@@ -58,11 +58,8 @@ pub fn roc_auc(labels: &[bool], scores: &[f64]) -> Result<f64> {
     while i < order.len() {
         let s = scores[order[i]];
         while i < order.len() && scores[order[i]] == s {
-            if labels[order[i]] {
-                tp += 1;
-            } else {
-                fp += 1;
-            }
+            let positive = labels[order[i]];
+            (tp, fp) = (tp + usize::from(positive), fp + usize::from(!positive));
             i += 1;
         }
         let (fpr, tpr) = (fp as f64 / n, tp as f64 / p);

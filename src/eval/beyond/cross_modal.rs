@@ -95,23 +95,18 @@ pub fn cross_modal(facts: &[FactForgetting]) -> Result<CrossModal> {
             "cross-modal consistency needs at least one fact asked both ways",
         ));
     }
-    let mut s = CrossModal {
-        both: 0,
-        image_only: 0,
-        name_only: 0,
-        neither: 0,
-        consistency: 0.0,
-    };
-    for f in facts {
-        match f.class() {
-            ForgettingClass::Both => s.both += 1,
-            ForgettingClass::ImageOnly => s.image_only += 1,
-            ForgettingClass::NameOnly => s.name_only += 1,
-            ForgettingClass::Neither => s.neither += 1,
-        }
-    }
-    s.consistency = (s.both + s.neither) as f64 / facts.len() as f64;
-    Ok(s)
+    let count = |c: ForgettingClass| facts.iter().filter(|f| f.class() == c).count();
+    let (both, neither) = (
+        count(ForgettingClass::Both),
+        count(ForgettingClass::Neither),
+    );
+    Ok(CrossModal {
+        both,
+        image_only: count(ForgettingClass::ImageOnly),
+        name_only: count(ForgettingClass::NameOnly),
+        neither,
+        consistency: (both + neither) as f64 / facts.len() as f64,
+    })
 }
 
 /// Per-fact agreements tagged with their profile, for
@@ -155,9 +150,7 @@ mod tests {
 
     #[test]
     fn no_fact_is_an_error() {
-        assert!(cross_modal(&[])
-            .unwrap_err()
-            .to_string()
-            .contains("at least one fact"));
+        let e = cross_modal(&[]).unwrap_err().to_string();
+        assert!(e.contains("at least one fact"), "{e}");
     }
 }

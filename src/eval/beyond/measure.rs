@@ -138,20 +138,15 @@ impl BeyondOptions {
             ));
         }
         let retain: Vec<Profile> = self.retain_sample(split).into_iter().cloned().collect();
-        let mut questions =
-            score_questions(model, EvalMode::Forget, split.forget(), self.batch_size)?;
-        questions.extend(score_questions(
-            model,
-            EvalMode::Test,
-            split.test(),
-            self.batch_size,
-        )?);
-        questions.extend(score_questions(
-            model,
-            EvalMode::RetainShared,
-            &retain,
-            self.batch_size,
-        )?);
+        let mut questions = Vec::new();
+        let sets = [
+            (EvalMode::Forget, split.forget()),
+            (EvalMode::Test, split.test()),
+            (EvalMode::RetainShared, &retain[..]),
+        ];
+        for (set, profiles) in sets {
+            questions.extend(score_questions(model, set, profiles, self.batch_size)?);
+        }
         let forget = SampleSet::forget(split)?;
         let mia_forget = MiaScores::measure(model, &forget, self.batch_size, self.min_k)?;
         let (non_members, name) = match holdout {
@@ -180,9 +175,7 @@ impl BeyondOptions {
             non_members: name,
         })
     }
-}
 
-impl BeyondOptions {
     /// Measures `model` and, when given, the retain-only model (`retain`: the model and a
     /// name for it), and combines them ([`BeyondRun::new`]).
     ///
@@ -268,8 +261,7 @@ impl BeyondRun {
             if ratios.is_empty() {
                 continue;
             }
-            let raw: Vec<f64> = ratios.iter().map(|r| r.score).collect();
-            let value = TruthRatioAggregate::for_set(key).aggregate(&raw)?;
+            let value = TruthRatioAggregate::for_set(key).aggregate(&values(&ratios))?;
             let ci = truth_ratio_ci(key, &ratios, boot)?;
             match set {
                 EvalMode::Forget => {
@@ -298,8 +290,8 @@ impl BeyondRun {
         beyond.cross_modal_consistency = classes.map(|c| c.consistency);
         let mut retain_mia_auc = None;
         if let Some((r, _)) = retain {
-            let ours: Vec<f64> = values(&measured.truth_ratios(EvalMode::Forget));
-            let theirs: Vec<f64> = values(&r.truth_ratios(EvalMode::Forget));
+            let ours = values(&measured.truth_ratios(EvalMode::Forget));
+            let theirs = values(&r.truth_ratios(EvalMode::Forget));
             if !ours.is_empty() && !theirs.is_empty() {
                 beyond.forget_quality = Some(forget_quality(&ours, &theirs)?);
             }

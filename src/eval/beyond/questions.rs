@@ -110,12 +110,7 @@ pub fn score_questions(
         };
         let scored = answer_logprobs(model, &samples, template, batch_size)?;
         for ((profile, index, correct), four) in asked.into_iter().zip(scored.chunks(4)) {
-            let option_loglik = [
-                four[0].mean(),
-                four[1].mean(),
-                four[2].mean(),
-                four[3].mean(),
-            ];
+            let option_loglik: [f64; 4] = std::array::from_fn(|k| four[k].mean());
             let distractors: Vec<f64> = (0..4)
                 .filter(|&k| k != correct)
                 .map(|k| option_loglik[k])

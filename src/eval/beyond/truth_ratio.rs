@@ -151,10 +151,8 @@ mod tests {
 
     #[test]
     fn empty_and_bad_inputs_are_errors() {
-        assert!(truth_ratio(-1.0, &[])
-            .unwrap_err()
-            .to_string()
-            .contains("wrong option"));
+        let e = truth_ratio(-1.0, &[]).unwrap_err().to_string();
+        assert!(e.contains("wrong option"), "{e}");
         assert!(truth_ratio(f64::NAN, &[-1.0]).is_err());
         assert!(TruthRatioAggregate::TrueBetter.aggregate(&[]).is_err());
     }

@@ -30,14 +30,8 @@ pub fn accuracy_percent(correct: usize, total: usize) -> f64 {
 /// assert_eq!(mean(&[]), None);
 /// ```
 pub fn mean(values: &[f64]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    let mut total = 0.0;
-    for v in values {
-        total += v;
-    }
-    Some(total / values.len() as f64)
+    let total = values.iter().fold(0.0, |total, v| total + v);
+    (!values.is_empty()).then(|| total / values.len() as f64)
 }
 
 /// Counts of one multiple-choice or cloze evaluation of one modality.

@@ -11,8 +11,8 @@
 //! - BLEU = `bp * exp(fsum(0.25 * log(p_n)))`, with `math.fsum`'s exactly rounded sum
 //!   ([`fsum`]).
 
+use super::rouge::ngram_overlap;
 use crate::eval::pytext::py_split;
-use std::collections::HashMap;
 
 /// method1's epsilon.
 const EPSILON: f64 = 0.1;
@@ -34,24 +34,8 @@ pub fn bleu(reference: &str, hypothesis: &str) -> f64 {
 
 /// Clipped n-gram matches and the (unreduced, at least 1) number of hypothesis n-grams.
 fn modified_precision(reference: &[&str], hypothesis: &[&str], n: usize) -> (usize, usize) {
-    let mut hyp: HashMap<&[&str], usize> = HashMap::new();
-    if hypothesis.len() >= n {
-        for g in hypothesis.windows(n) {
-            *hyp.entry(g).or_insert(0) += 1;
-        }
-    }
-    let mut refc: HashMap<&[&str], usize> = HashMap::new();
-    if reference.len() >= n {
-        for g in reference.windows(n) {
-            *refc.entry(g).or_insert(0) += 1;
-        }
-    }
-    let numerator = hyp
-        .iter()
-        .map(|(g, &c)| c.min(refc.get(g).copied().unwrap_or(0)))
-        .sum();
-    let denominator = hyp.values().sum::<usize>().max(1);
-    (numerator, denominator)
+    let (numerator, _, hypothesis_ngrams) = ngram_overlap(reference, hypothesis, n);
+    (numerator, hypothesis_ngrams.max(1))
 }
 
 /// nltk's `brevity_penalty(r, c)`.

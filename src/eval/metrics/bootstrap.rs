@@ -279,17 +279,14 @@ pub fn paired_test(
     // A tiny tolerance keeps exact ties (e.g. the identity permutation) counted despite
     // rounding in the sums.
     let tol = 1e-12 * (1.0 + observed.abs());
-    let mut extreme = 0usize;
-    for _ in 0..opts.resamples {
-        let stat: f64 = cl
-            .iter()
-            .map(|c| if rng.gen::<bool>() { c.0 } else { -c.0 })
-            .sum::<f64>()
-            / n;
-        if stat.abs() >= observed.abs() - tol {
-            extreme += 1;
-        }
-    }
+    let extreme = (0..opts.resamples)
+        .filter(|_| {
+            let flipped = cl
+                .iter()
+                .map(|c| if rng.gen::<bool>() { c.0 } else { -c.0 });
+            (flipped.sum::<f64>() / n).abs() >= observed.abs() - tol
+        })
+        .count();
     let p_value = (1 + extreme) as f64 / (1 + opts.resamples) as f64;
     Ok(PairedComparison {
         mean_difference: observed,
@@ -301,6 +298,13 @@ pub fn paired_test(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The default options with `f` applied.
+    fn opts(f: impl FnOnce(&mut BootstrapOptions)) -> BootstrapOptions {
+        let mut o = BootstrapOptions::default();
+        f(&mut o);
+        o
+    }
 
     fn items(scores: &[(&str, f64)]) -> Vec<ProfileScore> {
         scores
@@ -326,11 +330,7 @@ mod tests {
         // resample of profiles gives a mean of 1 (aa), 0.9 (ab) or 0 (bb): nothing in between.
         let mut v = vec![("a", 1.0); 9];
         v.push(("b", 0.0));
-        let opts = BootstrapOptions {
-            resamples: 200,
-            ..Default::default()
-        };
-        let ci = bootstrap_ci(&items(&v), &opts).unwrap();
+        let ci = bootstrap_ci(&items(&v), &opts(|o| o.resamples = 200)).unwrap();
         assert_eq!(ci.mean, 0.9);
         assert_eq!(ci.low, 0.0);
         assert_eq!(ci.high, 1.0);
@@ -341,14 +341,7 @@ mod tests {
         let v: Vec<_> = (0..40)
             .map(|i| ProfileScore::new(format!("{}", i / 4), ((i * 7) % 5) as f64))
             .collect();
-        let o1 = BootstrapOptions {
-            seed: 1,
-            ..Default::default()
-        };
-        let o2 = BootstrapOptions {
-            seed: 2,
-            ..Default::default()
-        };
+        let (o1, o2) = (opts(|o| o.seed = 1), opts(|o| o.seed = 2));
         assert_eq!(
             bootstrap_ci(&v, &o1).unwrap(),
             bootstrap_ci(&v, &o1).unwrap()
@@ -368,14 +361,9 @@ mod tests {
     #[test]
     fn invalid_options_and_inputs_are_rejected() {
         let v = items(&[("a", 1.0)]);
-        let bad = BootstrapOptions {
-            level: 1.0,
-            ..Default::default()
-        };
-        assert!(bootstrap_ci(&v, &bad)
-            .unwrap_err()
-            .to_string()
-            .contains("level"));
+        let bad = opts(|o| o.level = 1.0);
+        let e = bootstrap_ci(&v, &bad).unwrap_err().to_string();
+        assert!(e.contains("level"), "{e}");
         assert!(bootstrap_ci(&[], &BootstrapOptions::default()).is_err());
         assert!(bootstrap_ci(&items(&[("a", f64::NAN)]), &BootstrapOptions::default()).is_err());
     }
@@ -416,9 +404,9 @@ mod tests {
         let e = paired_test(&a, &b, &BootstrapOptions::default()).unwrap_err();
         assert!(e.to_string().contains("1/x"), "{e}");
         let dup = vec![keyed("1", "y", 0.0), keyed("1", "y", 1.0)];
-        assert!(paired_test(&dup, &dup, &BootstrapOptions::default())
+        let e = paired_test(&dup, &dup, &BootstrapOptions::default())
             .unwrap_err()
-            .to_string()
-            .contains("twice"));
+            .to_string();
+        assert!(e.contains("twice"), "{e}");
     }
 }

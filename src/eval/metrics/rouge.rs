@@ -10,6 +10,7 @@
 use super::porter;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
+use std::hash::Hash;
 
 /// Precision, recall and F-measure of one ROUGE type.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -86,7 +87,7 @@ pub fn tokenize(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn ngram_counts(tokens: &[String], n: usize) -> HashMap<&[String], usize> {
+fn ngram_counts<T: Eq + Hash>(tokens: &[T], n: usize) -> HashMap<&[T], usize> {
     let mut counts = HashMap::new();
     if n > 0 && tokens.len() >= n {
         for g in tokens.windows(n) {
@@ -94,6 +95,16 @@ fn ngram_counts(tokens: &[String], n: usize) -> HashMap<&[String], usize> {
         }
     }
     counts
+}
+
+/// Clipped n-gram overlap `Σ_g min(count_a(g), count_b(g))` of two token lists, and the
+/// number of n-grams of each (ROUGE-N here, BLEU's modified precision in [`super::bleu`]).
+pub(crate) fn ngram_overlap<T: Eq + Hash>(a: &[T], b: &[T], n: usize) -> (usize, usize, usize) {
+    let (ca, cb) = (ngram_counts(a, n), ngram_counts(b, n));
+    let overlap = ca
+        .iter()
+        .map(|(g, &c)| c.min(cb.get(g).copied().unwrap_or(0)));
+    (overlap.sum(), ca.values().sum(), cb.values().sum())
 }
 
 /// ROUGE-N on token lists (target first, as `rouge_score` orders them).
@@ -106,14 +117,7 @@ fn ngram_counts(tokens: &[String], n: usize) -> HashMap<&[String], usize> {
 /// assert_eq!((s.precision, s.recall), (1.0, 0.5));
 /// ```
 pub fn rouge_n(target: &[String], prediction: &[String], n: usize) -> RougeScore {
-    let t = ngram_counts(target, n);
-    let p = ngram_counts(prediction, n);
-    let overlap: usize = t
-        .iter()
-        .map(|(g, &c)| c.min(p.get(g).copied().unwrap_or(0)))
-        .sum();
-    let t_total: usize = t.values().sum();
-    let p_total: usize = p.values().sum();
+    let (overlap, t_total, p_total) = ngram_overlap(target, prediction, n);
     RougeScore::from_pr(
         overlap as f64 / p_total.max(1) as f64,
         overlap as f64 / t_total.max(1) as f64,
