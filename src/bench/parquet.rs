@@ -1,7 +1,6 @@
 //! Reading the hub's parquet files with polars (eager): file listing, schema checks with
 //! dotted column names, and typed extraction of strings, structs and lists.
 
-use crate::bench::portrait::ImageCell;
 use crate::{Error, Result};
 use polars::prelude::*;
 use std::ops::Range;
@@ -212,6 +211,13 @@ pub(crate) fn list_rows(
         })
         .collect();
     Ok((inner, ranges))
+}
+
+/// Encoded bytes and the `path` field of one image struct.
+#[derive(Debug, Clone)]
+pub(crate) struct ImageCell {
+    pub(crate) bytes: Option<Arc<[u8]>>,
+    pub(crate) path: Option<String>,
 }
 
 /// Reads the image column of a file: one list of cells per row (one cell for `image`).

@@ -6,16 +6,10 @@
 //! text columns; the image column of one parquet file is read the first time any portrait of
 //! that file is asked for its bytes, and then kept (shared by every [`Portrait`] of the file).
 
+use crate::bench::parquet::{read_image_column, ImageCell};
 use crate::{Error, Result};
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
-
-/// Encoded bytes and the `path` field of one image struct.
-#[derive(Debug, Clone)]
-pub(crate) struct ImageCell {
-    pub(crate) bytes: Option<Arc<[u8]>>,
-    pub(crate) path: Option<String>,
-}
 
 /// The image column of one parquet file, read on first use.
 ///
@@ -48,7 +42,7 @@ impl ImageShard {
         if let Some(c) = self.cells.get() {
             return Ok(c);
         }
-        let loaded = crate::bench::parquet::read_image_column(&self.file, self.column)?;
+        let loaded = read_image_column(&self.file, self.column)?;
         // A concurrent reader may have won the race: either value is the same data.
         let _ = self.cells.set(loaded);
         Ok(self.cells.get().map(Vec::as_slice).unwrap_or(&[]))
