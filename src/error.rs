@@ -311,3 +311,20 @@ impl Error {
         }
     }
 }
+
+/// Rejects a parameter that is not a finite number > 0 (a learning rate, a temperature, a
+/// norm bound), naming it as the user wrote it.
+///
+/// ```
+/// use mllmu::error::check_positive;
+/// assert!(check_positive("--lr", 1e-4).is_ok());
+/// let err = check_positive("npo.beta", f64::NAN).unwrap_err().to_string();
+/// assert!(err.contains("npo.beta") && err.contains("must be a finite number > 0"));
+/// assert!(check_positive("max_grad_norm", 0.0).is_err());
+/// ```
+pub fn check_positive(name: &str, value: f64) -> Result<()> {
+    if !(value > 0.0 && value.is_finite()) {
+        return Err(Error::param(name, value, "must be a finite number > 0"));
+    }
+    Ok(())
+}

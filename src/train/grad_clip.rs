@@ -14,6 +14,7 @@
 //! Accumulation follows the reference's `--gradient_accumulation` path (loss/k, backward
 //! k times, one step): the stored gradient is Σ_i g_i / k.
 
+use crate::error::check_positive;
 use crate::{Error, Result};
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Var};
@@ -60,14 +61,6 @@ pub fn clip_grad_norm(grads: &mut GradStore, vars: &[Var], max_norm: f64) -> Res
         }
     }
     Ok(total)
-}
-
-/// Rejects non-finite or negative weights and non-positive temperatures and norms.
-pub(crate) fn check_positive(name: &str, value: f64) -> Result<()> {
-    if !(value > 0.0 && value.is_finite()) {
-        return Err(Error::param(name, value, "must be a finite number > 0"));
-    }
-    Ok(())
 }
 
 /// Sums the gradients of `k` micro-batches, each scaled by `1/k`, keeping only the gradients

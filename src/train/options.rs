@@ -1,8 +1,8 @@
 //! The settings shared by fine-tuning and unlearning runs.
 
+use crate::error::check_positive;
 use crate::model::LoraConfig;
 use crate::train::collate::{CollateOptions, PromptTemplate};
-use crate::train::grad_clip::check_positive;
 use crate::train::schedule::Stepping;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};

@@ -81,13 +81,7 @@ pub fn run(a: MiniModelArgs) -> mllmu::Result<()> {
     r.pretrain.epochs = a.epochs.unwrap_or(r.pretrain.epochs);
     r.pretrain.max_steps = a.max_steps;
     if let Some(v) = a.lr {
-        if !(v > 0.0 && v.is_finite()) {
-            return Err(mllmu::Error::param(
-                "--lr",
-                v,
-                "must be a finite number > 0",
-            ));
-        }
+        mllmu::error::check_positive("--lr", v)?;
         r.pretrain.lr = v;
     }
     r.pretrain.batch_size = a.batch_size.unwrap_or(r.pretrain.batch_size);

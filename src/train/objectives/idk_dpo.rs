@@ -13,7 +13,8 @@
 //! code bases multiply this loss by 2/β; the plain DPO form is used here. The reference
 //! model is the model before unlearning (the vanilla model).
 
-use super::{check_positive, check_retain, plus_retain, required, Needs, Objective, Passes};
+use super::{check_retain, plus_retain, required, Needs, Objective, Passes};
+use crate::error::check_positive;
 use crate::train::loss::{log_sigmoid, sequence_nll, Pass};
 use crate::{Error, Result};
 use candle_core::Tensor;

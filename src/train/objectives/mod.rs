@@ -38,7 +38,6 @@ pub use npo::{Npo, NpoForm};
 pub use rmu::{Hidden, Rmu};
 pub use simnpo::SimNpo;
 
-pub(crate) use crate::train::grad_clip::check_positive;
 use crate::train::loss::{token_mean_nll, zero, Pass};
 use crate::train::schedule::Stepping;
 use crate::{Error, Result};

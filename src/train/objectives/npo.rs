@@ -65,7 +65,7 @@ impl Npo {
         reference_logits: &Tensor,
         retain: Option<&Pass>,
     ) -> Result<Tensor> {
-        super::check_positive("npo.beta", self.beta)?;
+        crate::error::check_positive("npo.beta", self.beta)?;
         let retain = check_retain("npo", self.retain_weight, retain)?;
         let reference_logits = reference_logits.detach();
         let reference = forget.with_logits(&reference_logits);

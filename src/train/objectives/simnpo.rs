@@ -14,7 +14,8 @@
 //! `TOFU/README.md`: `npo_coeff=0.1375 beta=2.5`; `TOFU/config/forget.yaml`: `gamma: 0.0`,
 //! `grad_diff_coeff: 1.0`). Their forget10 run uses β = 4.5, `npo_coeff` 0.125.
 
-use super::{check_positive, check_retain, plus_retain, required, Needs, Objective, Passes};
+use super::{check_retain, plus_retain, required, Needs, Objective, Passes};
+use crate::error::check_positive;
 use crate::train::loss::{log_sigmoid, sequence_nll, Pass};
 use crate::Result;
 use candle_core::{Tensor, D};
