@@ -109,9 +109,7 @@ impl TrainOptions {
             return Err(Error::param("checkpoint_every", 0, "must be at least 1"));
         }
         if let Some(l) = &self.lora {
-            if l.r == 0 {
-                return Err(Error::param("lora.r", 0, "the rank must be positive"));
-            }
+            l.check()?;
         }
         Ok(())
     }
@@ -158,6 +156,17 @@ mod tests {
             ..Default::default()
         });
         assert!(e.contains("max_grad_norm"), "{e}");
+        let lora = |r, dropout| TrainOptions {
+            lora: Some(crate::model::LoraConfig {
+                r,
+                dropout,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(bad(lora(0, 0.0)).contains("invalid lora.r = 0"));
+        assert!(bad(lora(8, 1.0)).contains("invalid lora.dropout = 1"));
+        assert!(lora(8, 0.05).validate().is_ok());
         assert!(TrainOptions::default().validate().is_ok());
     }
 
